@@ -1,0 +1,119 @@
+public import Delivery
+public import Instruments
+public import Scheduling
+import Foundation
+import Mustache
+
+/// Everything an ops person configures, read once from `config/` and validated as a whole.
+public struct Configuration: Sendable {
+    public var directory: String
+    public var settings: ServiceSettings
+    public var instruments: InstrumentCatalog
+    public var pathways: [String: Pathway]
+    public var gateways: [String: GatewaySettings]
+    /// Template name (file name without `.mustache`) → source text.
+    public var templates: [String: String]
+
+    /// Loads and checks `directory`; throws every problem found, each with file, line and a fix.
+    ///
+    /// `environment` supplies `ROM_DATABASE_URL`, `ROM_LISTEN` and `ROM_PUBLIC_URL` overrides.
+    public static func load(directory: String, environment: [String: String]) throws(ConfigErrors) -> Configuration {
+        let log = ProblemLog()
+        let base = directory.hasSuffix("/") ? String(directory.dropLast()) : directory
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: base, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw ConfigErrors(problems: [ConfigProblem(file: base, line: nil, message: "configuration directory not found",
+                                                        hint: "pass --config DIR pointing at a folder like the repository's config/")])
+        }
+        let display = { (name: String) in "\(base)/\(name)" }
+
+        var settings = YAMLValue.load(path: display("rom.yaml"), displayName: display("rom.yaml"), log: log)
+            .flatMap(SettingsLoader.read) ?? ServiceSettings.defaults
+        SettingsLoader.applyEnvironment(environment, to: &settings, log: log)
+
+        let definitions = InstrumentLoader.loadDirectory(display("instruments"), displayPrefix: display("instruments"), log: log)
+        let catalog = InstrumentCatalog(definitions)
+
+        let gatewayFile = YAMLValue.load(path: display("gateways.yaml"), displayName: display("gateways.yaml"), log: log)
+        let gateways = gatewayFile.map { GatewayLoader.read($0) } ?? [:]
+
+        let pathwayFile = YAMLValue.load(path: display("pathways.yaml"), displayName: display("pathways.yaml"), log: log)
+        let pathways = pathwayFile.map {
+            PathwayLoader.read($0, instruments: catalog, gateways: gateways, defaultTimeZone: settings.defaultTimeZone)
+        } ?? [:]
+
+        let templates = loadTemplates(display("templates"), log: log)
+
+        if !log.problems.isEmpty {
+            throw ConfigErrors(problems: log.problems)
+        }
+        return Configuration(directory: base, settings: settings, instruments: catalog, pathways: pathways,
+                             gateways: gateways, templates: templates)
+    }
+
+    private static func loadTemplates(_ directory: String, log: ProblemLog) -> [String: String] {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else {
+            log.add(directory, nil, "templates folder not found", hint: "create it with the .mustache templates from the repository's config/templates")
+            return [:]
+        }
+        var templates: [String: String] = [:]
+        for name in names.sorted() where name.hasSuffix(".mustache") {
+            let path = "\(directory)/\(name)"
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+                log.add(path, nil, "cannot read the template", hint: "save it as UTF-8 text")
+                continue
+            }
+            do {
+                _ = try MustacheTemplate(string: text)
+                templates[String(name.dropLast(".mustache".count))] = text
+            } catch let error as MustacheTemplate.ParserError {
+                log.add(path, error.context.lineNumber, "template does not parse: \(error.error)",
+                        hint: "check that every {{#section}} has a matching {{/section}} and tags are closed with }}")
+            } catch {
+                log.add(path, nil, "template does not parse: \(error)")
+            }
+        }
+        return templates
+    }
+}
+
+/// `config/rom.yaml`: where the service listens, its database, time zone default and retention.
+public struct ServiceSettings: Sendable, Equatable {
+    public var listenHost: String
+    public var listenPort: Int
+    /// The base of every link the service sends, e.g. `https://checkin.example.nhs.uk`.
+    public var publicURL: String
+    /// `sqlite:var/rom.sqlite` or `postgres://…`.
+    public var databaseURL: String
+    public var defaultTimeZone: String
+    public var schedulerTick: TimeSpan
+    public var dispatcherPoll: TimeSpan
+    public var sweeperInterval: TimeSpan
+    /// How long a signed-in browser session lasts.
+    public var sessionLifetime: TimeSpan
+    public var retention: Retention
+    /// Shown on every check-in confirmation page.
+    public var crisisText: String
+
+    /// How long operational data is kept; clinical records follow the records code, not these.
+    public struct Retention: Sendable, Equatable {
+        public var rawReplies: TimeSpan
+        public var outboxPayloads: TimeSpan
+        public var expiredTokens: TimeSpan
+
+        public init(rawReplies: TimeSpan, outboxPayloads: TimeSpan, expiredTokens: TimeSpan) {
+            self.rawReplies = rawReplies
+            self.outboxPayloads = outboxPayloads
+            self.expiredTokens = expiredTokens
+        }
+    }
+
+    public static let defaults = ServiceSettings(
+        listenHost: "127.0.0.1", listenPort: 8080, publicURL: "http://127.0.0.1:8080",
+        databaseURL: "sqlite:var/rom.sqlite", defaultTimeZone: "Europe/London",
+        schedulerTick: .minutes(1), dispatcherPoll: TimeSpan(seconds: 5), sweeperInterval: .minutes(10),
+        sessionLifetime: .hours(12),
+        retention: Retention(rawReplies: .days(90), outboxPayloads: .days(90), expiredTokens: .days(30)),
+        crisisText: "If you feel you might harm yourself or you are in crisis, call 999 or NHS 111 (option 2), or text SHOUT to 85258."
+    )
+}

@@ -1,0 +1,126 @@
+import Delivery
+import Foundation
+import Scheduling
+
+/// Reads `config/gateways.yaml`: the sandbox, webhook (SMS provider) and SMTP gateways.
+enum GatewayLoader {
+    static func read(_ value: YAMLValue) -> [String: GatewaySettings] {
+        guard let root = value.fields(["gateways"], what: "gateways.yaml"),
+              let entries = root.required("gateways", hint: "start the file with `gateways:`")?.mapping(what: "gateways") else { return [:] }
+        var gateways: [String: GatewaySettings] = [:]
+        for (name, entry) in entries {
+            if let gateway = readGateway(name: name, entry) { gateways[name] = gateway }
+        }
+        return gateways
+    }
+
+    private static let common = ["kind", "channel", "rate_limit"]
+    private static let webhookKeys = common + ["url", "method", "headers", "body", "content_type", "auth", "signing_secrets", "message_id_path"]
+    private static let smtpKeys = common + ["host", "port", "tls", "username", "password", "from", "reply_to"]
+
+    private enum Kind: String, CaseIterable {
+        case sandbox, webhook, smtp
+    }
+
+    private static func readGateway(name: String, _ value: YAMLValue) -> GatewaySettings? {
+        let before = value.log.problems.count
+        guard let probe = value.mapping(what: "gateway `\(name)`") else { return nil }
+        guard let kindValue = probe.first(where: { $0.key == "kind" })?.value else {
+            value.problem("gateway `\(name)` has no `kind`", hint: "add `kind: sandbox`, `kind: webhook` or `kind: smtp`")
+            return nil
+        }
+        guard let kind = kindValue.enumValue(Kind.self, what: "gateway kind") else { return nil }
+        let allowed: [String]
+        switch kind {
+        case .sandbox: allowed = common
+        case .webhook: allowed = webhookKeys
+        case .smtp: allowed = smtpKeys
+        }
+        guard let f = value.fields(allowed, what: "gateway `\(name)`") else { return nil }
+        let channel = f.required("channel", hint: "add `channel: sms` or `channel: email`")?.enumValue(Channel.self, what: "channel")
+        var rateLimit: Double?
+        if let rate = f.optional("rate_limit"), let number = rate.double(what: "rate_limit (sends per second)") {
+            if number > 0 { rateLimit = number } else { rate.problem("rate_limit must be positive", hint: "sends per second, e.g. 10") }
+        }
+
+        let settingsKind: GatewaySettings.Kind?
+        switch kind {
+        case .sandbox:
+            settingsKind = .sandbox
+        case .webhook:
+            settingsKind = readWebhook(f)
+            if let channel, channel != .sms {
+                f["channel"]?.problem("webhook gateways send SMS", hint: "use `channel: sms`, or `kind: smtp` for email")
+            }
+        case .smtp:
+            settingsKind = readSMTP(f)
+            if let channel, channel != .email {
+                f["channel"]?.problem("SMTP gateways send email", hint: "use `channel: email`")
+            }
+        }
+        guard value.log.problems.count == before, let channel, let settingsKind else { return nil }
+        return GatewaySettings(name: name, channel: channel, kind: settingsKind, rateLimit: rateLimit)
+    }
+
+    private static func readWebhook(_ f: Fields) -> GatewaySettings.Kind? {
+        let url = f.required("url")?.string(what: "url")
+        if let url, !SettingsLoader.isHTTPURL(url) {
+            f["url"]?.problem("`\(url)` is not an http(s) URL", hint: "write the provider's send endpoint, e.g. https://api.example.com/messages")
+        }
+        let method = f.optional("method")?.string(what: "method")?.uppercased() ?? "POST"
+        var headers: [String: String] = [:]
+        if let entries = f.optional("headers")?.mapping(what: "headers") {
+            for (key, value) in entries {
+                if let text = value.string(what: "header `\(key)`") { headers[key] = text }
+                if ["authorization", "x-api-key"].contains(key.lowercased()) {
+                    value.problem("the header `\(key)` would put a secret in the YAML", hint: "use `auth:` with a secret from env: or file:")
+                }
+            }
+        }
+        let body = f.required("body", hint: "a Mustache template of the request body, e.g. `body: '{\"to\":\"{{to}}\",\"text\":\"{{text}}\"}'`")?.string(what: "body")
+        let contentType = f.optional("content_type")?.string(what: "content_type") ?? "application/json"
+        var auth: GatewaySettings.Auth?
+        if let a = f.optional("auth")?.fields(["bearer", "username", "password"], what: "auth") {
+            if let bearer = a.optional("bearer") {
+                auth = secret(bearer).map { .bearer($0) }
+            } else if let username = a.required("username", hint: "give `bearer:` or `username:` and `password:`")?.string(what: "username"),
+                      let password = a.required("password")?.flatMapSecret() {
+                auth = .basic(username: username, password: password)
+            }
+        }
+        let secrets = f.optional("signing_secrets")?.list(what: "signing_secrets")?.compactMap(secret) ?? []
+        guard let url, let body else { return nil }
+        return .webhook(GatewaySettings.Webhook(url: url, method: method, headers: headers, body: body, contentType: contentType,
+                                                auth: auth, signingSecrets: secrets,
+                                                messageIDPath: f.optional("message_id_path")?.string(what: "message_id_path")))
+    }
+
+    private static func readSMTP(_ f: Fields) -> GatewaySettings.Kind? {
+        let host = f.required("host")?.string(what: "host")
+        let tls = f.optional("tls")?.enumValue(GatewaySettings.SMTP.TLSMode.self, what: "tls mode") ?? .starttls
+        let port = f.optional("port")?.int(what: "port", range: 1...65_535) ?? (tls == .implicit ? 465 : 587)
+        let from = f.required("from", hint: "the sender address, e.g. `from: \"Check-in <no-reply@example.org>\"`")?.string(what: "from")
+        let password = f.optional("password").flatMap(secret)
+        guard let host, let from else { return nil }
+        return .smtp(GatewaySettings.SMTP(host: host, port: port, tls: tls, username: f.optional("username")?.string(what: "username"),
+                                          password: password, from: from, replyTo: f.optional("reply_to")?.string(what: "reply_to")))
+    }
+
+    /// `{ env: NAME }` or `{ file: PATH }`; a literal value is refused so secrets never sit in the YAML.
+    static func secret(_ value: YAMLValue) -> SecretReference? {
+        if value.isScalar {
+            value.problem("secrets are not written in config files",
+                          hint: "write `{ env: ROM_GATEWAY_TOKEN }` or `{ file: /run/secrets/gateway-token }` and put the value there")
+            return nil
+        }
+        guard let f = value.fields(["env", "file"], what: "a secret") else { return nil }
+        if let name = f.optional("env")?.string(what: "env") { return .environment(name) }
+        if let path = f.optional("file")?.string(what: "file") { return .file(path) }
+        value.problem("the secret names neither `env` nor `file`", hint: "write `{ env: NAME }` or `{ file: PATH }`")
+        return nil
+    }
+}
+
+private extension YAMLValue {
+    func flatMapSecret() -> SecretReference? { GatewayLoader.secret(self) }
+}

@@ -1,0 +1,100 @@
+import Foundation
+import Scheduling
+
+/// Reads `config/rom.yaml` and applies environment overrides.
+enum SettingsLoader {
+    static func read(_ value: YAMLValue) -> ServiceSettings? {
+        var settings = ServiceSettings.defaults
+        guard let f = value.fields(["server", "database", "timezone", "scheduler", "dispatcher", "sweeper", "sessions",
+                                    "retention", "crisis_text"], what: "rom.yaml") else { return nil }
+        if let server = f.optional("server")?.fields(["listen", "public_url"], what: "server") {
+            if let listen = server.optional("listen"), let text = listen.string(what: "listen") {
+                if let (host, port) = parseListen(text) {
+                    settings.listenHost = host
+                    settings.listenPort = port
+                } else {
+                    listen.problem("`\(text)` is not a listen address", hint: "write host:port, e.g. 127.0.0.1:8080")
+                }
+            }
+            if let url = server.optional("public_url"), let text = url.string(what: "public_url") {
+                if isHTTPURL(text) { settings.publicURL = trimSlash(text) } else {
+                    url.problem("`\(text)` is not an http(s) URL", hint: "write the address people open, e.g. https://checkin.example.org")
+                }
+            }
+        }
+        if let database = f.optional("database"), let text = database.string(what: "database") {
+            if isDatabaseURL(text) { settings.databaseURL = text } else {
+                database.problem("`\(text)` is not a database URL", hint: "write sqlite:var/rom.sqlite or postgres://user@host/db")
+            }
+        }
+        if let zone = f.optional("timezone"), let text = zone.string(what: "timezone") {
+            if TimeZone(identifier: text) != nil { settings.defaultTimeZone = text } else {
+                zone.problem("`\(text)` is not a time zone", hint: "use an IANA name such as Europe/London")
+            }
+        }
+        if let scheduler = f.optional("scheduler")?.fields(["tick"], what: "scheduler"), let tick = scheduler.optional("tick")?.duration(what: "tick") {
+            settings.schedulerTick = tick
+        }
+        if let dispatcher = f.optional("dispatcher")?.fields(["poll"], what: "dispatcher"), let poll = dispatcher.optional("poll")?.duration(what: "poll") {
+            settings.dispatcherPoll = poll
+        }
+        if let sweeper = f.optional("sweeper")?.fields(["interval"], what: "sweeper"), let interval = sweeper.optional("interval")?.duration(what: "interval") {
+            settings.sweeperInterval = interval
+        }
+        if let sessions = f.optional("sessions")?.fields(["lifetime"], what: "sessions"), let lifetime = sessions.optional("lifetime")?.duration(what: "lifetime") {
+            settings.sessionLifetime = lifetime
+        }
+        if let retention = f.optional("retention")?.fields(["raw_replies", "outbox_payloads", "expired_tokens"], what: "retention") {
+            if let span = retention.optional("raw_replies")?.duration(what: "raw_replies") { settings.retention.rawReplies = span }
+            if let span = retention.optional("outbox_payloads")?.duration(what: "outbox_payloads") { settings.retention.outboxPayloads = span }
+            if let span = retention.optional("expired_tokens")?.duration(what: "expired_tokens") { settings.retention.expiredTokens = span }
+        }
+        if let crisis = f.optional("crisis_text")?.string(what: "crisis_text") {
+            settings.crisisText = crisis
+        }
+        return settings
+    }
+
+    /// `ROM_DATABASE_URL`, `ROM_LISTEN` and `ROM_PUBLIC_URL` win over the file.
+    static func applyEnvironment(_ environment: [String: String], to settings: inout ServiceSettings, log: ProblemLog) {
+        if let url = environment["ROM_DATABASE_URL"], !url.isEmpty {
+            if isDatabaseURL(url) { settings.databaseURL = url } else {
+                log.add("environment", nil, "ROM_DATABASE_URL is not a database URL", hint: "use sqlite:PATH or postgres://…")
+            }
+        }
+        if let listen = environment["ROM_LISTEN"], !listen.isEmpty {
+            if let (host, port) = parseListen(listen) {
+                settings.listenHost = host
+                settings.listenPort = port
+            } else {
+                log.add("environment", nil, "ROM_LISTEN `\(listen)` is not host:port", hint: "e.g. ROM_LISTEN=127.0.0.1:8080")
+            }
+        }
+        if let url = environment["ROM_PUBLIC_URL"], !url.isEmpty {
+            if isHTTPURL(url) { settings.publicURL = trimSlash(url) } else {
+                log.add("environment", nil, "ROM_PUBLIC_URL is not an http(s) URL", hint: "e.g. ROM_PUBLIC_URL=https://checkin.example.org")
+            }
+        }
+    }
+
+    static func parseListen(_ text: String) -> (String, Int)? {
+        guard let colon = text.lastIndex(of: ":") else { return nil }
+        let host = String(text[..<colon])
+        guard !host.isEmpty, let port = Int(text[text.index(after: colon)...]), (0...65_535).contains(port) else { return nil }
+        return (host, port)
+    }
+
+    static func isHTTPURL(_ text: String) -> Bool {
+        guard let url = URL(string: text), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil else { return false }
+        return true
+    }
+
+    static func isDatabaseURL(_ text: String) -> Bool {
+        if text.hasPrefix("sqlite:") { return text.count > "sqlite:".count }
+        return text.hasPrefix("postgres://") || text.hasPrefix("postgresql://")
+    }
+
+    private static func trimSlash(_ text: String) -> String {
+        text.hasSuffix("/") ? String(text.dropLast()) : text
+    }
+}

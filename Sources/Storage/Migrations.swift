@@ -1,0 +1,266 @@
+/// A numbered schema change; statements may differ per engine (triggers, column types).
+struct Migration: Sendable {
+    let version: Int
+    let name: String
+    let statements: @Sendable (Engine) -> [String]
+}
+
+/// The SQL engine behind a store.
+public enum Engine: String, Sendable {
+    case sqlite
+    case postgres
+}
+
+/// Every migration in order. Append only: never edit one that has shipped.
+let migrations: [Migration] = [
+    Migration(version: 1, name: "core records") { engine in
+        let blob = engine == .sqlite ? "BLOB" : "BYTEA"
+        let double = engine == .sqlite ? "REAL" : "DOUBLE PRECISION"
+        var statements = [
+            """
+            CREATE TABLE people (
+                id TEXT PRIMARY KEY,
+                given_name TEXT NOT NULL,
+                timezone TEXT,
+                team TEXT NOT NULL,
+                clinician TEXT,
+                created_at_ms BIGINT NOT NULL,
+                updated_at_ms BIGINT NOT NULL,
+                contact_erased_at_ms BIGINT
+            )
+            """,
+            "CREATE INDEX people_team ON people (team)",
+            """
+            CREATE TABLE contact_points (
+                person_id TEXT NOT NULL REFERENCES people (id),
+                channel TEXT NOT NULL,
+                address TEXT,
+                suppressed_at_ms BIGINT,
+                created_at_ms BIGINT NOT NULL,
+                PRIMARY KEY (person_id, channel)
+            )
+            """,
+            """
+            CREATE TABLE consents (
+                id TEXT PRIMARY KEY,
+                person_id TEXT NOT NULL REFERENCES people (id),
+                channel TEXT NOT NULL,
+                status TEXT NOT NULL,
+                source TEXT NOT NULL,
+                inbound_reply_id TEXT,
+                recorded_at_ms BIGINT NOT NULL
+            )
+            """,
+            "CREATE INDEX consents_person ON consents (person_id, channel, recorded_at_ms)",
+            """
+            CREATE TABLE enrolments (
+                id TEXT PRIMARY KEY,
+                person_id TEXT NOT NULL REFERENCES people (id),
+                pathway TEXT NOT NULL,
+                start_date TEXT NOT NULL,
+                mode TEXT NOT NULL DEFAULT 'routine',
+                mode_changed_at_ms BIGINT,
+                extra_measures TEXT NOT NULL DEFAULT '',
+                ended_at_ms BIGINT,
+                created_at_ms BIGINT NOT NULL
+            )
+            """,
+            "CREATE INDEX enrolments_person ON enrolments (person_id)",
+            """
+            CREATE TABLE reviews (
+                id TEXT PRIMARY KEY,
+                enrolment_id TEXT NOT NULL REFERENCES enrolments (id),
+                review_at_ms BIGINT NOT NULL,
+                source TEXT NOT NULL,
+                status TEXT NOT NULL,
+                created_at_ms BIGINT NOT NULL
+            )
+            """,
+            "CREATE INDEX reviews_enrolment ON reviews (enrolment_id, review_at_ms)",
+            """
+            CREATE TABLE prompts (
+                id TEXT PRIMARY KEY,
+                enrolment_id TEXT NOT NULL REFERENCES enrolments (id),
+                review_id TEXT NOT NULL,
+                person_id TEXT NOT NULL REFERENCES people (id),
+                instrument TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                send_at_ms BIGINT NOT NULL,
+                closes_at_ms BIGINT NOT NULL,
+                reminders TEXT NOT NULL DEFAULT '',
+                status TEXT NOT NULL,
+                status_reason TEXT,
+                idempotency_key TEXT NOT NULL UNIQUE,
+                created_at_ms BIGINT NOT NULL,
+                answered_at_ms BIGINT,
+                UNIQUE (enrolment_id, review_id, instrument, kind)
+            )
+            """,
+            "CREATE INDEX prompts_person ON prompts (person_id, status)",
+            """
+            CREATE TABLE outbox_messages (
+                id TEXT PRIMARY KEY,
+                prompt_id TEXT,
+                person_id TEXT NOT NULL,
+                purpose TEXT NOT NULL,
+                channel TEXT NOT NULL,
+                gateway TEXT NOT NULL,
+                status TEXT NOT NULL,
+                attempt INTEGER NOT NULL DEFAULT 0,
+                due_at_ms BIGINT NOT NULL,
+                lease_token TEXT,
+                lease_until_ms BIGINT,
+                idempotency_key TEXT NOT NULL,
+                provider_message_id TEXT,
+                payload TEXT NOT NULL,
+                last_error TEXT,
+                created_at_ms BIGINT NOT NULL,
+                updated_at_ms BIGINT NOT NULL
+            )
+            """,
+            "CREATE INDEX outbox_due ON outbox_messages (status, due_at_ms)",
+            """
+            CREATE TABLE outbox_transitions (
+                id TEXT PRIMARY KEY,
+                message_id TEXT NOT NULL REFERENCES outbox_messages (id),
+                from_status TEXT,
+                to_status TEXT NOT NULL,
+                detail TEXT,
+                at_ms BIGINT NOT NULL
+            )
+            """,
+            "CREATE INDEX outbox_transitions_message ON outbox_transitions (message_id, at_ms)",
+            """
+            CREATE TABLE sandbox_messages (
+                id TEXT PRIMARY KEY,
+                gateway TEXT NOT NULL,
+                channel TEXT NOT NULL,
+                recipient TEXT NOT NULL,
+                subject TEXT,
+                body TEXT NOT NULL,
+                link TEXT,
+                idempotency_key TEXT NOT NULL,
+                created_at_ms BIGINT NOT NULL
+            )
+            """,
+            "CREATE INDEX sandbox_messages_created ON sandbox_messages (created_at_ms)",
+            """
+            CREATE TABLE inbound_replies (
+                id TEXT PRIMARY KEY,
+                source TEXT NOT NULL,
+                gateway TEXT NOT NULL,
+                provider_event_id TEXT NOT NULL,
+                content_type TEXT,
+                raw_body \(blob) NOT NULL,
+                status TEXT NOT NULL,
+                reason TEXT,
+                person_id TEXT,
+                received_at_ms BIGINT NOT NULL,
+                processed_at_ms BIGINT,
+                UNIQUE (source, gateway, provider_event_id)
+            )
+            """,
+            "CREATE INDEX inbound_replies_status ON inbound_replies (status, received_at_ms)",
+            """
+            CREATE TABLE responses (
+                id TEXT PRIMARY KEY,
+                prompt_id TEXT,
+                person_id TEXT NOT NULL REFERENCES people (id),
+                instrument TEXT NOT NULL,
+                answers TEXT NOT NULL,
+                context TEXT NOT NULL DEFAULT '',
+                source TEXT NOT NULL,
+                inbound_reply_id TEXT,
+                submitted_at_ms BIGINT NOT NULL,
+                created_at_ms BIGINT NOT NULL
+            )
+            """,
+            "CREATE INDEX responses_person ON responses (person_id, instrument, submitted_at_ms)",
+            """
+            CREATE TABLE scores (
+                id TEXT PRIMARY KEY,
+                response_id TEXT NOT NULL REFERENCES responses (id),
+                person_id TEXT NOT NULL,
+                instrument TEXT NOT NULL,
+                definition_version TEXT NOT NULL,
+                valid INTEGER NOT NULL,
+                total \(double),
+                band TEXT,
+                result TEXT NOT NULL,
+                superseded_by TEXT,
+                created_at_ms BIGINT NOT NULL
+            )
+            """,
+            "CREATE INDEX scores_response ON scores (response_id)",
+            "CREATE INDEX scores_instrument ON scores (instrument, superseded_by)",
+            """
+            CREATE TABLE flags (
+                id TEXT PRIMARY KEY,
+                person_id TEXT NOT NULL REFERENCES people (id),
+                kind TEXT NOT NULL,
+                severity TEXT NOT NULL,
+                status TEXT NOT NULL,
+                evidence TEXT NOT NULL,
+                prompt_id TEXT,
+                score_id TEXT,
+                raised_at_ms BIGINT NOT NULL,
+                acknowledged_by TEXT,
+                acknowledged_at_ms BIGINT,
+                actioned_by TEXT,
+                actioned_at_ms BIGINT,
+                note TEXT
+            )
+            """,
+            "CREATE INDEX flags_person ON flags (person_id, status)",
+            """
+            CREATE TABLE audit_events (
+                id TEXT PRIMARY KEY,
+                at_ms BIGINT NOT NULL,
+                actor TEXT NOT NULL,
+                action TEXT NOT NULL,
+                person_id TEXT,
+                detail TEXT,
+                request_id TEXT
+            )
+            """,
+            "CREATE INDEX audit_events_person ON audit_events (person_id, at_ms)",
+            """
+            CREATE TABLE api_tokens (
+                id TEXT PRIMARY KEY,
+                token_hash TEXT NOT NULL UNIQUE,
+                role TEXT NOT NULL,
+                team TEXT,
+                label TEXT,
+                created_at_ms BIGINT NOT NULL,
+                revoked_at_ms BIGINT
+            )
+            """,
+            """
+            CREATE TABLE sessions (
+                id TEXT PRIMARY KEY,
+                session_hash TEXT NOT NULL UNIQUE,
+                token_id TEXT NOT NULL REFERENCES api_tokens (id),
+                created_at_ms BIGINT NOT NULL,
+                expires_at_ms BIGINT NOT NULL
+            )
+            """,
+        ]
+        // The audit trail is append-only for the application (NDG standard 4, R32).
+        switch engine {
+        case .sqlite:
+            statements += [
+                "CREATE TRIGGER audit_events_no_update BEFORE UPDATE ON audit_events BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END",
+                "CREATE TRIGGER audit_events_no_delete BEFORE DELETE ON audit_events BEGIN SELECT RAISE(ABORT, 'audit events are append-only'); END",
+            ]
+        case .postgres:
+            statements += [
+                """
+                CREATE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN RAISE EXCEPTION 'audit events are append-only'; END $$
+                """,
+                "CREATE TRIGGER audit_events_no_change BEFORE UPDATE OR DELETE ON audit_events FOR EACH ROW EXECUTE FUNCTION audit_events_append_only()",
+            ]
+        }
+        return statements
+    },
+]

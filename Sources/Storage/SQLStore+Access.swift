@@ -1,0 +1,122 @@
+public import Foundation
+public import SQLKit
+
+/// What a staff token may do.
+public enum Role: String, Sendable, Codable, CaseIterable {
+    /// Configures pathways and gateways, sees every team, reads reports.
+    case ops
+    /// Reads and acts on their own team's people, scores and flags.
+    case clinician
+    /// Systems that post people and responses.
+    case integration
+}
+
+/// A staff or system credential; only the SHA-256 of the secret is stored.
+public struct APIToken: Sendable, Equatable {
+    public var id: String
+    public var role: Role
+    public var team: String?
+    public var label: String?
+    public var createdAt: Date
+    public var revokedAt: Date?
+}
+
+/// One append-only audit record.
+public struct AuditEvent: Sendable, Equatable {
+    public var at: Date
+    public var actor: String
+    public var action: String
+    public var personID: String?
+    public var detail: String?
+    public var requestID: String?
+
+    public init(at: Date, actor: String, action: String, personID: String?, detail: String?, requestID: String?) {
+        self.at = at
+        self.actor = actor
+        self.action = action
+        self.personID = personID
+        self.detail = detail
+        self.requestID = requestID
+    }
+}
+
+extension SQLStore {
+    /// Stores a new token by its hash.
+    public func insertToken(id: String, hash: String, role: Role, team: String?, label: String?, now: Date) async throws {
+        try await transaction { db in
+            try await db.insert(into: "api_tokens")
+                .columns("id", "token_hash", "role", "team", "label", "created_at_ms")
+                .values(SQLBind(id), SQLBind(hash), SQLBind(role.rawValue), SQLBind(team), SQLBind(label), SQLBind(now.millis))
+                .run()
+            try await insertAudit(AuditEvent(at: now, actor: "cli", action: "token.create", personID: nil, detail: "token \(id) role \(role.rawValue)", requestID: nil), db: db)
+        }
+    }
+
+    /// The live (not revoked) token with this hash.
+    public func token(hash: String) async throws -> APIToken? {
+        try await read { db in
+            try await db.raw("SELECT id, role, team, label, created_at_ms, revoked_at_ms FROM api_tokens WHERE token_hash = \(bind: hash) AND revoked_at_ms IS NULL")
+                .first().map(Self.decodeToken)
+        }
+    }
+
+    public func revokeToken(id: String, now: Date) async throws {
+        try await transaction { db in
+            try await db.raw("UPDATE api_tokens SET revoked_at_ms = \(bind: now.millis) WHERE id = \(bind: id)").run()
+            try await db.raw("DELETE FROM sessions WHERE token_id = \(bind: id)").run()
+        }
+    }
+
+    /// Starts a browser session for a token; the cookie value's hash is stored, never the value.
+    public func insertSession(hash: String, tokenID: String, now: Date, expiresAt: Date) async throws {
+        try await transaction { db in
+            try await db.insert(into: "sessions").columns("id", "session_hash", "token_id", "created_at_ms", "expires_at_ms")
+                .values(SQLBind(newID()), SQLBind(hash), SQLBind(tokenID), SQLBind(now.millis), SQLBind(expiresAt.millis)).run()
+        }
+    }
+
+    /// The token behind a live session.
+    public func sessionToken(hash: String, now: Date) async throws -> APIToken? {
+        try await read { db in
+            try await db.raw("""
+                SELECT t.id, t.role, t.team, t.label, t.created_at_ms, t.revoked_at_ms FROM sessions s JOIN api_tokens t ON t.id = s.token_id
+                WHERE s.session_hash = \(bind: hash) AND s.expires_at_ms > \(bind: now.millis) AND t.revoked_at_ms IS NULL
+                """).first().map(Self.decodeToken)
+        }
+    }
+
+    public func deleteSession(hash: String) async throws {
+        try await transaction { db in try await db.raw("DELETE FROM sessions WHERE session_hash = \(bind: hash)").run() }
+    }
+
+    /// Appends an audit record in its own transaction.
+    public func audit(_ event: AuditEvent) async throws {
+        try await transaction { db in try await self.insertAudit(event, db: db) }
+    }
+
+    /// Appends an audit record inside a caller's transaction.
+    public func insertAudit(_ event: AuditEvent, db: any SQLDatabase) async throws {
+        try await db.insert(into: "audit_events").columns("id", "at_ms", "actor", "action", "person_id", "detail", "request_id")
+            .values(SQLBind(newID()), SQLBind(event.at.millis), SQLBind(event.actor), SQLBind(event.action),
+                    SQLBind(event.personID), SQLBind(event.detail), SQLBind(event.requestID)).run()
+    }
+
+    public func auditEvents(limit: Int = 100) async throws -> [AuditEvent] {
+        try await read { db in
+            try await db.raw("SELECT at_ms, actor, action, person_id, detail, request_id FROM audit_events ORDER BY at_ms DESC LIMIT \(literal: limit)")
+                .all().map { row in
+                    AuditEvent(at: Date(millis: try row.decode(column: "at_ms", as: Int64.self)), actor: try row.decode(column: "actor", as: String.self),
+                               action: try row.decode(column: "action", as: String.self), personID: try row.decode(column: "person_id", as: String?.self),
+                               detail: try row.decode(column: "detail", as: String?.self), requestID: try row.decode(column: "request_id", as: String?.self))
+                }
+        }
+    }
+
+    private static func decodeToken(_ row: any SQLRow) throws -> APIToken {
+        APIToken(id: try row.decode(column: "id", as: String.self),
+                 role: Role(rawValue: try row.decode(column: "role", as: String.self)) ?? .integration,
+                 team: try row.decode(column: "team", as: String?.self), label: try row.decode(column: "label", as: String?.self),
+                 createdAt: Date(millis: try row.decode(column: "created_at_ms", as: Int64.self)),
+                 revokedAt: try row.decode(column: "revoked_at_ms", as: Int64?.self).map(Date.init(millis:)))
+    }
+}
