@@ -120,3 +120,15 @@ extension SQLStore {
                  revokedAt: try row.decode(column: "revoked_at_ms", as: Int64?.self).map(Date.init(millis:)))
     }
 }
+
+extension SQLStore {
+    /// Deletes sessions past their expiry; returns how many.
+    @discardableResult
+    public func deleteExpiredSessions(now: Date) async throws -> Int {
+        try await transaction { db in
+            let count = try await db.raw("SELECT COUNT(*) AS n FROM sessions WHERE expires_at_ms <= \(bind: now.millis)").first()?.decode(column: "n", as: Int.self) ?? 0
+            try await db.raw("DELETE FROM sessions WHERE expires_at_ms <= \(bind: now.millis)").run()
+            return count
+        }
+    }
+}

@@ -1,0 +1,36 @@
+public import Foundation
+import Mustache
+public import Scheduling
+
+/// Renders prompt messages from the service's templates: given name and link only.
+public struct MessageComposer: Sendable {
+    private let library: MustacheLibrary
+
+    /// Template names the composer needs.
+    public static let required = ["sms", "email_subject", "email_text", "email_html"]
+
+    public init(templates: [String: String]) throws {
+        var library = MustacheLibrary()
+        for (name, text) in templates {
+            try library.register(text, named: name)
+        }
+        self.library = library
+    }
+
+    /// The message for one prompt on one channel.
+    public func compose(personID: String, givenName: String, channel: Channel, recipient: String, link: String,
+                        unsubscribeLink: String?, idempotencyKey: String) -> OutboundMessage {
+        let values: [String: String] = ["given_name": givenName, "link": link, "unsubscribe_link": unsubscribeLink ?? ""]
+        func render(_ name: String) -> String? {
+            library.render(values, withTemplate: name)?.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        switch channel {
+        case .sms:
+            return OutboundMessage(personID: personID, channel: .sms, recipient: recipient, subject: nil, text: render("sms") ?? link,
+                                   html: nil, link: link, idempotencyKey: idempotencyKey)
+        case .email:
+            return OutboundMessage(personID: personID, channel: .email, recipient: recipient, subject: render("email_subject"),
+                                   text: render("email_text") ?? link, html: render("email_html"), link: link, idempotencyKey: idempotencyKey)
+        }
+    }
+}

@@ -1,0 +1,99 @@
+public import Hummingbird
+public import Storage
+
+/// Who may call a route.
+public enum Access: Sendable, Equatable {
+    /// Health, metrics, sign-in, inbound provider webhooks and check-in links.
+    case open
+    /// A staff or system token with one of these roles.
+    case roles(Set<Role>)
+}
+
+/// One route and the access it needs; the table is the only way routes reach the router,
+/// so a test can walk every route and check its guard.
+public struct RouteEntry: Sendable {
+    public var method: HTTPRequest.Method
+    public var path: String
+    public var access: Access
+    /// Browser pages redirect a signed-out caller to the sign-in page; APIs answer 401.
+    public var isPage: Bool
+    let handler: @Sendable (Request, ROMRequestContext) async throws -> Response
+}
+
+/// The service's routes with their guards.
+public struct RouteTable: Sendable {
+    public private(set) var entries: [RouteEntry] = []
+
+    mutating func add(_ method: HTTPRequest.Method, _ path: String, _ access: Access, page: Bool = false,
+                      _ handler: @escaping @Sendable (Request, ROMRequestContext) async throws -> Response) {
+        entries.append(RouteEntry(method: method, path: path, access: access, isPage: page, handler: handler))
+    }
+
+    /// Registers every entry on `router`, each wrapped in its access check.
+    func install(on router: Router<ROMRequestContext>, guard authenticator: Authenticator) {
+        for entry in entries {
+            let handler = entry.handler
+            switch entry.access {
+            case .open:
+                router.on(RouterPath(entry.path), method: entry.method) { request, context in
+                    try await handler(request, context)
+                }
+            case .roles(let roles):
+                let isPage = entry.isPage
+                router.on(RouterPath(entry.path), method: entry.method) { request, context in
+                    var context = context
+                    switch await authenticator.authenticate(request) {
+                    case .none:
+                        if isPage { return Response.redirect(to: "/login?next=\(request.uri.path)", type: .found) }
+                        throw APIError(status: .unauthorized, code: "unauthenticated",
+                                       message: "this route needs a bearer token (Authorization: Bearer …); create one with `rom tokens create`")
+                    case .some(let (token, viaSession)):
+                        guard roles.contains(token.role) else {
+                            throw APIError(status: .forbidden, code: "forbidden",
+                                           message: "a \(token.role.rawValue) token cannot use this route; it needs \(roles.map(\.rawValue).sorted().joined(separator: " or "))")
+                        }
+                        if viaSession && request.method != .get && request.method != .head && !authenticator.isSameOrigin(request) {
+                            throw APIError(status: .forbidden, code: "cross_origin", message: "form posts must come from this service's own pages")
+                        }
+                        context.identity = token
+                        context.viaSession = viaSession
+                        return try await handler(request, context)
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Resolves a request's bearer token or session cookie to a stored token.
+public struct Authenticator: Sendable {
+    let store: SQLStore
+    let now: @Sendable () -> Foundation.Date
+    let publicURL: String
+
+    static let cookieName = "rom_session"
+
+    func authenticate(_ request: Request) async -> (APIToken, Bool)? {
+        if let header = request.headers[.authorization], header.hasPrefix("Bearer ") {
+            let secret = String(header.dropFirst("Bearer ".count)).trimmingCharacters(in: .whitespaces)
+            guard let token = try? await store.token(hash: Credentials.hash(secret)) else { return nil }
+            return (token, false)
+        }
+        if let cookie = request.cookies[Self.cookieName]?.value, !cookie.isEmpty {
+            guard let token = try? await store.sessionToken(hash: Credentials.hash(cookie), now: now()) else { return nil }
+            return (token, true)
+        }
+        return nil
+    }
+
+    /// A cookie-authenticated POST must carry an Origin (or Referer) of this service, or none at all from a same-site form.
+    func isSameOrigin(_ request: Request) -> Bool {
+        guard let origin = request.headers[.origin] else { return true }
+        let expected = publicURL.hasSuffix("/") ? String(publicURL.dropLast()) : publicURL
+        if origin == expected { return true }
+        if let host = request.head.authority, origin.hasSuffix("://\(host)") { return true }
+        return false
+    }
+}
+
+import Foundation

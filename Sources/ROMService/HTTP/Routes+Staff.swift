@@ -1,0 +1,145 @@
+import Delivery
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import Intake
+import Scheduling
+import Storage
+
+extension Routes {
+    // MARK: - People API
+
+    static func people(_ table: inout RouteTable, _ env: ServiceEnvironment) {
+        let importer = PeopleImporter(env: env)
+        table.add(.post, "/api/v1/people", .roles([.ops, .integration])) { request, context in
+            let body = try await request.body.collect(upTo: 64 * 1024)
+            guard let object = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any] else {
+                throw APIError(status: .badRequest, code: "invalid_json",
+                               message: "the body must be a JSON object with \(PersonRowValidator.columns.joined(separator: ", "))")
+            }
+            var values: [String: String] = [:]
+            var problems: [String: [String]] = [:]
+            for (key, value) in object {
+                guard PersonRowValidator.columns.contains(key) else {
+                    problems[key, default: []].append("unknown field; allowed: \(PersonRowValidator.columns.joined(separator: ", "))")
+                    continue
+                }
+                if let text = value as? String { values[key] = text } else if !(value is NSNull) {
+                    problems[key, default: []].append("must be a string")
+                }
+            }
+            if case .failure(let list) = importer.validator.validate(values, row: nil, line: nil) {
+                for problem in list.problems { problems[problem.column, default: []].append(problem.reason) }
+            }
+            guard problems.isEmpty, case .success(let person) = importer.validator.validate(values, row: nil, line: nil) else {
+                throw APIError(status: .unprocessableContent, code: "invalid_person", message: "the person was not saved; fix the fields in details",
+                               details: problems)
+            }
+            do {
+                try await env.store.insertPeople([person], now: env.now())
+            } catch let error as StoreError {
+                throw APIError(status: .conflict, code: "duplicate", message: error.description)
+            }
+            try await env.store.audit(AuditEvent(at: env.now(), actor: context.identity?.id ?? "?", action: "person.create",
+                                                 personID: person.id, detail: nil, requestID: context.id))
+            return try jsonResponse(person, status: .created)
+        }
+        table.add(.get, "/api/v1/people", .roles([.ops, .clinician, .integration])) { _, context in
+            let team = context.identity?.role == .clinician ? (context.identity?.team ?? "\u{0}") : nil
+            let people = try await env.store.people(team: team)
+            try await env.store.audit(AuditEvent(at: env.now(), actor: context.identity?.id ?? "?", action: "people.list",
+                                                 personID: nil, detail: "\(people.count) people", requestID: context.id))
+            return try jsonResponse(["people": people.map(\.person)])
+        }
+        table.add(.get, "/api/v1/people/:id", .roles([.ops, .clinician, .integration])) { _, context in
+            let id = context.parameters.get("id") ?? ""
+            guard let record = try await env.store.person(id: id), visible(record, to: context.identity) else {
+                throw APIError(status: .notFound, code: "not_found", message: "no person `\(id)` in your caseload")
+            }
+            try await env.store.audit(AuditEvent(at: env.now(), actor: context.identity?.id ?? "?", action: "person.read",
+                                                 personID: id, detail: nil, requestID: context.id))
+            return try jsonResponse(record.person)
+        }
+    }
+
+    /// Clinicians see only their own team; ops and integrations see everyone.
+    static func visible(_ record: PersonRecord, to identity: APIToken?) -> Bool {
+        guard let identity else { return false }
+        return identity.role != .clinician || identity.team == record.person.team
+    }
+
+    // MARK: - Ops pages
+
+    static func ops(_ table: inout RouteTable, _ env: ServiceEnvironment) {
+        table.add(.get, "/ops", .roles([.ops]), page: true) { _, _ in
+            let count = try await env.store.countPeople()
+            let pathways = env.configuration.pathways.values.sorted { $0.id < $1.id }.map { pathway in
+                "<tr><td>\(HTML.escape(pathway.id))</td><td>\(pathway.cadence.routine) / \(pathway.cadence.stepUp)</td><td>\(HTML.escape(pathway.measures.joined(separator: ", ")))</td><td>\(pathway.sendWindow)</td></tr>"
+            }.joined()
+            return HTML.response(HTML.page(title: "Operations", body: """
+            <h1>Operations</h1><p>\(count) people enrolled.</p>
+            <ul><li><a href="/ops/sandbox">Sandbox outbox</a></li></ul>
+            <h2>Pathways</h2><table><tr><th>Pathway</th><th>Cadence (routine / step-up)</th><th>Measures</th><th>Send window</th></tr>\(pathways)</table>
+            """, signedIn: true))
+        }
+        table.add(.get, "/ops/sandbox", .roles([.ops]), page: true) { _, _ in
+            let messages = try await env.store.sandboxMessages(limit: 200)
+            let rows = messages.map { message in
+                let link = message.link.map { "<a href=\"\(HTML.escape($0))\">\(HTML.escape($0))</a>" } ?? ""
+                return "<tr><td>\(ISO8601DateFormatter().string(from: message.createdAt))</td><td>\(HTML.escape(message.gateway))</td><td>\(HTML.escape(message.recipient))</td><td>\(HTML.escape(message.body))</td><td>\(link)</td></tr>"
+            }.joined()
+            return HTML.response(HTML.page(title: "Sandbox outbox", body: """
+            <h1>Sandbox outbox</h1>
+            <p>Messages sent through a <code>kind: sandbox</code> gateway stay here instead of reaching a phone or inbox.</p>
+            <form method="post" action="/ops/sandbox/test"><label for="person">Send a test check-in message to person id</label>
+            <input type="text" id="person" name="person_id" required><button type="submit">Send test</button></form>
+            <h2>\(messages.count) message\(messages.count == 1 ? "" : "s")</h2>
+            <table><tr><th>Sent (UTC)</th><th>Gateway</th><th>To</th><th>Message</th><th>Link</th></tr>\(rows)</table>
+            """, signedIn: true))
+        }
+        table.add(.post, "/ops/sandbox/test", .roles([.ops]), page: true) { request, context in
+            let body = try await request.body.collect(upTo: 16 * 1024)
+            let personID = parseForm(String(buffer: body))["person_id"] ?? ""
+            guard let record = try await env.store.person(id: personID),
+                  let pathway = env.configuration.pathways[record.person.pathway] else {
+                return HTML.response(HTML.page(title: "Sandbox outbox", body: "<p class=\"error\">No person `\(HTML.escape(personID))`.</p><p><a href=\"/ops/sandbox\">Back</a></p>", signedIn: true), status: .notFound)
+            }
+            let person = record.person
+            let route = pathway.channels.lazy.compactMap { channel -> (Channel, String, String)? in
+                let address = channel == .sms ? person.phone : person.email
+                guard let address, let gateway = pathway.gateways[channel] else { return nil }
+                return (channel, address, gateway)
+            }.first
+            guard let (channel, address, gatewayName) = route, let gateway = env.gateways[gatewayName] else {
+                return HTML.response(HTML.page(title: "Sandbox outbox", body: "<p class=\"error\">No usable channel for this person (the gateway may not be a sandbox).</p>", signedIn: true), status: .unprocessableContent)
+            }
+            let link = "\(env.configuration.settings.publicURL)/c/test-\(newID())"
+            let message = env.composer.compose(personID: person.id, givenName: person.givenName, channel: channel, recipient: address,
+                                               link: link, unsubscribeLink: "\(env.configuration.settings.publicURL)/unsubscribe/test",
+                                               idempotencyKey: "test-\(newID())")
+            let outcome = await gateway.send(message, now: env.now())
+            try await env.store.audit(AuditEvent(at: env.now(), actor: context.identity?.id ?? "?", action: "sandbox.test_send",
+                                                 personID: person.id, detail: "\(outcome)", requestID: context.id))
+            return Response.redirect(to: "/ops/sandbox", type: .found)
+        }
+    }
+
+    // MARK: - Clinician pages
+
+    static func clinician(_ table: inout RouteTable, _ env: ServiceEnvironment) {
+        table.add(.get, "/clinician/people", .roles([.clinician]), page: true) { _, context in
+            let team = context.identity?.team ?? "\u{0}"
+            let people = try await env.store.people(team: team)
+            try await env.store.audit(AuditEvent(at: env.now(), actor: context.identity?.id ?? "?", action: "caseload.view",
+                                                 personID: nil, detail: "\(people.count) people", requestID: context.id))
+            let rows = people.map { record in
+                "<tr><td>\(HTML.escape(record.person.id))</td><td>\(HTML.escape(record.person.givenName))</td><td>\(HTML.escape(record.person.pathway))</td><td>\(record.person.startDate)</td><td>\(HTML.escape(record.mode))</td></tr>"
+            }.joined()
+            return HTML.response(HTML.page(title: "Caseload", body: """
+            <h1>Caseload: team \(HTML.escape(team))</h1>
+            <table><tr><th>Id</th><th>Given name</th><th>Pathway</th><th>Start</th><th>Mode</th></tr>\(rows)</table>
+            """, signedIn: true))
+        }
+    }
+}

@@ -1,0 +1,42 @@
+public import Foundation
+import Hummingbird
+public import Logging
+import Metrics
+import Prometheus
+import ServiceLifecycle
+import UnixSignals
+import Storage
+
+/// `rom serve`: the HTTP server and background services under one service group.
+public enum Server {
+    /// Runs until SIGTERM or SIGINT, then shuts down gracefully.
+    public static func run(configuration: Configuration, logger: Logger, now: @escaping @Sendable () -> Date) async throws {
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+        let store = try await SQLStore.open(url: configuration.settings.databaseURL, logger: logger)
+        do {
+            try await store.checkReady()
+        } catch {
+            try? await store.close()
+            throw error
+        }
+        let env = try ServiceEnvironment(configuration: configuration, store: store, now: now, metrics: registry, logger: logger)
+        let settings = configuration.settings
+        let app = Application(
+            router: Routes.router(env),
+            configuration: .init(address: .hostname(settings.listenHost, port: settings.listenPort), serverName: "rom"),
+            onServerRunning: { _ in
+                logger.info("listening", metadata: ["address": "\(settings.listenHost):\(settings.listenPort)"])
+            },
+            logger: logger
+        )
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: app)] + BackgroundServices.make(env).map { .init(service: $0) },
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger
+        ))
+        try await group.run()
+        try await store.close()
+        logger.info("stopped")
+    }
+}

@@ -1,0 +1,31 @@
+import Foundation
+import Logging
+import Prometheus
+import ServiceLifecycle
+import Scheduling
+import Storage
+
+/// The scheduler tick, the dispatcher and the sweeper, as lifecycle services.
+enum BackgroundServices {
+    static func make(_ env: ServiceEnvironment) -> [any Service] {
+        let settings = env.configuration.settings
+        let ticks = env.metrics.makeCounter(name: "rom_background_ticks_total", labels: [("service", "scheduler")])
+        let dispatches = env.metrics.makeCounter(name: "rom_background_ticks_total", labels: [("service", "dispatcher")])
+        let sweeps = env.metrics.makeCounter(name: "rom_background_ticks_total", labels: [("service", "sweeper")])
+        return [
+            // Planning prompts from review cadences arrives with the scheduler issue; the tick itself is live.
+            PeriodicService(name: "scheduler", interval: .seconds(settings.schedulerTick.seconds), logger: env.logger) {
+                ticks.increment()
+            },
+            // Claiming and sending outbox rows arrives with the dispatcher issue.
+            PeriodicService(name: "dispatcher", interval: .seconds(settings.dispatcherPoll.seconds), logger: env.logger) {
+                dispatches.increment()
+            },
+            PeriodicService(name: "sweeper", interval: .seconds(settings.sweeperInterval.seconds), logger: env.logger) {
+                let removed = try await env.store.deleteExpiredSessions(now: env.now())
+                sweeps.increment()
+                if removed > 0 { env.logger.info("expired sessions removed", metadata: ["count": "\(removed)"]) }
+            },
+        ]
+    }
+}
