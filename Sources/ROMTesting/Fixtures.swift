@@ -1,0 +1,61 @@
+public import Foundation
+public import Instruments
+import Logging
+import Prometheus
+public import ROMService
+public import Storage
+
+/// Paths, configurations and stores for tests, shared by every test target and the benchmarks.
+public enum Fixtures {
+    /// The repository root, found from this file's location.
+    public static let repositoryRoot: String = {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        return url.path
+    }()
+
+    /// The shipped `config/` folder.
+    public static var configDirectory: String { "\(repositoryRoot)/config" }
+
+    /// The shipped configuration, loaded without environment overrides.
+    public static func shippedConfiguration() throws -> Configuration {
+        try Configuration.load(directory: configDirectory, environment: [:])
+    }
+
+    /// The shipped instruments.
+    public static func catalog() throws -> InstrumentCatalog {
+        try shippedConfiguration().instruments
+    }
+
+    /// A fresh folder under the system temporary directory, removed by the caller.
+    public static func temporaryDirectory() throws -> String {
+        let path = "\(NSTemporaryDirectory())rom-test-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        return path
+    }
+
+    /// A copy of the shipped config in a temporary folder, for tests that break it.
+    public static func copyOfConfig() throws -> String {
+        let folder = try temporaryDirectory()
+        try FileManager.default.copyItem(atPath: configDirectory, toPath: "\(folder)/config")
+        return "\(folder)/config"
+    }
+
+    /// A migrated SQLite store in a temporary file.
+    public static func migratedStore(now: Date = fixedNow) async throws -> (SQLStore, String) {
+        let folder = try temporaryDirectory()
+        let store = try await SQLStore.open(url: "sqlite:\(folder)/rom.sqlite", logger: Logger(label: "test"))
+        try await store.migrate(now: now)
+        return (store, folder)
+    }
+
+    /// A service environment over a fresh store, with a fixed clock.
+    public static func environment(now: Date = fixedNow, configuration: Configuration? = nil) async throws -> ServiceEnvironment {
+        let (store, _) = try await migratedStore(now: now)
+        return try ServiceEnvironment(configuration: try configuration ?? shippedConfiguration(), store: store, now: { now },
+                                      metrics: PrometheusCollectorRegistry(), logger: Logger(label: "test"))
+    }
+
+    /// 2026-11-24T09:00:00Z, a Tuesday.
+    public static let fixedNow = Date(timeIntervalSince1970: 1_795_510_800)
+}
