@@ -116,7 +116,11 @@ let package = Package(
         .testTarget(
             name: "ROMServiceTests",
             dependencies: [
-                "ROMService", "ROMTesting", "Storage",
+                "ROMService", "ROMTesting", "Storage", "Scheduling", "Instruments", "Intake", "Delivery",
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],

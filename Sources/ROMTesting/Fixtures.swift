@@ -56,6 +56,33 @@ public enum Fixtures {
                                       metrics: PrometheusCollectorRegistry(), logger: Logger(label: "test"))
     }
 
+    /// Runs `body` with a fresh environment and closes its store afterwards, whether or not `body` throws.
+    public static func withEnvironment<T>(now: Date = fixedNow, configuration: Configuration? = nil,
+                                          _ body: (ServiceEnvironment) async throws -> T) async throws -> T {
+        let env = try await environment(now: now, configuration: configuration)
+        do {
+            let result = try await body(env)
+            try await env.store.close()
+            return result
+        } catch {
+            try? await env.store.close()
+            throw error
+        }
+    }
+
+    /// Runs `body` with a fresh migrated store and closes it afterwards.
+    public static func withStore<T>(now: Date = fixedNow, _ body: (SQLStore, String) async throws -> T) async throws -> T {
+        let (store, folder) = try await migratedStore(now: now)
+        do {
+            let result = try await body(store, folder)
+            try await store.close()
+            return result
+        } catch {
+            try? await store.close()
+            throw error
+        }
+    }
+
     /// 2026-11-24T09:00:00Z, a Tuesday.
     public static let fixedNow = Date(timeIntervalSince1970: 1_795_510_800)
 }

@@ -26,9 +26,14 @@ struct YAMLValue {
         return parse(text, displayName: displayName, log: log)
     }
 
+    /// Yams resolves tags with shared `NSRegularExpression`s, which crash when used from two threads at once
+    /// on Linux; parsing is rare (start-up, `config check`), so one lock is enough.
+    private static let parseLock = NSLock()
+
     static func parse(_ text: String, displayName: String, log: ProblemLog) -> YAMLValue? {
         do {
-            guard let node = try Yams.compose(yaml: text) else {
+            let composed = try parseLock.withLock { try Yams.compose(yaml: text) }
+            guard let node = composed else {
                 log.add(displayName, 1, "the file is empty", hint: "see the example in config/ for what belongs here")
                 return nil
             }

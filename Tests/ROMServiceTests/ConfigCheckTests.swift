@@ -1,0 +1,133 @@
+import Foundation
+import ROMService
+import ROMTesting
+import Scheduling
+import Testing
+
+/// Configs broken the way new users break them: every problem is reported at once, with file, line and a fix.
+@Suite("rom config check")
+struct ConfigCheckTests {
+    func write(_ text: String, to path: String) throws {
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+    }
+
+    func problems(_ directory: String, environment: [String: String] = [:]) -> [ConfigProblem] {
+        do {
+            _ = try Configuration.load(directory: directory, environment: environment)
+            return []
+        } catch {
+            return error.problems
+        }
+    }
+
+    @Test("The shipped configuration is valid")
+    func shippedIsValid() throws {
+        let configuration = try Fixtures.shippedConfiguration()
+        #expect(configuration.pathways["community"]?.measures == ["phq9", "gad7", "goals"])
+        #expect(configuration.gateways["sandbox-sms"] != nil)
+        #expect(configuration.settings.databaseURL == "sqlite:var/rom.sqlite")
+    }
+
+    @Test("Four mistakes in pathways.yaml — an unknown instrument, `4 weks`, a missing gateway — and a badly indented gateways.yaml are all reported with file and line")
+    func brokenLikeANewUser() throws {
+        let config = try Fixtures.copyOfConfig()
+        try write("""
+        pathways:
+          community:
+            cadence: { routine: 4 weks, step_up: 7d }
+            measures: [phq9, phq-9, gad7]
+            check_in: { opens: 5d, closes: 1d, reminders: [2d] }
+            channels: [sms]
+            gateways: { sms: twilio }
+        """, to: "\(config)/pathways.yaml")
+        let found = problems(config)
+        let pathways = found.filter { $0.file.hasSuffix("pathways.yaml") }
+        #expect(pathways.contains { $0.line == 3 && $0.message.contains("`4 weks` is not a duration") && $0.hint.contains("28d") })
+        #expect(pathways.contains { $0.line == 4 && $0.message.contains("unknown instrument `phq-9`") && $0.hint.contains("phq9") })
+        #expect(pathways.contains { $0.line == 7 && $0.message.contains("gateway `twilio` does not exist") })
+
+        try write("gateways:\n  sandbox-sms:\n    kind: sandbox\n   channel: sms\n", to: "\(config)/gateways.yaml")
+        let indentation = problems(config).filter { $0.file.hasSuffix("gateways.yaml") }
+        #expect(indentation.count == 1)
+        #expect(indentation.first?.line == 4)
+        #expect(indentation.first?.message.contains("not valid YAML") == true)
+        #expect(indentation.first?.hint.contains("indentation") == true)
+    }
+
+    @Test("An unknown key gets a did-you-mean hint at its line")
+    func unknownKey() throws {
+        let config = try Fixtures.copyOfConfig()
+        var text = try String(contentsOfFile: "\(config)/pathways.yaml", encoding: .utf8)
+        text = text.replacingOccurrences(of: "    send_window: \"09:00-19:00\"                              # in the person's own time zone",
+                                         with: "    sendwindow: \"09:00-19:00\"")
+        try write(text, to: "\(config)/pathways.yaml")
+        let found = problems(config)
+        #expect(found.contains { $0.line == 8 && $0.message == "unknown key `sendwindow`" && $0.hint.contains("did you mean `send_window`") })
+    }
+
+    @Test("An instrument definition with overlapping bands, a missing reverse item and options out of order is refused with lines")
+    func inconsistentDefinition() throws {
+        let config = try Fixtures.copyOfConfig()
+        try write("""
+        id: broken
+        version: "1"
+        title: Broken
+        licence: { holder: x, terms: x, attribution: x, item_text: shipped }
+        direction: higher_is_worse
+        options:
+          - { value: 0, label: a }
+          - { value: 2, label: b }
+          - { value: 1, label: c }
+        items:
+          - { id: "1", text: one }
+          - { id: "2", text: two }
+        reverse_items: [3]
+        missing: { max_missing: 0, method: none, rounding: none }
+        total: { kind: sum }
+        bands:
+          - { id: low, label: Low, min: 0 }
+          - { id: high, label: High, min: 3 }
+          - { id: mid, label: Mid, min: 2 }
+        """, to: "\(config)/instruments/broken.yaml")
+        let found = problems(config).filter { $0.file.hasSuffix("broken.yaml") }
+        #expect(found.contains { $0.line == 9 && $0.message.contains("option value 1 is not above") })
+        #expect(found.contains { $0.line == 13 && $0.message.contains("reverse item 3 does not exist") })
+        #expect(found.contains { $0.line == 19 && $0.message.contains("overlapping") })
+    }
+
+    @Test("A secret written inline in gateways.yaml is refused")
+    func inlineSecret() throws {
+        let config = try Fixtures.copyOfConfig()
+        try write("""
+        gateways:
+          sandbox-sms: { kind: sandbox, channel: sms }
+          sandbox-email: { kind: sandbox, channel: email }
+          sms:
+            kind: webhook
+            channel: sms
+            url: https://sms.example.com/send
+            body: '{"to": "{{to}}"}'
+            auth: { bearer: abc123 }
+        """, to: "\(config)/gateways.yaml")
+        let found = problems(config)
+        #expect(found.contains { $0.line == 9 && $0.message.contains("secrets are not written in config files") })
+    }
+
+    @Test("ROM_DATABASE_URL, ROM_LISTEN and ROM_PUBLIC_URL override rom.yaml; bad values are problems")
+    func environmentOverrides() throws {
+        let loaded = try Configuration.load(directory: Fixtures.configDirectory, environment: [
+            "ROM_DATABASE_URL": "sqlite:/tmp/other.sqlite", "ROM_LISTEN": "0.0.0.0:9090", "ROM_PUBLIC_URL": "https://checkin.example.org/",
+        ])
+        #expect(loaded.settings.databaseURL == "sqlite:/tmp/other.sqlite")
+        #expect(loaded.settings.listenPort == 9090)
+        #expect(loaded.settings.publicURL == "https://checkin.example.org")
+        #expect(problems(Fixtures.configDirectory, environment: ["ROM_LISTEN": "nowhere"]).contains { $0.message.contains("ROM_LISTEN") })
+    }
+
+    @Test("A missing folder is one clear problem")
+    func missingFolder() {
+        let found = problems("/nonexistent/config")
+        #expect(found.count == 1)
+        #expect(found.first?.hint.contains("--config") == true)
+    }
+}

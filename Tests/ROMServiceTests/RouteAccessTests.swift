@@ -1,0 +1,146 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import Prometheus
+import SQLKit
+import ROMService
+import ROMTesting
+import Storage
+import Testing
+
+/// Every route in the table is called with no credentials, with each wrong role, and with the right role.
+@Suite("Route access")
+struct RouteAccessTests {
+    /// The only routes anyone may call unauthenticated (health, metrics, sign-in, the public landing page).
+    static let publicRoutes: Set<String> = ["GET /", "GET /healthz", "GET /readyz", "GET /metrics", "GET /login", "POST /login", "POST /logout"]
+
+    struct Tokens {
+        var secrets: [Role: String] = [:]
+    }
+
+    func makeTokens(_ store: SQLStore) async throws -> Tokens {
+        var tokens = Tokens()
+        for role in Role.allCases {
+            let secret = Credentials.newSecret(prefix: "rom_\(role.rawValue)")
+            try await store.insertToken(id: newID(), hash: Credentials.hash(secret), role: role, team: role == .clinician ? "north" : nil,
+                                        label: nil, now: Fixtures.fixedNow)
+            tokens.secrets[role] = secret
+        }
+        return tokens
+    }
+
+    func concrete(_ path: String) -> String {
+        path.split(separator: "/", omittingEmptySubsequences: false).map { $0.hasPrefix(":") ? "p1" : String($0) }.joined(separator: "/")
+    }
+
+    @Test("No route outside the public list is reachable without a token, and none accepts a role it does not name")
+    func everyRouteIsGuarded() async throws {
+        try await Fixtures.withEnvironment { env in
+        let tokens = try await makeTokens(env.store)
+        let table = Routes.table(env)
+        #expect(table.entries.count >= 12)
+        let app = Application(router: Routes.router(env))
+        try await app.test(.router) { client in
+            for entry in table.entries {
+                let name = "\(entry.method) \(entry.path)"
+                let uri = concrete(entry.path)
+                switch entry.access {
+                case .open:
+                    #expect(Self.publicRoutes.contains(name), "\(name) is open but not on the public list")
+                case .roles(let roles):
+                    #expect(!Self.publicRoutes.contains(name))
+                    try await client.execute(uri: uri, method: entry.method) { response in
+                        if entry.isPage {
+                            #expect(response.status == .found, "\(name) without a token should redirect to sign-in")
+                            #expect(response.headers[.location]?.hasPrefix("/login") == true)
+                        } else {
+                            #expect(response.status == .unauthorized, "\(name) without a token answered \(response.status)")
+                        }
+                    }
+                    try await client.execute(uri: uri, method: entry.method, headers: [.authorization: "Bearer rom_ops_forged"]) { response in
+                        #expect(response.status == .unauthorized || response.status == .found, "\(name) accepted a forged token")
+                    }
+                    for role in Role.allCases {
+                        let headers: HTTPFields = [.authorization: "Bearer \(tokens.secrets[role]!)"]
+                        try await client.execute(uri: uri, method: entry.method, headers: headers) { response in
+                            if roles.contains(role) {
+                                #expect(response.status != .forbidden && response.status != .unauthorized, "\(name) refused its own role \(role)")
+                            } else {
+                                #expect(response.status == .forbidden, "\(name) let a \(role) token in (\(response.status))")
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        }
+    }
+
+    @Test("Signing in with a token sets an HttpOnly SameSite=Strict session cookie that opens staff pages; a wrong token is refused")
+    func signInWithSession() async throws {
+        try await Fixtures.withEnvironment { env in
+        let tokens = try await makeTokens(env.store)
+        let app = Application(router: Routes.router(env))
+        try await app.test(.router) { client in
+            let refused = try await client.execute(uri: "/login", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
+                                                   body: ByteBuffer(string: "token=nope"))
+            #expect(refused.status == .unauthorized)
+            let form = "token=\(tokens.secrets[.ops]!)&next=%2Fops%2Fsandbox"
+            let response = try await client.execute(uri: "/login", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
+                                                    body: ByteBuffer(string: form))
+            #expect(response.status == .found)
+            #expect(response.headers[.location] == "/ops/sandbox")
+            let setCookie = try #require(response.headers[.setCookie])
+            #expect(setCookie.contains("HttpOnly"))
+            #expect(setCookie.contains("SameSite=Strict"))
+            let cookie = String(setCookie.split(separator: ";")[0])
+            let page = try await client.execute(uri: "/ops/sandbox", method: .get, headers: [.cookie: cookie])
+            #expect(page.status == .ok)
+            #expect(page.headers[.cacheControl] == "no-store")
+            let crossSite = try await client.execute(uri: "/ops/sandbox/test", method: .post,
+                                                     headers: [.cookie: cookie, .origin: "https://evil.example", .contentType: "application/x-www-form-urlencoded"],
+                                                     body: ByteBuffer(string: "person_id=x"))
+            #expect(crossSite.status == .forbidden)
+        }
+        let stored = try await env.store.read { db in
+            try await db.raw("SELECT session_hash FROM sessions").all().map { try $0.decode(column: "session_hash", as: String.self) }
+        }
+        #expect(stored.count == 1)
+        #expect(stored.allSatisfy { $0.count == 64 }, "only the SHA-256 of a session is stored")
+        }
+    }
+
+    @Test("Health, readiness with the SQLite settings in force, and Prometheus metrics")
+    func healthAndMetrics() async throws {
+        try await Fixtures.withEnvironment { env in
+        let app = Application(router: Routes.router(env))
+        try await app.test(.router) { client in
+            let health = try await client.execute(uri: "/healthz", method: .get)
+            #expect(health.status == .ok)
+            let ready = try await client.execute(uri: "/readyz", method: .get)
+            #expect(ready.status == .ok)
+            let body = try JSONSerialization.jsonObject(with: Data(String(buffer: ready.body ?? ByteBuffer()).utf8)) as? [String: String]
+            #expect(body?["journal_mode"] == "wal")
+            #expect(body?["synchronous"] == "2", "synchronous=FULL is 2")
+            #expect(body?["busy_timeout"] == "5000")
+            let metrics = try await client.execute(uri: "/metrics", method: .get)
+            #expect(String(buffer: metrics.body ?? ByteBuffer()).contains("rom_http_requests_total"))
+        }
+        }
+    }
+
+    @Test("/readyz answers 503 when the database is not migrated")
+    func notReady() async throws {
+        let folder = try Fixtures.temporaryDirectory()
+        let store = try await SQLStore.open(url: "sqlite:\(folder)/empty.sqlite", logger: .init(label: "test"))
+        let env = try ServiceEnvironment(configuration: try Fixtures.shippedConfiguration(), store: store, now: { Fixtures.fixedNow },
+                                         metrics: .init(), logger: .init(label: "test"))
+        try await Application(router: Routes.router(env)).test(.router) { client in
+            let response = try await client.execute(uri: "/readyz", method: .get)
+            #expect(response.status == .serviceUnavailable)
+        }
+        try await store.close()
+    }
+}
