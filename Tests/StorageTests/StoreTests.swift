@@ -1,0 +1,94 @@
+import Foundation
+import Logging
+import ROMTesting
+import SQLKit
+import Scheduling
+import Storage
+import Testing
+
+@Suite("SQLite store")
+struct StoreTests {
+    @Test("A new file is migrated to the latest schema; migrating again applies nothing")
+    func migrateIdempotent() async throws {
+        let folder = try Fixtures.temporaryDirectory()
+        let store = try await SQLStore.open(url: "sqlite:\(folder)/nested/rom.sqlite", logger: Logger(label: "test"))
+        #expect(try await store.schemaVersion() == nil)
+        let first = try await store.migrate(now: Fixtures.fixedNow)
+        #expect(first.count == SQLStore.latestSchemaVersion)
+        #expect(try await store.migrate(now: Fixtures.fixedNow).isEmpty)
+        #expect(try await store.schemaVersion() == SQLStore.latestSchemaVersion)
+        try await store.close()
+        #expect(FileManager.default.fileExists(atPath: "\(folder)/nested/rom.sqlite"))
+    }
+
+    @Test("WAL, synchronous=FULL, a 5 s busy timeout and foreign keys are in force")
+    func pragmas() async throws {
+        try await Fixtures.withStore { store, _ in
+            let pragmas = try await store.pragmas()
+            #expect(pragmas["journal_mode"] == "wal")
+            #expect(pragmas["synchronous"] == "2")
+            #expect(Int(pragmas["busy_timeout"] ?? "0")! >= 5000)
+            #expect(pragmas["foreign_keys"] == "1")
+        }
+    }
+
+    @Test("Audit events are append-only: UPDATE and DELETE are refused by the database")
+    func auditAppendOnly() async throws {
+        try await Fixtures.withStore { store, _ in
+            try await store.audit(AuditEvent(at: Fixtures.fixedNow, actor: "t", action: "x", personID: nil, detail: nil, requestID: nil))
+            await #expect(throws: (any Error).self) {
+                try await store.transaction { db in try await db.raw("UPDATE audit_events SET actor = 'y'").run() }
+            }
+            await #expect(throws: (any Error).self) {
+                try await store.transaction { db in try await db.raw("DELETE FROM audit_events").run() }
+            }
+            #expect(try await store.auditEvents().count == 1)
+        }
+    }
+
+    @Test("A failing transaction writes nothing")
+    func rollback() async throws {
+        try await Fixtures.withStore { store, _ in
+            let person = Person(id: "a", givenName: "A", phone: "+447700900001", email: nil, timezone: nil, pathway: "community",
+                                startDate: LocalDate(year: 2026, month: 11, day: 2), clinician: nil, team: "north")
+            await #expect(throws: (any Error).self) {
+                try await store.transaction { db in
+                    try await db.raw("INSERT INTO people (id, given_name, team, created_at_ms, updated_at_ms) VALUES ('b', 'B', 't', 0, 0)").run()
+                    throw StoreError.notFound("stop")
+                }
+            }
+            #expect(try await store.countPeople() == 0)
+            try await store.insertPeople([person], now: Fixtures.fixedNow)
+            #expect(try await store.countPeople() == 1)
+        }
+    }
+
+    @Test("Tokens are found by hash only while not revoked; expired sessions are swept")
+    func tokensAndSessions() async throws {
+        try await Fixtures.withStore { store, _ in
+            try await store.insertToken(id: "t1", hash: "h1", role: .ops, team: nil, label: nil, now: Fixtures.fixedNow)
+            #expect(try await store.token(hash: "h1")?.role == .ops)
+            try await store.insertSession(hash: "s1", tokenID: "t1", now: Fixtures.fixedNow, expiresAt: Fixtures.fixedNow.addingTimeInterval(60))
+            #expect(try await store.sessionToken(hash: "s1", now: Fixtures.fixedNow)?.id == "t1")
+            #expect(try await store.sessionToken(hash: "s1", now: Fixtures.fixedNow.addingTimeInterval(61)) == nil)
+            #expect(try await store.deleteExpiredSessions(now: Fixtures.fixedNow.addingTimeInterval(61)) == 1)
+            try await store.revokeToken(id: "t1", now: Fixtures.fixedNow)
+            #expect(try await store.token(hash: "h1") == nil)
+        }
+    }
+
+    @Test("Concurrent transactions on one store are serialised, none lost")
+    func concurrentWrites() async throws {
+        try await Fixtures.withStore { store, _ in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for index in 0..<50 {
+                    group.addTask {
+                        try await store.audit(AuditEvent(at: Fixtures.fixedNow, actor: "t\(index)", action: "x", personID: nil, detail: nil, requestID: nil))
+                    }
+                }
+                try await group.waitForAll()
+            }
+            #expect(try await store.auditEvents(limit: 100).count == 50)
+        }
+    }
+}
