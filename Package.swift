@@ -91,7 +91,7 @@ let package = Package(
         // Release-mode measurement harness behind scripts/bench.
         .executableTarget(
             name: "rom-bench",
-            dependencies: ["ROMService", "Instruments", "Storage"],
+            dependencies: ["ROMService", "ROMTesting", "Instruments", "Storage", .product(name: "Logging", package: "swift-log"), .product(name: "Prometheus", package: "swift-prometheus")],
             swiftSettings: swiftSettings
         ),
 

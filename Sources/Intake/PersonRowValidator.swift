@@ -89,7 +89,10 @@ public struct PersonRowValidator: Sendable {
     }
 
     /// Validates a whole CSV table: header, each row, and ids repeated within the file.
-    public func validate(_ table: CSVTable) -> (people: [Person], problems: [Problem]) {
+    ///
+    /// `progress` is called with (rows done, rows in all) every `progressEvery` rows and at the end.
+    public func validate(_ table: CSVTable, progressEvery: Int = 10_000,
+                         progress: ((Int, Int) -> Void)? = nil) -> (people: [Person], problems: [Problem]) {
         var problems: [Problem] = []
         let missing = Self.columns.filter { !table.header.contains($0) }
         for column in missing {
@@ -104,6 +107,7 @@ public struct PersonRowValidator: Sendable {
         var firstRowForID: [String: Int] = [:]
         for (index, row) in table.rows.enumerated() {
             let number = index + 1
+            if number % progressEvery == 0 { progress?(number, table.rows.count) }
             guard row.fields.count == table.header.count else {
                 problems.append(Problem(row: number, line: row.line, column: "*",
                                         reason: "has \(row.fields.count) fields but the header has \(table.header.count); check for a missing or extra comma"))
@@ -123,6 +127,7 @@ public struct PersonRowValidator: Sendable {
                 problems += list.problems
             }
         }
+        progress?(table.rows.count, table.rows.count)
         return (people, problems)
     }
 }

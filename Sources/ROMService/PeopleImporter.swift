@@ -31,8 +31,7 @@ public struct PeopleImporter: Sendable {
         } catch {
             return Outcome(imported: 0, problems: [PersonRowValidator.Problem(row: nil, line: error.line, column: "*", reason: error.message)])
         }
-        let (people, problems) = validator.validate(table)
-        progress?(table.rows.count, table.rows.count)
+        let (people, problems) = validator.validate(table, progress: progress)
         if !problems.isEmpty && !partial { return Outcome(imported: 0, problems: problems) }
         if !people.isEmpty {
             try await env.store.insertPeople(people, now: env.now())

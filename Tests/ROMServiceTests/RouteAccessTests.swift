@@ -121,12 +121,12 @@ struct RouteAccessTests {
             #expect(health.status == .ok)
             let ready = try await client.execute(uri: "/readyz", method: .get)
             #expect(ready.status == .ok)
-            let body = try JSONSerialization.jsonObject(with: Data(String(buffer: ready.body ?? ByteBuffer()).utf8)) as? [String: String]
+            let body = try JSONSerialization.jsonObject(with: Data(String(buffer: ready.body).utf8)) as? [String: String]
             #expect(body?["journal_mode"] == "wal")
             #expect(body?["synchronous"] == "2", "synchronous=FULL is 2")
             #expect(body?["busy_timeout"] == "5000")
             let metrics = try await client.execute(uri: "/metrics", method: .get)
-            #expect(String(buffer: metrics.body ?? ByteBuffer()).contains("rom_http_requests_total"))
+            #expect(String(buffer: metrics.body).contains("rom_http_requests_total"))
         }
         }
     }

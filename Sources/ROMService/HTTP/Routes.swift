@@ -123,13 +123,13 @@ struct RequestMetricsMiddleware: RouterMiddleware {
         let route = context.endpointPath ?? "unmatched"
         do {
             let response = try await next(request, context)
-            registry.makeCounter(name: "rom_http_requests_total", labels: [("route", route), ("status", String(response.status.code))]).increment()
+            registry.makeCounter(descriptor: Metrics.httpRequests, labels: [("route", route), ("status", String(response.status.code))]).increment()
             return response
         } catch let error as any HTTPResponseError {
-            registry.makeCounter(name: "rom_http_requests_total", labels: [("route", route), ("status", String(error.status.code))]).increment()
+            registry.makeCounter(descriptor: Metrics.httpRequests, labels: [("route", route), ("status", String(error.status.code))]).increment()
             throw error
         } catch {
-            registry.makeCounter(name: "rom_http_requests_total", labels: [("route", route), ("status", "500")]).increment()
+            registry.makeCounter(descriptor: Metrics.httpRequests, labels: [("route", route), ("status", "500")]).increment()
             throw error
         }
     }

@@ -9,9 +9,9 @@ import Storage
 enum BackgroundServices {
     static func make(_ env: ServiceEnvironment) -> [any Service] {
         let settings = env.configuration.settings
-        let ticks = env.metrics.makeCounter(name: "rom_background_ticks_total", labels: [("service", "scheduler")])
-        let dispatches = env.metrics.makeCounter(name: "rom_background_ticks_total", labels: [("service", "dispatcher")])
-        let sweeps = env.metrics.makeCounter(name: "rom_background_ticks_total", labels: [("service", "sweeper")])
+        let ticks = env.metrics.makeCounter(descriptor: Metrics.backgroundTicks, labels: [("service", "scheduler")])
+        let dispatches = env.metrics.makeCounter(descriptor: Metrics.backgroundTicks, labels: [("service", "dispatcher")])
+        let sweeps = env.metrics.makeCounter(descriptor: Metrics.backgroundTicks, labels: [("service", "sweeper")])
         return [
             // Planning prompts from review cadences arrives with the scheduler issue; the tick itself is live.
             PeriodicService(name: "scheduler", interval: .seconds(settings.schedulerTick.seconds), logger: env.logger) {

@@ -43,12 +43,15 @@ func printError(_ text: String) {
     FileHandle.standardError.write(Data((text + "\n").utf8))
 }
 
+/// Installs the stderr log handler exactly once per process (swift-log allows one bootstrap).
+private let loggingBootstrap: Void = LoggingSystem.bootstrap { label in
+    StreamLogHandler.standardError(label: label)
+}
+
 /// Logs go to stderr as `key=value` metadata; they never carry personal data.
 func makeLogger(level: Logger.Level = .info) -> Logger {
-    LoggingSystem.bootstrap { label in
-        var handler = StreamLogHandler.standardError(label: label)
-        handler.logLevel = level
-        return handler
-    }
-    return Logger(label: "rom")
+    _ = loggingBootstrap
+    var logger = Logger(label: "rom")
+    logger.logLevel = level
+    return logger
 }

@@ -40,7 +40,7 @@ struct PeopleCommand: AsyncParsableCommand {
             let terminal = isatty(STDERR_FILENO) != 0
             if terminal { printError("Reading \(file)…") }
             let outcome = try await PeopleImporter(env: env).importCSV(String(decoding: data, as: UTF8.self), partial: partial) { done, total in
-                if terminal { FileHandle.standardError.write(Data("\rValidated \(done)/\(total) rows\n".utf8)) }
+                if terminal { FileHandle.standardError.write(Data("\rValidated \(done)/\(total) rows\(done == total ? "\n" : "")".utf8)) }
             }
             try await store.close()
             for problem in outcome.problems { printError(problem.description) }

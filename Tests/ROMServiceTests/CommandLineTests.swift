@@ -1,0 +1,121 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import ROMTesting
+import Testing
+
+/// Runs the built `rom` executable the way ops staff do.
+@Suite("rom command line", .serialized)
+struct CommandLineTests {
+    struct Run {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    static var binary: String { "\(Fixtures.repositoryRoot)/.build/debug/rom" }
+
+    @discardableResult
+    func rom(_ arguments: [String], environment: [String: String] = [:]) throws -> Run {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Run(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    @Test("rom score prints the JSON fields and exits 65 with a coded error on bad input")
+    func score() throws {
+        let ok = try rom(["score", "--config", Fixtures.configDirectory, "--instrument", "phq9", "--answers", "1,2,0,3,1,0,2,1,0"])
+        #expect(ok.status == 0)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(ok.stdout.utf8)) as? [String: Any])
+        for key in ["instrument", "version", "valid", "total", "band", "prorated", "caseness", "risk_flags", "baseline_total",
+                    "score_change", "change", "recovered", "reliable_recovery", "explanation"] {
+            #expect(json.keys.contains(key), "missing \(key)")
+        }
+        #expect(json["total"] as? Double == 10)
+        #expect(json["band"] as? String == "moderate")
+        let bad = try rom(["score", "--config", Fixtures.configDirectory, "--instrument", "phq9", "--answers", "1,2,0,3,1,0,2,1,0,1"])
+        #expect(bad.status == 65)
+        #expect(bad.stdout.contains("\"code\" : \"wrong_item_count\""))
+        let text = try rom(["score", "--config", Fixtures.configDirectory, "--instrument", "gad7", "--answers", "1,x", "--format", "text"])
+        #expect(text.status == 65)
+        #expect(text.stderr.contains("non_integer: item 2"))
+    }
+
+    @Test("rom config check exits 1 and prints every problem with file:line")
+    func configCheck() throws {
+        let config = try Fixtures.copyOfConfig()
+        try "pathways:\n  community:\n    cadence: { routine: 4 weks, step_up: 7d }\n    measures: [phq9]\n    check_in: { opens: 5d, closes: 1d }\n    channels: [sms]\n    gateways: { sms: nowhere }\n"
+            .write(toFile: "\(config)/pathways.yaml", atomically: true, encoding: .utf8)
+        let run = try rom(["config", "check", "--config", config])
+        #expect(run.status == 1)
+        #expect(run.stdout.contains("pathways.yaml:3: `4 weks` is not a duration"))
+        #expect(run.stdout.contains("pathways.yaml:7: gateway `nowhere` does not exist"))
+        #expect(try rom(["config", "check", "--config", Fixtures.configDirectory]).status == 0)
+    }
+
+    @Test("migrate, tokens create, people import (all-or-nothing, then --partial) and rescore against one SQLite file")
+    func workflow() throws {
+        let folder = try Fixtures.temporaryDirectory()
+        let env = ["ROM_DATABASE_URL": "sqlite:\(folder)/rom.sqlite"]
+        let config = ["--config", Fixtures.configDirectory]
+        #expect(try rom(["migrate"] + config, environment: env).status == 0)
+        let token = try rom(["tokens", "create", "--role", "clinician", "--team", "north"] + config, environment: env)
+        #expect(token.status == 0)
+        #expect(token.stdout.hasPrefix("rom_clinician_"))
+        #expect(try rom(["tokens", "create", "--role", "clinician"] + config, environment: env).status != 0, "a clinician token needs a team")
+        let csv = "\(folder)/people.csv"
+        try "id,given_name,phone,email,timezone,pathway,start_date,clinician,team\np1,Ana,+447700900001,,,community,2026-11-02,,north\np2,Ben,0770,,,community,2026-11-02,,north\n"
+            .write(toFile: csv, atomically: true, encoding: .utf8)
+        let strict = try rom(["people", "import", csv] + config, environment: env)
+        #expect(strict.status == 1)
+        #expect(strict.stderr.contains("row 2 (line 3), column phone"))
+        #expect(strict.stdout.contains("Nothing imported"))
+        let partial = try rom(["people", "import", "--partial", csv] + config, environment: env)
+        #expect(partial.status == 2)
+        #expect(partial.stdout.contains("Imported 1 people"))
+        let rescore = try rom(["rescore", "--instrument", "phq9"] + config, environment: env)
+        #expect(rescore.status == 0)
+        #expect(rescore.stdout.contains("0 current scores"))
+        let sqlite = try String(contentsOfFile: "\(folder)/rom.sqlite", encoding: .isoLatin1)
+        #expect(!sqlite.contains(token.stdout.trimmingCharacters(in: .whitespacesAndNewlines)), "the token itself is never stored")
+    }
+
+    @Test("rom serve answers /healthz and stops gracefully on SIGTERM")
+    func serveLifecycle() async throws {
+        let folder = try Fixtures.temporaryDirectory()
+        let port = Int.random(in: 20_000...40_000)
+        let env = ["ROM_DATABASE_URL": "sqlite:\(folder)/rom.sqlite", "ROM_LISTEN": "127.0.0.1:\(port)"]
+        #expect(try rom(["migrate", "--config", Fixtures.configDirectory], environment: env).status == 0)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: Self.binary)
+        process.arguments = ["serve", "--config", Fixtures.configDirectory]
+        process.environment = ProcessInfo.processInfo.environment.merging(env) { _, new in new }
+        let err = Pipe()
+        process.standardError = err
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        var healthy = false
+        for _ in 0..<100 where !healthy {
+            try await Task.sleep(for: .milliseconds(100))
+            if let (data, _) = try? await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/healthz")!) {
+                healthy = String(decoding: data, as: UTF8.self).contains("ok")
+            }
+        }
+        #expect(healthy, "rom serve did not answer /healthz within 10 s")
+        process.terminate()
+        process.waitUntilExit()
+        let log = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(process.terminationStatus == 0)
+        #expect(log.contains("stopped"))
+    }
+}
