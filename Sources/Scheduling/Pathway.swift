@@ -16,10 +16,13 @@ public struct Pathway: Sendable, Equatable {
     /// Gateway name per channel.
     public var gateways: [Channel: String]
     public var nonResponse: NonResponseRule
+    /// Local time of cadence reviews, in minutes after midnight (default 09:00).
+    public var reviewTime: Int
 
     public init(id: String, cadence: Cadence, baselineWithin: TimeSpan, measures: [String], checkIn: CheckInWindow,
                 sendWindow: SendWindow, timezone: String, channels: [Channel], gateways: [Channel: String],
-                nonResponse: NonResponseRule) {
+                nonResponse: NonResponseRule, reviewTime: Int = 9 * 60) {
+        self.reviewTime = reviewTime
         self.id = id
         self.cadence = cadence
         self.baselineWithin = baselineWithin

@@ -5,7 +5,7 @@ import Scheduling
 
 /// Reads `config/pathways.yaml`, checking every instrument and gateway it names exists.
 enum PathwayLoader {
-    static let keys = ["cadence", "baseline", "measures", "check_in", "send_window", "timezone", "channels", "gateways", "non_response"]
+    static let keys = ["cadence", "baseline", "measures", "check_in", "send_window", "review_time", "timezone", "channels", "gateways", "non_response"]
 
     static func read(_ value: YAMLValue, instruments: InstrumentCatalog, gateways: [String: GatewaySettings],
                      defaultTimeZone: String) -> [String: Pathway] {
@@ -33,6 +33,9 @@ enum PathwayLoader {
         if let c = f.required("cadence", hint: "e.g. `cadence: { routine: 28d, step_up: 7d }`")?.fields(["routine", "step_up"], what: "cadence") {
             if let routine = c.required("routine")?.duration(what: "routine") { cadence.routine = routine }
             if let stepUp = c.required("step_up")?.duration(what: "step_up") { cadence.stepUp = stepUp }
+            for (key, span) in [("routine", cadence.routine), ("step_up", cadence.stepUp)] where span.seconds % 86_400 != 0 || span.seconds == 0 {
+                c[key]?.problem("a cadence of \(span) is not a whole number of days", hint: "reviews fall on days: write e.g. 28d, 4w or 7d")
+            }
         }
 
         var baselineWithin = TimeSpan.days(14)
@@ -71,6 +74,10 @@ enum PathwayLoader {
                                 hint: "opens must be further before the review than closes, e.g. opens: 5d, closes: 1d")
             }
             let openFor = checkIn.opens.seconds - checkIn.closes.seconds
+            if openFor > 0 && openFor < 86_400 {
+                w.owner.problem("the check-in is open for only \(TimeSpan(seconds: openFor))",
+                                hint: "keep it open at least 24h (opens − closes ≥ 1d) so a send window falls inside it every time")
+            }
             for reminder in checkIn.reminders where reminder.seconds >= openFor {
                 w["reminders"]?.problem("reminder \(reminder) after opening falls after the check-in closes",
                                         hint: "reminders must be shorter than opens − closes (\(TimeSpan(seconds: max(openFor, 0))))")
@@ -81,6 +88,13 @@ enum PathwayLoader {
         if let windowValue = f.optional("send_window"), let text = windowValue.string(what: "send_window") {
             if let window = SendWindow.parse(text) { sendWindow = window } else {
                 windowValue.problem("`\(text)` is not a send window", hint: "write local times as \"HH:MM-HH:MM\", e.g. \"09:00-19:00\"")
+            }
+        }
+
+        var reviewTime = 9 * 60
+        if let timeValue = f.optional("review_time"), let text = timeValue.string(what: "review_time") {
+            if let window = SendWindow.parse("\(text)-23:59"), text.count == 5 { reviewTime = window.start } else {
+                timeValue.problem("`\(text)` is not a time of day", hint: "write local time as \"HH:MM\", e.g. \"09:00\"")
             }
         }
 
@@ -127,6 +141,7 @@ enum PathwayLoader {
 
         guard value.log.problems.count == before else { return nil }
         return Pathway(id: id, cadence: cadence, baselineWithin: baselineWithin, measures: measures, checkIn: checkIn,
-                       sendWindow: sendWindow, timezone: timezone, channels: channels, gateways: routes, nonResponse: nonResponse)
+                       sendWindow: sendWindow, timezone: timezone, channels: channels, gateways: routes, nonResponse: nonResponse,
+                       reviewTime: reviewTime)
     }
 }
