@@ -91,7 +91,7 @@ let package = Package(
         // Release-mode measurement harness behind scripts/bench.
         .executableTarget(
             name: "rom-bench",
-            dependencies: ["ROMService", "ROMTesting", "Instruments", "Storage", .product(name: "Logging", package: "swift-log"), .product(name: "Prometheus", package: "swift-prometheus")],
+            dependencies: ["ROMService", "ROMTesting", "Instruments", "Scheduling", "Storage", .product(name: "Logging", package: "swift-log"), .product(name: "Prometheus", package: "swift-prometheus")],
             swiftSettings: swiftSettings
         ),
 
@@ -109,7 +109,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "SchedulingTests", dependencies: ["Scheduling", "ROMTesting"], swiftSettings: swiftSettings),
+        .testTarget(name: "SchedulingTests", dependencies: ["Scheduling", "ROMTesting", .product(name: "PropertyBased", package: "swift-property-based")], swiftSettings: swiftSettings),
         .testTarget(name: "IntakeTests", dependencies: ["Intake"], swiftSettings: swiftSettings),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "ROMTesting", "Scheduling", .product(name: "SQLKit", package: "sql-kit"), .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
         .testTarget(name: "DeliveryTests", dependencies: ["Delivery", "Storage", "ROMTesting", "Scheduling"], swiftSettings: swiftSettings),

@@ -56,16 +56,26 @@ public struct Planner: Sendable {
     }
 
     /// Reviews for `enrolment` from its anchor up to `limit` (UTC seconds), with the booked ones.
-    public func reviews(for enrolment: Enrolment, booked: [BookedReview], through limit: Int64) -> (anchor: Int64, reviews: [PlannedReview]) {
+    ///
+    /// Cadence reviews before `from` are skipped without being listed (they cannot need a prompt), so a
+    /// person enrolled years ago costs no more than one enrolled last week.
+    public func reviews(for enrolment: Enrolment, booked: [BookedReview], through limit: Int64,
+                        from: Int64 = .min) -> (anchor: Int64, reviews: [PlannedReview]) {
         let cadence = enrolment.mode == .stepUp ? pathway.cadence.stepUp.seconds : pathway.cadence.routine.seconds
         let startAt = zone.instant(day: enrolment.startDate.dayNumber, minute: 0)
         let anchorAt = max(startAt, enrolment.modeChangedAt ?? startAt)
         var anchorInstant = zone.instant(day: zone.localDay(anchorAt), minute: pathway.reviewTime)
-        var upcoming = booked.filter { $0.at > anchorAt }.sorted { $0.at < $1.at }[...]
+        var upcoming = booked.isEmpty ? [][...] : booked.filter { $0.at > anchorAt }.sorted { $0.at < $1.at }[...]
         var reviews: [PlannedReview] = []
+        let fromDay = from == .min ? Int.min : zone.localDay(from)
+        let cadenceDays = cadence / 86_400
         while true {
             let next = upcoming.first
             var step: Int64 = 1
+            let anchorDay = zone.localDay(anchorInstant)
+            if fromDay != Int.min && cadence % 86_400 == 0 && Int64(fromDay - anchorDay) > cadenceDays {
+                step = max(1, Int64(fromDay - anchorDay) / cadenceDays)
+            }
             while true {
                 let at = zone.shift(anchorInstant, by: cadence * step)
                 // Stop at the limit, and before a booking that falls within one cadence: the booking replaces it.
@@ -76,7 +86,7 @@ public struct Planner: Sendable {
             guard let booking = next, booking.at <= limit else { break }
             reviews.append(PlannedReview(key: .booked(booking.id), at: booking.at))
             upcoming = upcoming.dropFirst()
-            anchorInstant = booking.at
+            anchorInstant = zone.instant(day: zone.localDay(booking.at), minute: pathway.reviewTime)
         }
         return (anchorAt, reviews)
     }
@@ -87,11 +97,15 @@ public struct Planner: Sendable {
         let measures = enrolment.extraMeasures.isEmpty ? pathway.measures : pathway.measures + enrolment.extraMeasures.filter { !pathway.measures.contains($0) }
         let opensLead = pathway.checkIn.opens.seconds
         let closesLead = pathway.checkIn.closes.seconds
-        let (anchor, reviews) = self.reviews(for: enrolment, booked: booked, through: horizon + opensLead)
+        // Reviews earlier than any open prompt's review, and than now, need nothing.
+        var from = now - opensLead
+        for prompt in history.prompts where prompt.status.isOpen && prompt.reviewAt < from { from = prompt.reviewAt }
+        let (anchor, reviews) = self.reviews(for: enrolment, booked: booked, through: horizon + opensLead, from: from - 86_400)
 
+        actions.reserveCapacity(measures.count * (reviews.count + 1))
         // Index existing prompts by (review, instrument, kind).
         var existing: [PromptIdentity: Int] = [:]
-        existing.reserveCapacity(history.prompts.count)
+        if !history.prompts.isEmpty { existing.reserveCapacity(history.prompts.count) }
         for (index, prompt) in history.prompts.enumerated() {
             existing[PromptIdentity(review: prompt.review, instrument: prompt.instrument, kind: prompt.kind)] = index
         }
@@ -102,22 +116,19 @@ public struct Planner: Sendable {
         // Baseline.
         let baselineOpens = zone.instant(day: enrolment.startDate.dayNumber, minute: 0)
         let baselineCloses = zone.shift(baselineOpens, by: pathway.baselineWithin.seconds)
-        wanted.insert(.baseline)
-        for instrument in measures {
-            desire(review: .baseline, reviewAt: baselineOpens, instrument: instrument, kind: .baseline, opens: baselineOpens,
-                   closes: baselineCloses, enrolment: enrolment, history: history, existing: existing, now: now, horizon: horizon, into: &actions)
-        }
+        let tracking = !history.prompts.isEmpty
+        if tracking { wanted.insert(.baseline) }
+        desire(review: .baseline, reviewAt: baselineOpens, measures: measures, kind: .baseline, opens: baselineOpens,
+               closes: baselineCloses, enrolment: enrolment, history: history, existing: existing, now: now, horizon: horizon, into: &actions)
 
         // Pre-review check-ins.
         for review in reviews {
-            wanted.insert(review.key)
+            if tracking { wanted.insert(review.key) }
             let opens = zone.shift(review.at, by: -opensLead)
-            let closes = zone.shift(review.at, by: -closesLead)
             if opens < baselineCloses { continue }
-            for instrument in measures {
-                desire(review: review.key, reviewAt: review.at, instrument: instrument, kind: .preReview, opens: opens, closes: closes,
-                       enrolment: enrolment, history: history, existing: existing, now: now, horizon: horizon, into: &actions)
-            }
+            let closes = zone.shift(review.at, by: -closesLead)
+            desire(review: review.key, reviewAt: review.at, measures: measures, kind: .preReview, opens: opens, closes: closes,
+                   enrolment: enrolment, history: history, existing: existing, now: now, horizon: horizon, into: &actions)
         }
 
         // Existing prompts: replanned, closed, reminders.
@@ -157,23 +168,29 @@ public struct Planner: Sendable {
         var kind: PromptKind
     }
 
-    /// Creates or reschedules the prompt for one measure of one review.
-    private func desire(review: ReviewKey, reviewAt: Int64, instrument: String, kind: PromptKind, opens: Int64, closes: Int64,
+    /// Creates or reschedules the prompts for the measures of one review; times are worked out once per review.
+    private func desire(review: ReviewKey, reviewAt: Int64, measures: [String], kind: PromptKind, opens: Int64, closes: Int64,
                         enrolment: Enrolment, history: SchedulingHistory, existing: [PromptIdentity: Int], now: Int64, horizon: Int64,
                         into actions: inout [PlanAction]) {
-        if let index = existing[PromptIdentity(review: review, instrument: instrument, kind: kind)] {
-            let prompt = history.prompts[index]
-            guard prompt.status.isOpen, prompt.reviewAt != reviewAt, closes > now else { return }
-            // The review moved: new times; a prompt already sent keeps its send time.
-            let sendAt = prompt.status == .sent ? prompt.sendAt : (sendTime(opens: opens, closes: closes, now: now) ?? prompt.sendAt)
-            actions.append(.reschedule(promptID: prompt.id, reviewAt: reviewAt, sendAt: sendAt, closesAt: closes,
-                                       reminders: reminderTimes(opens: opens, after: sendAt, closes: closes)))
-            return
+        guard closes > now else { return }
+        let sendAt = sendTime(opens: opens, closes: closes, now: now)
+        var reminders: [Int64]?
+        for instrument in measures {
+            if !existing.isEmpty, let index = existing[PromptIdentity(review: review, instrument: instrument, kind: kind)] {
+                let prompt = history.prompts[index]
+                guard prompt.status.isOpen, prompt.reviewAt != reviewAt else { continue }
+                // The review moved: new times; a prompt already sent keeps its send time.
+                let newSend = prompt.status == .sent ? prompt.sendAt : (sendAt ?? prompt.sendAt)
+                actions.append(.reschedule(promptID: prompt.id, reviewAt: reviewAt, sendAt: newSend, closesAt: closes,
+                                           reminders: reminderTimes(opens: opens, after: newSend, closes: closes)))
+                continue
+            }
+            guard opens <= horizon, let sendAt else { continue }
+            if reminders == nil { reminders = reminderTimes(opens: opens, after: sendAt, closes: closes) }
+            actions.append(.createPrompt(PlannedPrompt(
+                enrolmentID: enrolment.id, personID: enrolment.personID, review: review, reviewAt: reviewAt, instrument: instrument,
+                kind: kind, sendAt: sendAt, reminders: reminders ?? [], closesAt: closes)))
         }
-        guard closes > now, opens <= horizon, let sendAt = sendTime(opens: opens, closes: closes, now: now) else { return }
-        actions.append(.createPrompt(PlannedPrompt(
-            enrolmentID: enrolment.id, personID: enrolment.personID, review: review, reviewAt: reviewAt, instrument: instrument,
-            kind: kind, sendAt: sendAt, reminders: reminderTimes(opens: opens, after: sendAt, closes: closes), closesAt: closes)))
     }
 
     /// The first instant at or after `max(opens, now)` inside the send window, or nil when that is not before `closes`.

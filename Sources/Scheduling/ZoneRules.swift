@@ -57,11 +57,10 @@ public struct ZoneRules: Sendable {
     public func utc(fromLocal local: Int64) -> Int64 {
         let before = offset(atUTC: local - 86_400)
         let after = offset(atUTC: local + 86_400)
-        let candidates = before >= after ? [before, after] : [after, before]
-        for candidate in candidates {
-            let instant = local - candidate
-            if instant + offset(atUTC: instant) == local { return instant }
-        }
+        // The larger offset gives the earlier instant: try it first.
+        let first = max(before, after), second = min(before, after)
+        if local - first + offset(atUTC: local - first) == local { return local - first }
+        if local - second + offset(atUTC: local - second) == local { return local - second }
         return local - before
     }
 

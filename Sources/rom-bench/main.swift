@@ -3,6 +3,7 @@ import Foundation
 import Instruments
 import Logging
 import Prometheus
+import Scheduling
 import ROMService
 import ROMTesting
 import Storage
@@ -101,11 +102,60 @@ func benchImport(rows: Int, sqlite3: String?) async throws {
     emit(fields)
 }
 
+/// Plans `count` enrolments × 3 measures over a 30-day horizon with the pure planner, streaming: each
+/// enrolment is built, planned and its actions counted, as the scheduler tick does per batch.
+/// `threads` splits the enrolments across that many tasks.
+func benchPlanning(count: Int, threads: Int) async throws {
+    let configuration = try Fixtures.shippedConfiguration()
+    guard let pathway = configuration.pathways["community"], let zone = ZoneRules(identifier: "Europe/London") else { return }
+    let planner = Planner(pathway: pathway, zone: zone)
+    let now = Int64(Fixtures.fixedNow.timeIntervalSince1970)
+    let horizon = now + 30 * 86_400
+    let today = zone.localDay(now)
+    let start = DispatchTime.now().uptimeNanoseconds
+    let chunk = (count + threads - 1) / threads
+    let totals = try await withThrowingTaskGroup(of: (Int, Int).self) { group in
+        for thread in 0..<threads {
+            group.addTask {
+                var created = 0
+                var actions = 0
+                let lower = thread * chunk
+                let upper = min(count, lower + chunk)
+                guard lower < upper else { return (0, 0) }
+                for index in lower..<upper {
+                    // Starts spread over the last two years; one in five in a step-up since a day ago.
+                    let startDay = today - (index % 730)
+                    let stepUp = index % 5 == 0
+                    let enrolment = Enrolment(id: "e\(index)", personID: "p\(index)", pathwayID: "community",
+                                              startDate: LocalDate(dayNumber: startDay), timezone: "Europe/London",
+                                              mode: stepUp ? .stepUp : .routine, modeChangedAt: stepUp ? now - 86_400 : nil)
+                    let plan = planner.plan(enrolment, history: SchedulingHistory(), now: now, horizon: horizon)
+                    actions += plan.count
+                    for action in plan { if case .createPrompt = action { created += 1 } }
+                }
+                return (created, actions)
+            }
+        }
+        var sum = (0, 0)
+        for try await part in group { sum = (sum.0 + part.0, sum.1 + part.1) }
+        return sum
+    }
+    let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    emit(["benchmark": "plan_enrolments", "enrolments": count, "threads": threads, "prompts_created": totals.0, "actions": totals.1,
+          "seconds": elapsed, "enrolments_per_second": Double(count) / elapsed, "peak_rss_mib": Double(usage.ru_maxrss) / 1024])
+}
+
 let arguments = CommandLine.arguments.dropFirst()
 let which = arguments.first ?? "all"
 let sqlite3 = ["/usr/bin/sqlite3"].first { FileManager.default.isExecutableFile(atPath: $0) }
 if which == "score" || which == "all" {
     try benchScoring(count: Int(arguments.dropFirst().first ?? "") ?? 1_000_000)
+}
+if which == "plan" || which == "all" {
+    let threads = Int(arguments.dropFirst(2).first ?? "") ?? 2
+    try await benchPlanning(count: Int(arguments.dropFirst().first ?? "") ?? 1_000_000, threads: threads)
 }
 if which == "import" || which == "all" {
     try await benchImport(rows: Int(arguments.dropFirst().first ?? "") ?? 100_000, sqlite3: sqlite3)
