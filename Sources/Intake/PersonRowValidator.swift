@@ -1,8 +1,11 @@
 public import Scheduling
+import Synchronization
 
 /// Checks people rows (from CSV or the API) and reports every bad field with row and column.
 public struct PersonRowValidator: Sendable {
     public static let columns = ["id", "given_name", "phone", "email", "timezone", "pathway", "start_date", "clinician", "team"]
+    /// Columns a file may add: a first booked review (date, or ISO-8601 instant) and the starting mode.
+    public static let optionalColumns = ["next_review", "mode"]
 
     /// One thing wrong with one row.
     public struct Problem: Sendable, Equatable, Codable, CustomStringConvertible {
@@ -28,10 +31,17 @@ public struct PersonRowValidator: Sendable {
 
     public let pathways: Set<String>
     public let isTimeZone: @Sendable (String) -> Bool
+    /// Pathway id → its default time zone, for turning a `next_review` date into an instant.
+    public let pathwayZones: [String: String]
+    /// Parses an ISO-8601 instant (UTC seconds).
+    public let parseInstant: @Sendable (String) -> Int64?
 
-    public init(pathways: Set<String>, isTimeZone: @escaping @Sendable (String) -> Bool) {
+    public init(pathways: Set<String>, isTimeZone: @escaping @Sendable (String) -> Bool, pathwayZones: [String: String] = [:],
+                parseInstant: @escaping @Sendable (String) -> Int64? = { _ in nil }) {
         self.pathways = pathways
         self.isTimeZone = isTimeZone
+        self.pathwayZones = pathwayZones
+        self.parseInstant = parseInstant
     }
 
     /// Validates one row given as column → value; returns the person or the problems.
@@ -82,10 +92,28 @@ public struct PersonRowValidator: Sendable {
         let team = value("team")
         if team.isEmpty { problem("team", "is empty; clinicians see only their own team's people") }
         let clinician = value("clinician")
-        guard problems.isEmpty, let startDate else { return .failure(ProblemList(problems: problems)) }
+        let modeText = value("mode")
+        let mode = modeText.isEmpty ? Mode.routine : Mode(rawValue: modeText)
+        if mode == nil { problem("mode", "`\(modeText)` is not a mode; write routine or step_up, or leave it empty") }
+        let reviewText = value("next_review")
+        var nextReviewAt: Int64?
+        if !reviewText.isEmpty {
+            if let instant = parseInstant(reviewText) {
+                nextReviewAt = instant
+            } else if let date = LocalDate.parse(reviewText) {
+                let zoneName = timezone.isEmpty ? (pathwayZones[pathway] ?? "Europe/London") : timezone
+                nextReviewAt = zone(zoneName)?.instant(day: date.dayNumber, minute: 9 * 60)
+            } else {
+                problem("next_review", "`\(reviewText)` is not a date or instant; write YYYY-MM-DD (09:00 local) or 2026-12-10T14:00:00Z")
+            }
+            if let at = nextReviewAt, let startDate, at < Int64(startDate.dayNumber) * 86_400 {
+                problem("next_review", "is before start_date")
+            }
+        }
+        guard problems.isEmpty, let startDate, let mode else { return .failure(ProblemList(problems: problems)) }
         return .success(Person(id: id, givenName: givenName, phone: phone.isEmpty ? nil : phone, email: email.isEmpty ? nil : email,
                                timezone: timezone.isEmpty ? nil : timezone, pathway: pathway, startDate: startDate,
-                               clinician: clinician.isEmpty ? nil : clinician, team: team))
+                               clinician: clinician.isEmpty ? nil : clinician, team: team, mode: mode, nextReviewAt: nextReviewAt))
     }
 
     /// Validates a whole CSV table: header, each row, and ids repeated within the file.
@@ -98,8 +126,9 @@ public struct PersonRowValidator: Sendable {
         for column in missing {
             problems.append(Problem(row: nil, line: 1, column: column, reason: "the header has no `\(column)` column; the header must be \(Self.columns.joined(separator: ","))"))
         }
-        for column in table.header where !Self.columns.contains(column) {
-            problems.append(Problem(row: nil, line: 1, column: column, reason: "unknown column; the header must be \(Self.columns.joined(separator: ","))"))
+        for column in table.header where !Self.columns.contains(column) && !Self.optionalColumns.contains(column) {
+            problems.append(Problem(row: nil, line: 1, column: column,
+                                    reason: "unknown column; the header must be \(Self.columns.joined(separator: ",")), optionally with \(Self.optionalColumns.joined(separator: ", "))"))
         }
         guard problems.isEmpty else { return ([], problems) }
         var people: [Person] = []
@@ -131,6 +160,24 @@ public struct PersonRowValidator: Sendable {
         return (people, problems)
     }
 }
+
+/// Zone rules built once per zone name (building them reads the zone's whole transition table).
+private let zoneCache = ZoneCache()
+
+private final class ZoneCache: Sendable {
+    private let zones = Mutex<[String: ZoneRules]>([:])
+
+    func rules(_ name: String) -> ZoneRules? {
+        zones.withLock { zones in
+            if let cached = zones[name] { return cached }
+            let rules = ZoneRules(identifier: name)
+            zones[name] = rules
+            return rules
+        }
+    }
+}
+
+func zone(_ name: String) -> ZoneRules? { zoneCache.rules(name) }
 
 /// Problems as an error value.
 public struct ProblemList: Error, Sendable, Equatable {

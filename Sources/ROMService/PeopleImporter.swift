@@ -18,7 +18,9 @@ public struct PeopleImporter: Sendable {
     }
 
     var validator: PersonRowValidator {
-        PersonRowValidator(pathways: Set(env.configuration.pathways.keys), isTimeZone: { TimeZone(identifier: $0) != nil })
+        PersonRowValidator(pathways: Set(env.configuration.pathways.keys), isTimeZone: { TimeZone(identifier: $0) != nil },
+                           pathwayZones: env.configuration.pathways.mapValues(\.timezone),
+                           parseInstant: { text in ISO8601DateFormatter().date(from: text).map { Int64($0.timeIntervalSince1970) } })
     }
 
     /// Validates the whole file first; writes nothing when any row is bad unless `partial` is set.

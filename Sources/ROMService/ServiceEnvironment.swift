@@ -36,3 +36,10 @@ public struct ServiceEnvironment: Sendable {
         self.composer = try MessageComposer(templates: configuration.templates)
     }
 }
+
+extension ServiceEnvironment {
+    /// An environment for a one-shot command: its own metrics registry, a fixed or live clock.
+    public static func command(configuration: Configuration, store: SQLStore, now: @escaping @Sendable () -> Date, logger: Logger) throws -> ServiceEnvironment {
+        try ServiceEnvironment(configuration: configuration, store: store, now: now, metrics: PrometheusCollectorRegistry(), logger: logger)
+    }
+}

@@ -12,9 +12,20 @@ public struct Person: Sendable, Equatable, Codable {
     public var startDate: LocalDate
     public var clinician: String?
     public var team: String
+    /// Routine or step-up at enrolment.
+    public var mode: Mode
+    /// A first booked review (UTC seconds), from the CSV's optional `next_review` column.
+    public var nextReviewAt: Int64?
+
+    enum CodingKeys: String, CodingKey {
+        case id, phone, email, timezone, pathway, clinician, team, mode
+        case givenName = "given_name", startDate = "start_date", nextReviewAt = "next_review_at"
+    }
 
     public init(id: String, givenName: String, phone: String?, email: String?, timezone: String?, pathway: String,
-                startDate: LocalDate, clinician: String?, team: String) {
+                startDate: LocalDate, clinician: String?, team: String, mode: Mode = .routine, nextReviewAt: Int64? = nil) {
+        self.mode = mode
+        self.nextReviewAt = nextReviewAt
         self.id = id
         self.givenName = givenName
         self.phone = phone

@@ -100,7 +100,12 @@ public struct Planner: Sendable {
         // Reviews earlier than any open prompt's review, and than now, need nothing.
         var from = now - opensLead
         for prompt in history.prompts where prompt.status.isOpen && prompt.reviewAt < from { from = prompt.reviewAt }
-        let (anchor, reviews) = self.reviews(for: enrolment, booked: booked, through: horizon + opensLead, from: from - 86_400)
+        // A booked review with open prompts is planned wherever it has moved to, so its prompts follow it.
+        var limit = horizon + opensLead
+        for prompt in history.prompts where prompt.status.isOpen {
+            if case .booked(let id) = prompt.review, let booking = booked.first(where: { $0.id == id }) { limit = max(limit, booking.at) }
+        }
+        let (anchor, reviews) = self.reviews(for: enrolment, booked: booked, through: limit, from: from - 86_400)
 
         actions.reserveCapacity(measures.count * (reviews.count + 1))
         // Index existing prompts by (review, instrument, kind).

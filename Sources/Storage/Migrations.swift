@@ -263,4 +263,26 @@ let migrations: [Migration] = [
         }
         return statements
     },
+    Migration(version: 2, name: "scheduling state") { _ in
+        [
+            "ALTER TABLE prompts ADD COLUMN review_at_ms BIGINT NOT NULL DEFAULT 0",
+            "ALTER TABLE prompts ADD COLUMN reminders_sent INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE prompts ADD COLUMN channel TEXT",
+            "CREATE INDEX prompts_enrolment ON prompts (enrolment_id, status)",
+            """
+            CREATE TABLE missed_checkins (
+                enrolment_id TEXT NOT NULL REFERENCES enrolments (id),
+                review_key TEXT NOT NULL,
+                review_at_ms BIGINT NOT NULL,
+                recorded_at_ms BIGINT NOT NULL,
+                PRIMARY KEY (enrolment_id, review_key)
+            )
+            """,
+            "ALTER TABLE flags ADD COLUMN enrolment_id TEXT",
+            "ALTER TABLE flags ADD COLUMN review_key TEXT",
+            "CREATE UNIQUE INDEX flags_non_response ON flags (enrolment_id, kind, review_key)",
+            "CREATE INDEX outbox_prompt ON outbox_messages (prompt_id)",
+            "CREATE UNIQUE INDEX outbox_key ON outbox_messages (idempotency_key, purpose)",
+        ]
+    },
 ]

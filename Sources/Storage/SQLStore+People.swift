@@ -28,11 +28,17 @@ extension SQLStore {
                 var insertPeople = db.insert(into: "people").columns("id", "given_name", "timezone", "team", "clinician", "created_at_ms", "updated_at_ms")
                 var insertEnrolments = db.insert(into: "enrolments").columns("id", "person_id", "pathway", "start_date", "mode", "created_at_ms")
                 var contacts: [[any SQLExpression]] = []
+                var bookings: [[any SQLExpression]] = []
                 for person in batch {
                     insertPeople = insertPeople.values(SQLBind(person.id), SQLBind(person.givenName), SQLBind(person.timezone), SQLBind(person.team),
                                                        SQLBind(person.clinician), SQLBind(stamp), SQLBind(stamp))
-                    insertEnrolments = insertEnrolments.values(SQLBind(newID()), SQLBind(person.id), SQLBind(person.pathway),
-                                                               SQLBind(person.startDate.description), SQLBind("routine"), SQLBind(stamp))
+                    let enrolmentID = newID()
+                    insertEnrolments = insertEnrolments.values(SQLBind(enrolmentID), SQLBind(person.id), SQLBind(person.pathway),
+                                                               SQLBind(person.startDate.description), SQLBind(person.mode.rawValue), SQLBind(stamp))
+                    if let review = person.nextReviewAt {
+                        bookings.append([SQLBind("rv_" + newID()), SQLBind(enrolmentID), SQLBind(review * 1000), SQLBind("booked"),
+                                         SQLBind("scheduled"), SQLBind(stamp)])
+                    }
                     if let phone = person.phone {
                         contacts.append([SQLBind(person.id), SQLBind(Channel.sms.rawValue), SQLBind(phone), SQLBind(stamp)])
                     }
@@ -42,6 +48,11 @@ extension SQLStore {
                 }
                 try await insertPeople.run()
                 try await insertEnrolments.run()
+                if !bookings.isEmpty {
+                    var insertBookings = db.insert(into: "reviews").columns("id", "enrolment_id", "review_at_ms", "source", "status", "created_at_ms")
+                    for row in bookings { insertBookings = insertBookings.values(row) }
+                    try await insertBookings.run()
+                }
                 if !contacts.isEmpty {
                     var insertContacts = db.insert(into: "contact_points").columns("person_id", "channel", "address", "created_at_ms")
                     for row in contacts { insertContacts = insertContacts.values(row) }

@@ -263,3 +263,20 @@ struct DaylightSavingTests {
         #expect(iso(london.instant(day: autumnDay, minute: 150)) == "2026-10-25T02:30:00Z")
     }
 }
+
+@Suite("Booked reviews moved far ahead")
+struct MovedFarAheadTests {
+    @Test("Open prompts follow a booked review moved beyond the planning horizon instead of closing at the old date")
+    func followsMove() {
+        let planner = Planner(pathway: community(), zone: london)
+        let now = utc("2026-12-05T10:00:00Z")
+        let original = [BookedReview(id: "r1", at: utc("2026-12-10T09:00:00Z"))]
+        var history = apply(planner.plan(enrolment(), booked: original, history: SchedulingHistory(), now: now, horizon: now + 86_400), to: SchedulingHistory())
+        history = markAll(history, review: .baseline, .answered)
+        let moved = [BookedReview(id: "r1", at: utc("2027-01-20T09:00:00Z"))]
+        let actions = planner.plan(enrolment(), booked: moved, history: history, now: now, horizon: now + 86_400)
+        let closes = actions.compactMap { if case .reschedule(_, _, _, let closesAt, _) = $0 { return closesAt } else { return nil } }
+        #expect(closes.count == 3)
+        #expect(closes.allSatisfy { iso($0) == "2027-01-19T09:00:00Z" })
+    }
+}

@@ -21,7 +21,7 @@ extension Routes {
             var values: [String: String] = [:]
             var problems: [String: [String]] = [:]
             for (key, value) in object {
-                guard PersonRowValidator.columns.contains(key) else {
+                guard PersonRowValidator.columns.contains(key) || PersonRowValidator.optionalColumns.contains(key) else {
                     problems[key, default: []].append("unknown field; allowed: \(PersonRowValidator.columns.joined(separator: ", "))")
                     continue
                 }

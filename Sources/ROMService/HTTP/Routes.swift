@@ -14,6 +14,7 @@ public enum Routes {
         health(&table, env)
         signIn(&table, env)
         people(&table, env)
+        reviews(&table, env)
         ops(&table, env)
         clinician(&table, env)
         return table

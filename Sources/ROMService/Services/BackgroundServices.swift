@@ -13,9 +13,15 @@ enum BackgroundServices {
         let dispatches = env.metrics.makeCounter(descriptor: Metrics.backgroundTicks, labels: [("service", "dispatcher")])
         let sweeps = env.metrics.makeCounter(descriptor: Metrics.backgroundTicks, labels: [("service", "sweeper")])
         return [
-            // Planning prompts from review cadences arrives with the scheduler issue; the tick itself is live.
             PeriodicService(name: "scheduler", interval: .seconds(settings.schedulerTick.seconds), logger: env.logger) {
+                let applied = try await SchedulerRunner(env: env).tick(now: env.now())
                 ticks.increment()
+                if applied != AppliedPlan() {
+                    env.logger.info("scheduler tick", metadata: [
+                        "created": "\(applied.created)", "rescheduled": "\(applied.rescheduled)", "reminded": "\(applied.reminded)",
+                        "expired": "\(applied.expired)", "missed": "\(applied.missed)", "flagged": "\(applied.flagged)",
+                    ])
+                }
             },
             // Claiming and sending outbox rows arrives with the dispatcher issue.
             PeriodicService(name: "dispatcher", interval: .seconds(settings.dispatcherPoll.seconds), logger: env.logger) {

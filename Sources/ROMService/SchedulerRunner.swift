@@ -1,0 +1,152 @@
+public import Foundation
+import Logging
+public import Scheduling
+public import Storage
+
+/// Runs the pure planner over stored enrolments and performs its actions; also answers "what would happen".
+public struct SchedulerRunner: Sendable {
+    let env: ServiceEnvironment
+    /// How far ahead prompts are created (queued with their send time) on each tick.
+    public static let lookahead: Int64 = 86_400
+
+    public init(env: ServiceEnvironment) {
+        self.env = env
+    }
+
+    /// One row of `rom schedule` output.
+    public struct Row: Sendable, Encodable {
+        public var action: String
+        public var person: String
+        public var instrument: String
+        public var kind: String
+        public var review: String
+        public var reviewAt: Date
+        public var sendAt: Date?
+        public var reminders: [Date]
+        public var closesAt: Date?
+        public var at: Date
+        public var reason: String?
+
+        enum CodingKeys: String, CodingKey {
+            case action, person, instrument, kind, review, reminders, reason, at
+            case reviewAt = "review_at", sendAt = "send_at", closesAt = "closes_at"
+        }
+    }
+
+    private func planners() -> [String: Planner] {
+        var zones: [String: ZoneRules] = [:]
+        var planners: [String: Planner] = [:]
+        for (id, pathway) in env.configuration.pathways {
+            let zone = zones[pathway.timezone] ?? ZoneRules(identifier: pathway.timezone)
+            zones[pathway.timezone] = zone
+            if let zone { planners[id] = Planner(pathway: pathway, zone: zone) }
+        }
+        return planners
+    }
+
+    private func planner(for input: SchedulingInput, pathways: [String: Planner], zones: inout [String: ZoneRules]) -> Planner? {
+        guard let base = pathways[input.enrolment.pathwayID] else { return nil }
+        guard input.enrolment.timezone != base.pathway.timezone else { return base }
+        if zones[input.enrolment.timezone] == nil { zones[input.enrolment.timezone] = ZoneRules(identifier: input.enrolment.timezone) }
+        return zones[input.enrolment.timezone].map { Planner(pathway: base.pathway, zone: $0) }
+    }
+
+    /// Plans and applies every enrolment (or one person's) at `now`, one transaction per enrolment.
+    public func tick(now: Date, personID: String? = nil) async throws -> AppliedPlan {
+        let pathways = env.configuration.pathways
+        let inputs = try await env.store.schedulingInputs(personID: personID) { pathways[$0]?.timezone ?? "Europe/London" }
+        let planners = self.planners()
+        var zones: [String: ZoneRules] = [:]
+        let seconds = Int64(now.timeIntervalSince1970)
+        var total = AppliedPlan()
+        for input in inputs {
+            guard let planner = planner(for: input, pathways: planners, zones: &zones) else {
+                env.logger.warning("enrolment skipped: unknown pathway or zone", metadata: ["enrolment": "\(input.enrolment.id)"])
+                continue
+            }
+            let actions = planner.plan(input.enrolment, booked: input.booked, history: input.history, now: seconds, horizon: seconds + Self.lookahead)
+            total = total + (try await env.store.apply(actions, for: input, pathway: planner.pathway, now: now))
+        }
+        return total
+    }
+
+    /// What would be sent, reminded and expired between `now` and `now + days`, writing nothing.
+    ///
+    /// Assumes nobody answers in the meantime and every prompt is sent at its send time.
+    public func dryRun(now: Date, days: Int, personID: String? = nil) async throws -> [Row] {
+        let pathways = env.configuration.pathways
+        let inputs = try await env.store.schedulingInputs(personID: personID) { pathways[$0]?.timezone ?? "Europe/London" }
+        let planners = self.planners()
+        var zones: [String: ZoneRules] = [:]
+        let start = Int64(now.timeIntervalSince1970)
+        let end = start + Int64(days) * 86_400
+        var rows: [Row] = []
+        func date(_ seconds: Int64) -> Date { Date(timeIntervalSince1970: Double(seconds)) }
+        for input in inputs {
+            guard let planner = planner(for: input, pathways: planners, zones: &zones) else { continue }
+            let person = input.enrolment.personID
+            // Prompts already queued whose send time falls in the period.
+            for p in input.history.prompts where p.status == .scheduled && p.sendAt >= start && p.sendAt <= end {
+                rows.append(Row(action: "send", person: person, instrument: p.instrument, kind: p.kind.rawValue, review: p.review.description,
+                                reviewAt: date(p.reviewAt), sendAt: date(p.sendAt), reminders: p.reminders.map(date), closesAt: date(p.closesAt),
+                                at: date(p.sendAt), reason: nil))
+            }
+            // Step through the period a day at a time, feeding each day's results back, as the ticks would.
+            var history = input.history
+            var day = start
+            while day <= end {
+                let actions = planner.plan(input.enrolment, booked: input.booked, history: history, now: day, horizon: min(day + Self.lookahead, end))
+                for action in actions {
+                    switch action {
+                    case .createPrompt(let p):
+                        if p.sendAt <= end {
+                            rows.append(Row(action: "send", person: person, instrument: p.instrument, kind: p.kind.rawValue, review: p.review.description,
+                                            reviewAt: date(p.reviewAt), sendAt: date(p.sendAt), reminders: p.reminders.map(date), closesAt: date(p.closesAt),
+                                            at: date(p.sendAt), reason: nil))
+                        }
+                        history.prompts.append(PromptState(id: "dry:\(p.review)/\(p.instrument)/\(p.kind.rawValue)", review: p.review, reviewAt: p.reviewAt,
+                                                           instrument: p.instrument, kind: p.kind, sendAt: p.sendAt, closesAt: p.closesAt,
+                                                           reminders: p.reminders, remindersSent: 0, status: .scheduled))
+                    case .reschedule(let id, let reviewAt, let sendAt, let closesAt, let reminders):
+                        if let i = history.prompts.firstIndex(where: { $0.id == id }) {
+                            let p = history.prompts[i]
+                            rows.append(Row(action: "reschedule", person: person, instrument: p.instrument, kind: p.kind.rawValue, review: p.review.description,
+                                            reviewAt: date(reviewAt), sendAt: date(sendAt), reminders: reminders.map(date), closesAt: date(closesAt), at: date(day), reason: nil))
+                            history.prompts[i].reviewAt = reviewAt
+                            history.prompts[i].sendAt = sendAt
+                            history.prompts[i].closesAt = closesAt
+                            history.prompts[i].reminders = reminders
+                        }
+                    case .remind(let id, let index):
+                        if let i = history.prompts.firstIndex(where: { $0.id == id }) {
+                            let p = history.prompts[i]
+                            rows.append(Row(action: "remind", person: person, instrument: p.instrument, kind: p.kind.rawValue, review: p.review.description,
+                                            reviewAt: date(p.reviewAt), sendAt: date(p.sendAt), reminders: p.reminders.map(date), closesAt: date(p.closesAt),
+                                            at: date(p.reminders[index]), reason: nil))
+                            history.prompts[i].remindersSent = index + 1
+                        }
+                    case .expire(let id, let reason):
+                        if let i = history.prompts.firstIndex(where: { $0.id == id }) {
+                            let p = history.prompts[i]
+                            rows.append(Row(action: "expire", person: person, instrument: p.instrument, kind: p.kind.rawValue, review: p.review.description,
+                                            reviewAt: date(p.reviewAt), sendAt: date(p.sendAt), reminders: p.reminders.map(date), closesAt: date(p.closesAt),
+                                            at: reason == .closed ? date(p.closesAt) : date(day), reason: reason.rawValue))
+                            history.prompts[i].status = .expired
+                            history.prompts[i].expiryReason = reason
+                        }
+                    case .recordMissed(let review, _):
+                        history.missed.insert(review)
+                    case .raiseNonResponseFlag(let review, _):
+                        history.nonResponseFlags.insert(review)
+                    }
+                }
+                // Prompts due by the end of this step count as sent, so their reminders can fall due.
+                for i in history.prompts.indices where history.prompts[i].status == .scheduled && history.prompts[i].sendAt <= day + 86_400 {
+                    history.prompts[i].status = .sent
+                }
+                day += 86_400
+            }
+        }
+        return rows.sorted { ($0.at, $0.person, $0.instrument) < ($1.at, $1.person, $1.instrument) }
+    }
+}

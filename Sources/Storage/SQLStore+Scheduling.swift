@@ -1,0 +1,290 @@
+public import Foundation
+public import Scheduling
+public import SQLKit
+
+/// One enrolment with everything the planner needs, as loaded for a scheduler tick.
+public struct SchedulingInput: Sendable {
+    public var enrolment: Enrolment
+    public var personTimezone: String?
+    public var booked: [BookedReview]
+    public var history: SchedulingHistory
+    /// Channels with an address that is not suppressed.
+    public var channels: Set<Channel>
+}
+
+/// What applying a plan did.
+public struct AppliedPlan: Sendable, Equatable {
+    public var created = 0
+    public var rescheduled = 0
+    public var reminded = 0
+    public var expired = 0
+    public var missed = 0
+    public var flagged = 0
+
+    public init() {}
+
+    public static func + (lhs: AppliedPlan, rhs: AppliedPlan) -> AppliedPlan {
+        var sum = lhs
+        sum.created += rhs.created
+        sum.rescheduled += rhs.rescheduled
+        sum.reminded += rhs.reminded
+        sum.expired += rhs.expired
+        sum.missed += rhs.missed
+        sum.flagged += rhs.flagged
+        return sum
+    }
+}
+
+extension SQLStore {
+    /// Loads enrolments (all, or one person's) with their bookings, prompts, missed check-ins and flags.
+    public func schedulingInputs(personID: String? = nil, defaultTimezone: @Sendable (String) -> String) async throws -> [SchedulingInput] {
+        try await read { db in
+            let personFilter = personID.map { SQLQueryString("AND e.person_id = \(bind: $0)") } ?? SQLQueryString("")
+            let rows = try await db.raw("""
+                SELECT e.id, e.person_id, e.pathway, e.start_date, e.mode, e.mode_changed_at_ms, e.extra_measures, p.timezone
+                FROM enrolments e JOIN people p ON p.id = e.person_id
+                WHERE e.ended_at_ms IS NULL AND p.contact_erased_at_ms IS NULL \(personFilter)
+                ORDER BY e.id
+                """).all()
+            var inputs: [String: SchedulingInput] = [:]
+            var order: [String] = []
+            for row in rows {
+                let id = try row.decode(column: "id", as: String.self)
+                let pathway = try row.decode(column: "pathway", as: String.self)
+                let zone = try row.decode(column: "timezone", as: String?.self)
+                let extras = try row.decode(column: "extra_measures", as: String.self).split(separator: ",").map(String.init)
+                let enrolment = Enrolment(
+                    id: id, personID: try row.decode(column: "person_id", as: String.self), pathwayID: pathway,
+                    startDate: LocalDate.parse(try row.decode(column: "start_date", as: String.self)) ?? LocalDate(year: 1970, month: 1, day: 1),
+                    timezone: zone ?? defaultTimezone(pathway), mode: Mode(rawValue: try row.decode(column: "mode", as: String.self)) ?? .routine,
+                    modeChangedAt: try row.decode(column: "mode_changed_at_ms", as: Int64?.self).map { $0 / 1000 }, extraMeasures: extras)
+                inputs[id] = SchedulingInput(enrolment: enrolment, personTimezone: zone, booked: [], history: SchedulingHistory(), channels: [])
+                order.append(id)
+            }
+            guard !inputs.isEmpty else { return [] }
+            let scope = personID.map { SQLQueryString("AND e.person_id = \(bind: $0)") } ?? SQLQueryString("")
+            for row in try await db.raw("""
+                SELECT r.id, r.enrolment_id, r.review_at_ms FROM reviews r JOIN enrolments e ON e.id = r.enrolment_id
+                WHERE r.source = 'booked' AND r.status = 'scheduled' \(scope)
+                """).all() {
+                let enrolmentID = try row.decode(column: "enrolment_id", as: String.self)
+                inputs[enrolmentID]?.booked.append(BookedReview(id: try row.decode(column: "id", as: String.self),
+                                                                at: try row.decode(column: "review_at_ms", as: Int64.self) / 1000))
+            }
+            for row in try await db.raw("""
+                SELECT p.id, p.enrolment_id, p.review_id, p.review_at_ms, p.instrument, p.kind, p.send_at_ms, p.closes_at_ms, p.reminders,
+                       p.reminders_sent, p.status, p.status_reason
+                FROM prompts p JOIN enrolments e ON e.id = p.enrolment_id WHERE 1 = 1 \(scope)
+                ORDER BY p.review_at_ms, p.id
+                """).all() {
+                let enrolmentID = try row.decode(column: "enrolment_id", as: String.self)
+                guard let review = ReviewKey(try row.decode(column: "review_id", as: String.self)) else { continue }
+                let reminders = try row.decode(column: "reminders", as: String.self).split(separator: ",").compactMap { Int64($0) }.map { $0 / 1000 }
+                inputs[enrolmentID]?.history.prompts.append(PromptState(
+                    id: try row.decode(column: "id", as: String.self), review: review,
+                    reviewAt: try row.decode(column: "review_at_ms", as: Int64.self) / 1000,
+                    instrument: try row.decode(column: "instrument", as: String.self),
+                    kind: PromptKind(rawValue: try row.decode(column: "kind", as: String.self)) ?? .preReview,
+                    sendAt: try row.decode(column: "send_at_ms", as: Int64.self) / 1000,
+                    closesAt: try row.decode(column: "closes_at_ms", as: Int64.self) / 1000,
+                    reminders: reminders, remindersSent: try row.decode(column: "reminders_sent", as: Int.self),
+                    status: PromptStatus(rawValue: try row.decode(column: "status", as: String.self)) ?? .expired,
+                    expiryReason: try row.decode(column: "status_reason", as: String?.self).flatMap(ExpiryReason.init(rawValue:))))
+            }
+            for row in try await db.raw("SELECT m.enrolment_id, m.review_key FROM missed_checkins m JOIN enrolments e ON e.id = m.enrolment_id WHERE 1 = 1 \(scope)").all() {
+                if let key = ReviewKey(try row.decode(column: "review_key", as: String.self)) {
+                    inputs[try row.decode(column: "enrolment_id", as: String.self)]?.history.missed.insert(key)
+                }
+            }
+            for row in try await db.raw("""
+                SELECT f.enrolment_id, f.review_key FROM flags f JOIN enrolments e ON e.id = f.enrolment_id
+                WHERE f.kind = 'recovery_gains_at_risk' \(scope)
+                """).all() {
+                if let key = ReviewKey(try row.decode(column: "review_key", as: String?.self) ?? "") {
+                    inputs[try row.decode(column: "enrolment_id", as: String?.self) ?? ""]?.history.nonResponseFlags.insert(key)
+                }
+            }
+            for row in try await db.raw("""
+                SELECT e.id AS enrolment_id, c.channel FROM contact_points c JOIN enrolments e ON e.person_id = c.person_id
+                WHERE c.address IS NOT NULL AND c.suppressed_at_ms IS NULL \(scope)
+                """).all() {
+                if let channel = Channel(rawValue: try row.decode(column: "channel", as: String.self)) {
+                    inputs[try row.decode(column: "enrolment_id", as: String.self)]?.channels.insert(channel)
+                }
+            }
+            return order.compactMap { inputs[$0] }
+        }
+    }
+
+    /// Performs one enrolment's plan in one transaction: each new prompt with its outbox row, reminders,
+    /// reschedules, expiries (with the outbox rows they make moot), missed check-ins and non-response flags.
+    ///
+    /// The unique key (enrolment, review, instrument, kind) makes a repeated create a no-op.
+    public func apply(_ actions: [PlanAction], for input: SchedulingInput, pathway: Pathway, now: Date) async throws -> AppliedPlan {
+        guard !actions.isEmpty else { return AppliedPlan() }
+        let stamp = now.millis
+        let channel = pathway.channels.first { input.channels.contains($0) } ?? pathway.channels.first ?? .sms
+        let gateway = pathway.gateways[channel] ?? ""
+        return try await transaction { db in
+            var applied = AppliedPlan()
+            for action in actions {
+                switch action {
+                case .createPrompt(let prompt):
+                    let id = "pr_" + newID()
+                    let inserted = try await db.raw("""
+                        INSERT INTO prompts (id, enrolment_id, review_id, person_id, instrument, kind, send_at_ms, closes_at_ms, reminders,
+                                             status, idempotency_key, created_at_ms, review_at_ms, reminders_sent, channel)
+                        VALUES (\(bind: id), \(bind: prompt.enrolmentID), \(bind: prompt.review.description), \(bind: prompt.personID),
+                                \(bind: prompt.instrument), \(bind: prompt.kind.rawValue), \(bind: prompt.sendAt * 1000), \(bind: prompt.closesAt * 1000),
+                                \(bind: prompt.reminders.map { String($0 * 1000) }.joined(separator: ",")), 'scheduled', \(bind: id), \(bind: stamp),
+                                \(bind: prompt.reviewAt * 1000), 0, \(bind: channel.rawValue))
+                        ON CONFLICT (enrolment_id, review_id, instrument, kind) DO NOTHING
+                        RETURNING id
+                        """).first()
+                    guard inserted != nil else { continue }
+                    try await Self.enqueue(db, promptID: id, personID: prompt.personID, purpose: "prompt", channel: channel.rawValue,
+                                           gateway: gateway, dueAt: prompt.sendAt * 1000, key: id, now: stamp)
+                    try await Self.upsertReview(db, enrolmentID: prompt.enrolmentID, key: prompt.review, at: prompt.reviewAt * 1000, now: stamp)
+                    applied.created += 1
+                case .reschedule(let promptID, let reviewAt, let sendAt, let closesAt, let reminders):
+                    try await db.raw("""
+                        UPDATE prompts SET review_at_ms = \(bind: reviewAt * 1000), send_at_ms = \(bind: sendAt * 1000), closes_at_ms = \(bind: closesAt * 1000),
+                               reminders = \(bind: reminders.map { String($0 * 1000) }.joined(separator: ","))
+                        WHERE id = \(bind: promptID) AND status IN ('scheduled', 'sent')
+                        """).run()
+                    try await db.raw("UPDATE outbox_messages SET due_at_ms = \(bind: sendAt * 1000), updated_at_ms = \(bind: stamp) WHERE prompt_id = \(bind: promptID) AND purpose = 'prompt' AND status = 'queued'").run()
+                    applied.rescheduled += 1
+                case .remind(let promptID, let index):
+                    try await db.raw("UPDATE prompts SET reminders_sent = \(bind: index + 1) WHERE id = \(bind: promptID) AND reminders_sent <= \(bind: index)").run()
+                    try await Self.enqueue(db, promptID: promptID, personID: input.enrolment.personID, purpose: "reminder", channel: channel.rawValue,
+                                           gateway: gateway, dueAt: stamp, key: "\(promptID):r\(index)", now: stamp)
+                    applied.reminded += 1
+                case .expire(let promptID, let reason):
+                    try await db.raw("UPDATE prompts SET status = 'expired', status_reason = \(bind: reason.rawValue) WHERE id = \(bind: promptID) AND status IN ('scheduled', 'sent')").run()
+                    let queued = try await db.raw("SELECT id FROM outbox_messages WHERE prompt_id = \(bind: promptID) AND status = 'queued'").all()
+                    for row in queued {
+                        let messageID = try row.decode(column: "id", as: String.self)
+                        try await db.raw("UPDATE outbox_messages SET status = 'expired', last_error = \(bind: "prompt \(reason.rawValue)"), updated_at_ms = \(bind: stamp) WHERE id = \(bind: messageID)").run()
+                        try await Self.transition(db, messageID: messageID, from: "queued", to: "expired", detail: "prompt \(reason.rawValue)", now: stamp)
+                    }
+                    applied.expired += 1
+                case .recordMissed(let review, let reviewAt):
+                    try await db.raw("""
+                        INSERT INTO missed_checkins (enrolment_id, review_key, review_at_ms, recorded_at_ms)
+                        VALUES (\(bind: input.enrolment.id), \(bind: review.description), \(bind: reviewAt * 1000), \(bind: stamp))
+                        ON CONFLICT DO NOTHING
+                        """).run()
+                    applied.missed += 1
+                case .raiseNonResponseFlag(let review, let missedInARow):
+                    let evidence = "{\"missed_in_a_row\":\(missedInARow),\"review\":\"\(review.description)\"}"
+                    try await db.raw("""
+                        INSERT INTO flags (id, person_id, kind, severity, status, evidence, raised_at_ms, enrolment_id, review_key)
+                        VALUES (\(bind: "fl_" + newID()), \(bind: input.enrolment.personID), 'recovery_gains_at_risk', 'high', 'open',
+                                \(bind: evidence), \(bind: stamp), \(bind: input.enrolment.id), \(bind: review.description))
+                        ON CONFLICT DO NOTHING
+                        """).run()
+                    applied.flagged += 1
+                }
+            }
+            return applied
+        }
+    }
+
+    /// Books (or moves) a review for a person's current enrolment.
+    public func bookReview(personID: String, reviewID: String?, at: Date, now: Date) async throws -> String {
+        try await transaction { db in
+            guard let enrolment = try await db.raw("SELECT id FROM enrolments WHERE person_id = \(bind: personID) AND ended_at_ms IS NULL").first()?
+                .decode(column: "id", as: String.self) else { throw StoreError.notFound("no enrolment for person `\(personID)`") }
+            let id = reviewID ?? "rv_" + newID()
+            if reviewID != nil {
+                let updated = try await db.raw("""
+                    UPDATE reviews SET review_at_ms = \(bind: at.millis) WHERE id = \(bind: id) AND enrolment_id = \(bind: enrolment) AND source = 'booked' RETURNING id
+                    """).first()
+                if updated == nil { throw StoreError.notFound("no booked review `\(id)` for person `\(personID)`") }
+            } else {
+                try await db.raw("""
+                    INSERT INTO reviews (id, enrolment_id, review_at_ms, source, status, created_at_ms)
+                    VALUES (\(bind: id), \(bind: enrolment), \(bind: at.millis), 'booked', 'scheduled', \(bind: now.millis))
+                    """).run()
+            }
+            return id
+        }
+    }
+
+    /// Cancels a booked review; the scheduler then expires its prompts as replanned.
+    public func cancelReview(personID: String, reviewID: String) async throws {
+        try await transaction { db in
+            let updated = try await db.raw("""
+                UPDATE reviews SET status = 'cancelled' WHERE id = \(bind: reviewID) AND source = 'booked'
+                AND enrolment_id IN (SELECT id FROM enrolments WHERE person_id = \(bind: personID)) RETURNING id
+                """).first()
+            if updated == nil { throw StoreError.notFound("no booked review `\(reviewID)` for person `\(personID)`") }
+        }
+    }
+
+    /// Switches a person between routine and step-up from `now`.
+    public func setMode(personID: String, mode: Mode, now: Date) async throws {
+        try await transaction { db in
+            let updated = try await db.raw("""
+                UPDATE enrolments SET mode = \(bind: mode.rawValue), mode_changed_at_ms = \(bind: now.millis)
+                WHERE person_id = \(bind: personID) AND ended_at_ms IS NULL AND mode <> \(bind: mode.rawValue) RETURNING id
+                """).first()
+            if updated == nil {
+                let exists = try await db.raw("SELECT id FROM enrolments WHERE person_id = \(bind: personID) AND ended_at_ms IS NULL").first()
+                if exists == nil { throw StoreError.notFound("no enrolment for person `\(personID)`") }
+            }
+        }
+    }
+
+    /// Counts rows, for tests and reports: prompts by status and outbox rows by status.
+    public func schedulingCounts() async throws -> (prompts: [String: Int], outbox: [String: Int], flags: Int, missed: Int) {
+        try await read { db in
+            var prompts: [String: Int] = [:]
+            for row in try await db.raw("SELECT status, COUNT(*) AS n FROM prompts GROUP BY status").all() {
+                prompts[try row.decode(column: "status", as: String.self)] = try row.decode(column: "n", as: Int.self)
+            }
+            var outbox: [String: Int] = [:]
+            for row in try await db.raw("SELECT status, COUNT(*) AS n FROM outbox_messages GROUP BY status").all() {
+                outbox[try row.decode(column: "status", as: String.self)] = try row.decode(column: "n", as: Int.self)
+            }
+            let flags = try await db.raw("SELECT COUNT(*) AS n FROM flags WHERE kind = 'recovery_gains_at_risk'").first()?.decode(column: "n", as: Int.self) ?? 0
+            let missed = try await db.raw("SELECT COUNT(*) AS n FROM missed_checkins").first()?.decode(column: "n", as: Int.self) ?? 0
+            return (prompts, outbox, flags, missed)
+        }
+    }
+
+    // MARK: - Outbox rows
+
+    static func enqueue(_ db: any SQLDatabase, promptID: String?, personID: String, purpose: String, channel: String, gateway: String,
+                        dueAt: Int64, key: String, now: Int64) async throws {
+        let id = "ob_" + newID()
+        let inserted = try await db.raw("""
+            INSERT INTO outbox_messages (id, prompt_id, person_id, purpose, channel, gateway, status, attempt, due_at_ms, idempotency_key,
+                                         payload, created_at_ms, updated_at_ms)
+            VALUES (\(bind: id), \(bind: promptID), \(bind: personID), \(bind: purpose), \(bind: channel), \(bind: gateway), 'queued', 0,
+                    \(bind: dueAt), \(bind: key), '{}', \(bind: now), \(bind: now))
+            ON CONFLICT DO NOTHING
+            RETURNING id
+            """).first()
+        if inserted != nil {
+            try await transition(db, messageID: id, from: nil, to: "queued", detail: purpose, now: now)
+        }
+    }
+
+    static func transition(_ db: any SQLDatabase, messageID: String, from: String?, to: String, detail: String?, now: Int64) async throws {
+        try await db.raw("""
+            INSERT INTO outbox_transitions (id, message_id, from_status, to_status, detail, at_ms)
+            VALUES (\(bind: "ot_" + newID()), \(bind: messageID), \(bind: from), \(bind: to), \(bind: detail), \(bind: now))
+            """).run()
+    }
+
+    static func upsertReview(_ db: any SQLDatabase, enrolmentID: String, key: ReviewKey, at: Int64, now: Int64) async throws {
+        guard case .cadence = key else { return }
+        let id = "\(enrolmentID):\(key.description)"
+        try await db.raw("""
+            INSERT INTO reviews (id, enrolment_id, review_at_ms, source, status, created_at_ms)
+            VALUES (\(bind: id), \(bind: enrolmentID), \(bind: at), 'cadence', 'scheduled', \(bind: now))
+            ON CONFLICT (id) DO NOTHING
+            """).run()
+    }
+}

@@ -1,0 +1,151 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import ROMService
+import ROMTesting
+import SQLKit
+import Scheduling
+import Storage
+import Testing
+
+@Suite("Scheduler over the store")
+struct SchedulerTests {
+    static let header = "id,given_name,phone,email,timezone,pathway,start_date,clinician,team,next_review,mode"
+
+    func instant(_ text: String) -> Date { ISO8601DateFormatter().date(from: text)! }
+
+    func seed(_ env: ServiceEnvironment, _ rows: String) async throws {
+        let outcome = try await PeopleImporter(env: env).importCSV("\(Self.header)\n\(rows)\n", partial: false)
+        #expect(outcome.problems.isEmpty, "\(outcome.problems)")
+    }
+
+    @Test("A tick writes each prompt with its outbox row (same count, every row pointing at a prompt) and a second tick adds nothing")
+    func promptsWithOutbox() async throws {
+        try await Fixtures.withEnvironment { env in
+            try await seed(env, "p1,Ana,+447700900001,,,community,2026-11-02,,north,,\np2,Ben,,ben@example.org,,core,2026-11-02,,north,,")
+            let runner = SchedulerRunner(env: env)
+            let first = try await runner.tick(now: instant("2026-11-02T08:00:00Z"))
+            #expect(first.created == 5, "3 baseline measures for community + 2 for core")
+            let again = try await runner.tick(now: instant("2026-11-02T08:00:00Z"))
+            #expect(again == AppliedPlan())
+            let orphans = try await env.store.read { db in
+                try await db.raw("""
+                    SELECT (SELECT COUNT(*) FROM prompts) AS prompts,
+                           (SELECT COUNT(*) FROM outbox_messages WHERE purpose = 'prompt') AS outbox,
+                           (SELECT COUNT(*) FROM outbox_messages o LEFT JOIN prompts p ON p.id = o.prompt_id WHERE p.id IS NULL) AS orphans,
+                           (SELECT COUNT(*) FROM outbox_messages WHERE channel = 'email' AND person_id = 'p2') AS email
+                    """).first()
+            }
+            #expect(try orphans?.decode(column: "prompts", as: Int.self) == 5)
+            #expect(try orphans?.decode(column: "outbox", as: Int.self) == 5)
+            #expect(try orphans?.decode(column: "orphans", as: Int.self) == 0)
+            #expect(try orphans?.decode(column: "email", as: Int.self) == 2, "the outbox uses the pathway's preferred channel the person has")
+        }
+    }
+
+    @Test("The unique key (enrolment, review, instrument, kind) refuses a second identical prompt")
+    func uniqueKey() async throws {
+        try await Fixtures.withEnvironment { env in
+            try await seed(env, "p1,Ana,+447700900001,,,community,2026-11-02,,north,,")
+            _ = try await SchedulerRunner(env: env).tick(now: instant("2026-11-02T08:00:00Z"))
+            await #expect(throws: (any Error).self) {
+                try await env.store.transaction { db in
+                    try await db.raw("""
+                        INSERT INTO prompts (id, enrolment_id, review_id, person_id, instrument, kind, send_at_ms, closes_at_ms, status, idempotency_key, created_at_ms)
+                        SELECT 'dup', enrolment_id, review_id, person_id, instrument, kind, send_at_ms, closes_at_ms, status, 'dup', 0 FROM prompts LIMIT 1
+                        """).run()
+                }
+            }
+        }
+    }
+
+    @Test("Expiry closes the outbox rows that were never sent, with a transition; missed check-ins are recorded")
+    func expiryClosesOutbox() async throws {
+        try await Fixtures.withEnvironment { env in
+            try await seed(env, "p1,Ana,+447700900001,,,community,2026-11-02,,north,,")
+            let runner = SchedulerRunner(env: env)
+            _ = try await runner.tick(now: instant("2026-11-02T08:00:00Z"))
+            let later = try await runner.tick(now: instant("2026-11-16T00:00:00Z"))
+            #expect(later.expired == 3)
+            let counts = try await env.store.schedulingCounts()
+            #expect(counts.prompts["expired"] == 3)
+            #expect(counts.outbox["expired"] == 3)
+            #expect(counts.outbox["queued"] == nil)
+            #expect(counts.missed == 1)
+            let transitions = try await env.store.read { db in
+                try await db.raw("SELECT COUNT(*) AS n FROM outbox_transitions WHERE to_status = 'expired'").first()?.decode(column: "n", as: Int.self)
+            }
+            #expect(transitions == 3)
+        }
+    }
+
+    @Test("Switching to step-up through the API re-plans at once: the open check-in's prompts expire as replanned, weekly ones are created")
+    func modeSwitchAPI() async throws {
+        let now = instant("2026-11-27T12:00:00Z")
+        try await Fixtures.withEnvironment(now: now) { env in
+            try await seed(env, "p1,Ana,+447700900001,,,community,2026-11-02,,north,,")
+            _ = try await SchedulerRunner(env: env).tick(now: instant("2026-11-24T12:00:00Z"))
+            let token = Credentials.newSecret(prefix: "rom_clinician")
+            try await env.store.insertToken(id: newID(), hash: Credentials.hash(token), role: .clinician, team: "north", label: nil, now: now)
+            try await Application(router: Routes.router(env)).test(.router) { client in
+                let response = try await client.execute(uri: "/api/v1/people/p1/mode", method: .put,
+                                                        headers: [.authorization: "Bearer \(token)", .contentType: "application/json"],
+                                                        body: ByteBuffer(string: #"{"mode": "step_up"}"#))
+                #expect(response.status == .ok)
+            }
+            // The weekly review's check-in opens on 29 November; a tick the day before queues it.
+            _ = try await SchedulerRunner(env: env).tick(now: instant("2026-11-28T12:00:00Z"))
+            let reasons = try await env.store.read { db in
+                try await db.raw("SELECT review_id, status, status_reason FROM prompts WHERE kind = 'pre_review' ORDER BY review_id").all().map {
+                    "\(try $0.decode(column: "review_id", as: String.self)) \(try $0.decode(column: "status", as: String.self)) \(try $0.decode(column: "status_reason", as: String?.self) ?? "-")"
+                }
+            }
+            #expect(reasons.filter { $0 == "c:2026-11-30 expired replanned" }.count == 3)
+            #expect(reasons.filter { $0 == "c:2026-12-04 scheduled -" }.count == 3)
+        }
+    }
+
+    @Test("Booking and moving a review through the API; a next_review CSV column books one at import")
+    func bookedReviews() async throws {
+        let now = instant("2026-12-05T10:00:00Z")
+        try await Fixtures.withEnvironment(now: now) { env in
+            try await seed(env, "p1,Ana,+447700900001,,,community,2026-11-02,,north,2026-12-10,\np2,Ben,+447700900002,,,community,2026-11-02,,north,,step_up")
+            let ops = Credentials.newSecret(prefix: "rom_ops")
+            try await env.store.insertToken(id: newID(), hash: Credentials.hash(ops), role: .ops, team: nil, label: nil, now: now)
+            #expect(try await SchedulerRunner(env: env).tick(now: now, personID: "p1").created == 3, "the booked review's check-in opened at 09:00")
+            let inputs = try await env.store.schedulingInputs(personID: "p1") { _ in "Europe/London" }
+            let booking = try #require(inputs.first?.booked.first)
+            #expect(booking.at == Int64(instant("2026-12-10T09:00:00Z").timeIntervalSince1970), "a date books 09:00 local")
+            #expect(try await env.store.schedulingInputs(personID: "p2") { _ in "Europe/London" }.first?.enrolment.mode == .stepUp)
+            try await Application(router: Routes.router(env)).test(.router) { client in
+                let moved = try await client.execute(uri: "/api/v1/people/p1/reviews", method: .post,
+                                                     headers: [.authorization: "Bearer \(ops)", .contentType: "application/json"],
+                                                     body: ByteBuffer(string: #"{"id": "\#(booking.id)", "at": "2026-12-17T14:00:00Z"}"#))
+                #expect(moved.status == .ok)
+                let bad = try await client.execute(uri: "/api/v1/people/p1/reviews", method: .post,
+                                                   headers: [.authorization: "Bearer \(ops)", .contentType: "application/json"],
+                                                   body: ByteBuffer(string: #"{"at": "next tuesday"}"#))
+                #expect(bad.status == .unprocessableContent)
+            }
+            let rows = try await env.store.read { db in
+                try await db.raw("SELECT closes_at_ms FROM prompts WHERE review_id = \(bind: "b:\(booking.id)")").all().map { try $0.decode(column: "closes_at_ms", as: Int64.self) }
+            }
+            #expect(rows.count == 3)
+            #expect(rows.allSatisfy { $0 == Int64(instant("2026-12-16T14:00:00Z").timeIntervalSince1970) * 1000 }, "closes 1 day before the moved review: \(rows)")
+        }
+    }
+
+    @Test("rom schedule --dry-run writes nothing")
+    func dryRunWritesNothing() async throws {
+        try await Fixtures.withEnvironment { env in
+            try await seed(env, "p1,Ana,+447700900001,,,community,2026-11-02,,north,,")
+            let rows = try await SchedulerRunner(env: env).dryRun(now: instant("2026-11-02T08:00:00Z"), days: 30)
+            #expect(rows.filter { $0.action == "send" }.count == 6)
+            #expect(rows.filter { $0.action == "remind" }.count == 6)
+            #expect(rows.filter { $0.action == "expire" }.count == 6)
+            let counts = try await env.store.schedulingCounts()
+            #expect(counts.prompts.isEmpty && counts.outbox.isEmpty)
+        }
+    }
+}
