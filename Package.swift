@@ -57,6 +57,7 @@ let package = Package(
             dependencies: [
                 "CCurl", "Storage", "Scheduling",
                 .product(name: "Mustache", package: "swift-mustache"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -81,7 +82,7 @@ let package = Package(
         .executableTarget(
             name: "rom",
             dependencies: [
-                "ROMService", "Instruments", "Intake", "Storage",
+                "ROMService", "Instruments", "Intake", "Storage", "Delivery",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -13,9 +13,12 @@ public struct OutboundMessage: Sendable, Equatable {
     public var link: String?
     /// The same on every retry of the same prompt (and the email Message-ID derives from it).
     public var idempotencyKey: String
+    /// One-click unsubscribe for email (RFC 8058).
+    public var unsubscribeURL: String?
 
     public init(personID: String, channel: Channel, recipient: String, subject: String?, text: String, html: String?,
-                link: String?, idempotencyKey: String) {
+                link: String?, idempotencyKey: String, unsubscribeURL: String? = nil) {
+        self.unsubscribeURL = unsubscribeURL
         self.personID = personID
         self.channel = channel
         self.recipient = recipient

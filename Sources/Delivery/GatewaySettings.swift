@@ -1,3 +1,4 @@
+public import Foundation
 public import Scheduling
 
 /// A configured way out: the sandbox, an SMS-provider webhook, or an SMTP server.
@@ -7,6 +8,16 @@ public struct GatewaySettings: Sendable, Equatable {
     public var kind: Kind
     /// Sends per second through this gateway; nil means unlimited.
     public var rateLimit: Double?
+    /// Connect and total timeouts, and a CA bundle to trust instead of the system's.
+    public var transport = Transport()
+
+    public struct Transport: Sendable, Equatable {
+        public var connectTimeoutMilliseconds = 5_000
+        public var timeoutMilliseconds = 30_000
+        public var caBundle: String?
+
+        public init() {}
+    }
 
     public enum Kind: Sendable, Equatable {
         /// Delivers nowhere: messages are kept and listed at /ops/sandbox.
@@ -35,9 +46,12 @@ public struct GatewaySettings: Sendable, Equatable {
         public var signingSecrets: [SecretReference]
         /// Dotted path to the provider's message id in its JSON response, e.g. `sid` or `data.id`.
         public var messageIDPath: String?
+        /// How delivery receipts at `/callbacks/status/{gateway}` are read.
+        public var receipts: Receipts?
 
         public init(url: String, method: String, headers: [String: String], body: String, contentType: String,
-                    auth: Auth?, signingSecrets: [SecretReference], messageIDPath: String?) {
+                    auth: Auth?, signingSecrets: [SecretReference], messageIDPath: String?, receipts: Receipts? = nil) {
+            self.receipts = receipts
             self.url = url
             self.method = method
             self.headers = headers
@@ -46,6 +60,23 @@ public struct GatewaySettings: Sendable, Equatable {
             self.auth = auth
             self.signingSecrets = signingSecrets
             self.messageIDPath = messageIDPath
+        }
+    }
+
+    /// Field names and status mapping for a provider's delivery receipts.
+    public struct Receipts: Sendable, Equatable {
+        public var idField: String
+        public var statusField: String
+        /// Provider status → `accepted`, `delivered` or `failed`; unmapped statuses are ignored.
+        public var map: [String: String]
+        /// Secrets to verify Standard Webhooks signatures on receipts; none means receipts are not verified.
+        public var signingSecrets: [SecretReference]
+
+        public init(idField: String, statusField: String, map: [String: String], signingSecrets: [SecretReference]) {
+            self.idField = idField
+            self.statusField = statusField
+            self.map = map
+            self.signingSecrets = signingSecrets
         }
     }
 
@@ -93,4 +124,28 @@ public enum SecretReference: Sendable, Equatable, CustomStringConvertible {
         case .file(let path): return "file:\(path)"
         }
     }
+}
+
+extension SecretReference {
+    /// The secret's value, trimmed of a trailing line break; throws naming the variable or file when it is missing.
+    public func resolve(environment: [String: String]) throws -> String {
+        switch self {
+        case .environment(let name):
+            guard let value = environment[name], !value.isEmpty else {
+                throw SecretError(message: "environment variable \(name) is not set")
+            }
+            return value
+        case .file(let path):
+            guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+                throw SecretError(message: "cannot read secret file \(path)")
+            }
+            return text.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+    }
+}
+
+/// A secret that cannot be read.
+public struct SecretError: Error, Sendable, CustomStringConvertible {
+    public var message: String
+    public var description: String { message }
 }

@@ -12,7 +12,8 @@ public struct MessageComposer: Sendable {
     public init(templates: [String: String]) throws {
         var library = MustacheLibrary()
         for (name, text) in templates {
-            try library.register(text, named: name)
+            // Only the HTML email is HTML: SMS and plain-text email must not turn "'" into "&#39;".
+            try library.register(name.hasSuffix("html") ? text : "{{% CONTENT_TYPE: TEXT}}" + text, named: name)
         }
         self.library = library
     }
@@ -30,7 +31,8 @@ public struct MessageComposer: Sendable {
                                    html: nil, link: link, idempotencyKey: idempotencyKey)
         case .email:
             return OutboundMessage(personID: personID, channel: .email, recipient: recipient, subject: render("email_subject"),
-                                   text: render("email_text") ?? link, html: render("email_html"), link: link, idempotencyKey: idempotencyKey)
+                                   text: render("email_text") ?? link, html: render("email_html"), link: link, idempotencyKey: idempotencyKey,
+                                   unsubscribeURL: unsubscribeLink)
         }
     }
 }

@@ -3,12 +3,18 @@ import Hummingbird
 public import Logging
 import Metrics
 import Prometheus
-import ServiceLifecycle
+public import ServiceLifecycle
 import UnixSignals
 import Storage
 
 /// `rom serve`: the HTTP server and background services under one service group.
 public enum Server {
+    /// Runs `services` until SIGTERM or SIGINT, then shuts them down gracefully.
+    public static func runServices(_ services: [any Service], logger: Logger) async throws {
+        let group = ServiceGroup(configuration: .init(services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+
     /// Runs until SIGTERM or SIGINT, then shuts down gracefully.
     public static func run(configuration: Configuration, logger: Logger, now: @escaping @Sendable () -> Date) async throws {
         let registry = PrometheusCollectorRegistry()

@@ -2,6 +2,7 @@ public import Delivery
 public import Foundation
 public import Logging
 public import Prometheus
+import Scheduling
 public import Storage
 
 /// What the running service is built from: configuration, store, clock, gateways and metrics.
@@ -14,26 +15,63 @@ public struct ServiceEnvironment: Sendable {
     public let logger: Logger
     public let gateways: [String: any Gateway]
     public let composer: MessageComposer
+    public let links: LinkSigner
+    /// The libcurl loop behind webhook and SMTP gateways; nil when only the sandbox is configured.
+    public let curl: CurlMultiLoop?
 
+    /// Builds gateways (resolving their secrets from `environment` now, so a missing one fails at start-up) and the link signer.
     public init(configuration: Configuration, store: SQLStore, now: @escaping @Sendable () -> Date,
-                metrics: PrometheusCollectorRegistry, logger: Logger) throws {
+                metrics: PrometheusCollectorRegistry, logger: Logger,
+                environment: [String: String] = ProcessInfo.processInfo.environment) throws {
         self.configuration = configuration
         self.store = store
         self.now = now
         self.metrics = metrics
         self.logger = logger
+        let needsCurl = configuration.gateways.values.contains { if case .sandbox = $0.kind { return false } else { return true } }
+        let curl = needsCurl ? CurlMultiLoop() : nil
         var gateways: [String: any Gateway] = [:]
         for (name, settings) in configuration.gateways {
+            let transport = settings.transport
             switch settings.kind {
             case .sandbox:
                 gateways[name] = SandboxGateway(name: name, channel: settings.channel, store: store)
-            case .webhook, .smtp:
-                // Webhook and SMTP gateways arrive with the dispatcher (libcurl); until then they are configured but idle.
-                continue
+            case .webhook(let webhook):
+                guard let curl else { continue }
+                gateways[name] = try WebhookGateway(name: name, settings: webhook, rateLimit: settings.rateLimit, curl: curl, environment: environment,
+                                                    connectTimeoutMilliseconds: transport.connectTimeoutMilliseconds,
+                                                    timeoutMilliseconds: transport.timeoutMilliseconds, caBundle: transport.caBundle)
+            case .smtp(let smtp):
+                guard let curl else { continue }
+                gateways[name] = try SMTPGateway(name: name, settings: smtp, rateLimit: settings.rateLimit, curl: curl, environment: environment,
+                                                 connectTimeoutMilliseconds: transport.connectTimeoutMilliseconds,
+                                                 timeoutMilliseconds: transport.timeoutMilliseconds, caBundle: transport.caBundle)
             }
         }
+        self.curl = curl
         self.gateways = gateways
         self.composer = try MessageComposer(templates: configuration.templates)
+        self.links = LinkSigner(secret: try Self.linkSecret(configuration.settings.linkSecret, environment: environment),
+                                publicURL: configuration.settings.publicURL)
+    }
+
+    /// Reads the link secret; a `file:` secret that does not exist yet is created with 256 random bits, mode 600.
+    static func linkSecret(_ reference: SecretReference, environment: [String: String]) throws -> String {
+        if case .file(let path) = reference, !FileManager.default.fileExists(atPath: path) {
+            var generator = SystemRandomNumberGenerator()
+            let bytes = (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+            let folder = (path as NSString).deletingLastPathComponent
+            if !folder.isEmpty { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
+            FileManager.default.createFile(atPath: path, contents: Data(Data(bytes).base64EncodedString().utf8), attributes: [.posixPermissions: 0o600])
+        }
+        return try reference.resolve(environment: environment)
+    }
+
+    /// The outbox worker over this environment's store, gateways and clock.
+    public func outboxWorker(jitter: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }) -> OutboxWorker {
+        OutboxWorker(store: store, gateways: gateways, composer: composer, pathways: configuration.pathways, links: links,
+                     lease: TimeInterval(configuration.settings.dispatcherLease.seconds), dailyCap: configuration.settings.dailyCap,
+                     clock: now, jitter: jitter, logger: logger)
     }
 }
 

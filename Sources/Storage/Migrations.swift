@@ -285,4 +285,27 @@ let migrations: [Migration] = [
             "CREATE UNIQUE INDEX outbox_key ON outbox_messages (idempotency_key, purpose)",
         ]
     },
+    Migration(version: 3, name: "dispatch state") { _ in
+        [
+            "CREATE INDEX outbox_provider ON outbox_messages (gateway, provider_message_id)",
+            """
+            CREATE TABLE checkin_tokens (
+                token_hash TEXT PRIMARY KEY,
+                person_id TEXT NOT NULL REFERENCES people (id),
+                created_at_ms BIGINT NOT NULL,
+                expires_at_ms BIGINT NOT NULL,
+                used_at_ms BIGINT
+            )
+            """,
+            "CREATE INDEX checkin_tokens_person ON checkin_tokens (person_id)",
+            """
+            CREATE TABLE unsubscribe_tokens (
+                token_hash TEXT PRIMARY KEY,
+                person_id TEXT NOT NULL REFERENCES people (id),
+                channel TEXT NOT NULL,
+                created_at_ms BIGINT NOT NULL
+            )
+            """,
+        ]
+    },
 ]

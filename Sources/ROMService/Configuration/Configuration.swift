@@ -94,6 +94,12 @@ public struct ServiceSettings: Sendable, Equatable {
     public var retention: Retention
     /// Shown on every check-in confirmation page.
     public var crisisText: String
+    /// Signs check-in and unsubscribe links; a `file:` secret is created on first use.
+    public var linkSecret: SecretReference
+    /// How long a claimed outbox row is held before another dispatcher may take it over.
+    public var dispatcherLease: TimeSpan
+    /// Most messages one person receives in 24 hours; more wait.
+    public var dailyCap: Int
 
     /// How long operational data is kept; clinical records follow the records code, not these.
     public struct Retention: Sendable, Equatable {
@@ -114,6 +120,7 @@ public struct ServiceSettings: Sendable, Equatable {
         schedulerTick: .minutes(1), dispatcherPoll: TimeSpan(seconds: 5), sweeperInterval: .minutes(10),
         sessionLifetime: .hours(12),
         retention: Retention(rawReplies: .days(90), outboxPayloads: .days(90), expiredTokens: .days(30)),
-        crisisText: "If you feel you might harm yourself or you are in crisis, call 999 or NHS 111 (option 2), or text SHOUT to 85258."
+        crisisText: "If you feel you might harm yourself or you are in crisis, call 999 or NHS 111 (option 2), or text SHOUT to 85258.",
+        linkSecret: .file("var/link-secret"), dispatcherLease: TimeSpan(seconds: 60), dailyCap: 10
     )
 }

@@ -15,8 +15,10 @@ enum GatewayLoader {
     }
 
     private static let common = ["kind", "channel", "rate_limit"]
-    private static let webhookKeys = common + ["url", "method", "headers", "body", "content_type", "auth", "signing_secrets", "message_id_path"]
-    private static let smtpKeys = common + ["host", "port", "tls", "username", "password", "from", "reply_to"]
+    private static let transportKeys = ["connect_timeout", "timeout", "ca_bundle"]
+    private static let webhookKeys = common + transportKeys + ["url", "method", "headers", "body", "content_type", "auth", "signing_secrets",
+                                                               "message_id_path", "receipts"]
+    private static let smtpKeys = common + transportKeys + ["host", "port", "tls", "username", "password", "from", "reply_to"]
 
     private enum Kind: String, CaseIterable {
         case sandbox, webhook, smtp
@@ -58,8 +60,26 @@ enum GatewayLoader {
                 f["channel"]?.problem("SMTP gateways send email", hint: "use `channel: email`")
             }
         }
+        var transport = GatewaySettings.Transport()
+        if let connect = f["connect_timeout"]?.duration(what: "connect_timeout") {
+            if connect.seconds > 0 && connect.seconds <= 5 { transport.connectTimeoutMilliseconds = Int(connect.seconds) * 1000 } else {
+                f["connect_timeout"]?.problem("connect_timeout \(connect) is out of range", hint: "use 1s to 5s")
+            }
+        }
+        if let total = f["timeout"]?.duration(what: "timeout") {
+            if total.seconds > 0 && total.seconds <= 30 { transport.timeoutMilliseconds = Int(total.seconds) * 1000 } else {
+                f["timeout"]?.problem("timeout \(total) is out of range", hint: "use 1s to 30s, so a hung server cannot hold a send past its lease")
+            }
+        }
+        if let bundle = f["ca_bundle"]?.string(what: "ca_bundle") {
+            if FileManager.default.fileExists(atPath: bundle) { transport.caBundle = bundle } else {
+                f["ca_bundle"]?.problem("CA bundle `\(bundle)` does not exist", hint: "give the path of a PEM file, or remove ca_bundle to use the system's")
+            }
+        }
         guard value.log.problems.count == before, let channel, let settingsKind else { return nil }
-        return GatewaySettings(name: name, channel: channel, kind: settingsKind, rateLimit: rateLimit)
+        var settings = GatewaySettings(name: name, channel: channel, kind: settingsKind, rateLimit: rateLimit)
+        settings.transport = transport
+        return settings
     }
 
     private static func readWebhook(_ f: Fields) -> GatewaySettings.Kind? {
@@ -89,10 +109,26 @@ enum GatewayLoader {
             }
         }
         let secrets = f.optional("signing_secrets")?.list(what: "signing_secrets")?.compactMap(secret) ?? []
+        var receipts: GatewaySettings.Receipts?
+        if let r = f.optional("receipts")?.fields(["id_field", "status_field", "map", "signing_secrets"], what: "receipts") {
+            let idField = r.required("id_field", hint: "the provider's message id field, e.g. MessageSid")?.string(what: "id_field")
+            let statusField = r.required("status_field", hint: "the provider's status field, e.g. MessageStatus")?.string(what: "status_field")
+            var map: [String: String] = [:]
+            for (provider, ours) in r.required("map", hint: "map provider statuses to accepted, delivered or failed")?.mapping(what: "map") ?? [] {
+                guard let text = ours.string(what: "status") else { continue }
+                if ["accepted", "delivered", "failed"].contains(text) { map[provider] = text } else {
+                    ours.problem("`\(text)` is not one of our statuses", hint: "use accepted, delivered or failed")
+                }
+            }
+            let receiptSecrets = r.optional("signing_secrets")?.list(what: "signing_secrets")?.compactMap(secret) ?? []
+            if let idField, let statusField {
+                receipts = GatewaySettings.Receipts(idField: idField, statusField: statusField, map: map, signingSecrets: receiptSecrets)
+            }
+        }
         guard let url, let body else { return nil }
         return .webhook(GatewaySettings.Webhook(url: url, method: method, headers: headers, body: body, contentType: contentType,
                                                 auth: auth, signingSecrets: secrets,
-                                                messageIDPath: f.optional("message_id_path")?.string(what: "message_id_path")))
+                                                messageIDPath: f.optional("message_id_path")?.string(what: "message_id_path"), receipts: receipts))
     }
 
     private static func readSMTP(_ f: Fields) -> GatewaySettings.Kind? {

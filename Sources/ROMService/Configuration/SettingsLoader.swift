@@ -6,7 +6,10 @@ enum SettingsLoader {
     static func read(_ value: YAMLValue) -> ServiceSettings? {
         var settings = ServiceSettings.defaults
         guard let f = value.fields(["server", "database", "timezone", "scheduler", "dispatcher", "sweeper", "sessions",
-                                    "retention", "crisis_text"], what: "rom.yaml") else { return nil }
+                                    "retention", "crisis_text", "link_secret"], what: "rom.yaml") else { return nil }
+        if let secret = f.optional("link_secret"), let reference = GatewayLoader.secret(secret) {
+            settings.linkSecret = reference
+        }
         if let server = f.optional("server")?.fields(["listen", "public_url"], what: "server") {
             if let listen = server.optional("listen"), let text = listen.string(what: "listen") {
                 if let (host, port) = parseListen(text) {
@@ -35,8 +38,14 @@ enum SettingsLoader {
         if let scheduler = f.optional("scheduler")?.fields(["tick"], what: "scheduler"), let tick = scheduler.optional("tick")?.duration(what: "tick") {
             settings.schedulerTick = tick
         }
-        if let dispatcher = f.optional("dispatcher")?.fields(["poll"], what: "dispatcher"), let poll = dispatcher.optional("poll")?.duration(what: "poll") {
-            settings.dispatcherPoll = poll
+        if let dispatcher = f.optional("dispatcher")?.fields(["poll", "lease", "daily_cap"], what: "dispatcher") {
+            if let poll = dispatcher.optional("poll")?.duration(what: "poll") { settings.dispatcherPoll = poll }
+            if let lease = dispatcher.optional("lease")?.duration(what: "lease") {
+                if lease.seconds >= 35 { settings.dispatcherLease = lease } else {
+                    dispatcher["lease"]?.problem("a lease of \(lease) is shorter than the longest send", hint: "use at least 35s (sends time out at 30s)")
+                }
+            }
+            if let cap = dispatcher.optional("daily_cap")?.int(what: "daily_cap", range: 1...1_000) { settings.dailyCap = cap }
         }
         if let sweeper = f.optional("sweeper")?.fields(["interval"], what: "sweeper"), let interval = sweeper.optional("interval")?.duration(what: "interval") {
             settings.sweeperInterval = interval

@@ -15,6 +15,7 @@ public enum Routes {
         signIn(&table, env)
         people(&table, env)
         reviews(&table, env)
+        delivery(&table, env)
         ops(&table, env)
         clinician(&table, env)
         return table

@@ -1,3 +1,4 @@
+public import Delivery
 import Foundation
 import Logging
 import Prometheus
@@ -6,7 +7,35 @@ import Scheduling
 import Storage
 
 /// The scheduler tick, the dispatcher and the sweeper, as lifecycle services.
-enum BackgroundServices {
+public enum BackgroundServices {
+    /// The dispatcher alone, for `rom dispatch` without --once.
+    public static func dispatcher(_ env: ServiceEnvironment, onTick: @escaping @Sendable () -> Void = {}) -> PeriodicService {
+        PeriodicService(name: "dispatcher", interval: .seconds(env.configuration.settings.dispatcherPoll.seconds), logger: env.logger) {
+            _ = try await drain(env)
+            onTick()
+        }
+    }
+
+    /// Sends what is due, batch by batch, until nothing is left or shutdown begins.
+    public static func drain(_ env: ServiceEnvironment) async throws -> OutboxWorker.Summary {
+        let worker = env.outboxWorker()
+        var total = OutboxWorker.Summary()
+        while true {
+            let summary = try await worker.runOnce()
+            total.claimed += summary.claimed
+            total.accepted += summary.accepted
+            total.retried += summary.retried
+            total.failed += summary.failed
+            total.expired += summary.expired
+            total.staleLeases += summary.staleLeases
+            if summary.claimed > 0 {
+                env.logger.info("dispatched", metadata: ["claimed": "\(summary.claimed)", "accepted": "\(summary.accepted)",
+                                                         "retried": "\(summary.retried)", "failed": "\(summary.failed)", "expired": "\(summary.expired)"])
+            }
+            if summary.claimed == 0 || Task.isShuttingDownGracefully { return total }
+        }
+    }
+
     static func make(_ env: ServiceEnvironment) -> [any Service] {
         let settings = env.configuration.settings
         let ticks = env.metrics.makeCounter(descriptor: Metrics.backgroundTicks, labels: [("service", "scheduler")])
@@ -23,10 +52,7 @@ enum BackgroundServices {
                     ])
                 }
             },
-            // Claiming and sending outbox rows arrives with the dispatcher issue.
-            PeriodicService(name: "dispatcher", interval: .seconds(settings.dispatcherPoll.seconds), logger: env.logger) {
-                dispatches.increment()
-            },
+            dispatcher(env) { dispatches.increment() },
             PeriodicService(name: "sweeper", interval: .seconds(settings.sweeperInterval.seconds), logger: env.logger) {
                 let removed = try await env.store.deleteExpiredSessions(now: env.now())
                 sweeps.increment()

@@ -1,0 +1,38 @@
+import Crypto
+public import Foundation
+
+/// Check-in and unsubscribe links: the token is HMAC-SHA256(secret, purpose|key), so the same prompt gets the same
+/// link on every retry without the token ever being stored; only its SHA-256 is kept to look it up.
+public struct LinkSigner: Sendable {
+    private let secret: [UInt8]
+    public let publicURL: String
+
+    public init(secret: String, publicURL: String) {
+        self.secret = Array(secret.utf8)
+        self.publicURL = publicURL.hasSuffix("/") ? String(publicURL.dropLast()) : publicURL
+    }
+
+    /// A 256-bit URL-safe token for `purpose` and `key`.
+    public func token(_ purpose: String, _ key: String) -> String {
+        let mac = HMAC<SHA256>.authenticationCode(for: Data("\(purpose)|\(key)".utf8), using: SymmetricKey(data: secret))
+        return Data(mac).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+
+    /// Lower-case hex SHA-256 of a token: the only form stored.
+    public static func hash(_ token: String) -> String {
+        SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// The check-in link for a message's idempotency key.
+    public func checkin(key: String) -> (url: String, token: String) {
+        let token = token("checkin", key)
+        return ("\(publicURL)/c/\(token)", token)
+    }
+
+    /// The one-click unsubscribe link for a person's email.
+    public func unsubscribe(personID: String, channel: String) -> (url: String, token: String) {
+        let token = token("unsubscribe", "\(personID)|\(channel)")
+        return ("\(publicURL)/unsubscribe/\(token)", token)
+    }
+}

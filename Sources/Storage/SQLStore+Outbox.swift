@@ -1,0 +1,311 @@
+public import Foundation
+import SQLKit
+
+/// Outbox rows claimed together for one message: a person's due prompts of one check-in go out as one message.
+public struct ClaimedMessage: Sendable, Equatable {
+    /// The rows in the message; `leadID`'s key is the message's idempotency key.
+    public var rowIDs: [String]
+    public var leadID: String
+    public var promptIDs: [String]
+    public var personID: String
+    public var purpose: String
+    public var channel: String
+    public var gateway: String
+    /// Attempt number of this send (1 for the first).
+    public var attempt: Int
+    public var idempotencyKey: String
+    /// Fencing token: only this lease may record the outcome.
+    public var leaseToken: String
+    public var leaseUntil: Date
+}
+
+/// What the dispatcher needs to know just before a send, read fresh.
+public struct DeliveryContext: Sendable, Equatable {
+    public var givenName: String
+    public var pathway: String
+    /// The address for the claimed channel; nil when there is none or it is suppressed.
+    public var address: String?
+    public var contactErased: Bool
+    public var optedOut: Bool
+    /// The latest closing time of the message's prompts; nil for messages without prompts.
+    public var closesAt: Date?
+    /// True when every prompt of the message is already answered or expired.
+    public var promptsClosed: Bool
+    /// Messages accepted for this person in the last 24 hours (a multi-prompt message counts once).
+    public var sentToday: Int
+    /// Channels with an address and no opt-out, for falling back.
+    public var usableChannels: Set<String>
+}
+
+/// How one attempt ended.
+public enum SendResult: Sendable, Equatable {
+    case accepted(providerMessageID: String?)
+    /// Try again at `retryAt` (a transient failure, or the daily cap).
+    case retry(at: Date, reason: String, countsAsAttempt: Bool)
+    /// Give up on this channel: a permanent failure, retries exhausted, opt-out or erasure.
+    case failed(reason: String)
+    /// Its prompts closed or were answered first: never sent late.
+    case expired(reason: String)
+}
+
+extension SQLStore {
+    /// Claims due rows (queued and due, or sending with an expired lease), grouping one person's rows of the same
+    /// check-in; commits attempt+1, a lease token and lease expiry before any network call.
+    public func claimDue(now: Date, limit: Int, lease: TimeInterval) async throws -> [ClaimedMessage] {
+        let stamp = now.millis
+        let until = now.addingTimeInterval(lease)
+        return try await transaction { db in
+            let rows = try await db.raw("""
+                SELECT o.id, o.prompt_id, o.person_id, o.purpose, o.channel, o.gateway, o.attempt, o.idempotency_key, o.status,
+                       COALESCE(p.enrolment_id || '|' || p.review_id || '|' || p.kind, o.id) AS grp
+                FROM outbox_messages o LEFT JOIN prompts p ON p.id = o.prompt_id
+                WHERE (o.status = 'queued' AND o.due_at_ms <= \(bind: stamp)) OR (o.status = 'sending' AND o.lease_until_ms < \(bind: stamp))
+                ORDER BY o.due_at_ms, o.id
+                LIMIT \(literal: limit)
+                """).all()
+            struct Row { var id, person, purpose, channel, gateway, key, status, group: String; var prompt: String?; var attempt: Int }
+            var groups: [String: [Row]] = [:]
+            var order: [String] = []
+            for row in rows {
+                let item = Row(id: try row.decode(column: "id", as: String.self), person: try row.decode(column: "person_id", as: String.self),
+                               purpose: try row.decode(column: "purpose", as: String.self), channel: try row.decode(column: "channel", as: String.self),
+                               gateway: try row.decode(column: "gateway", as: String.self), key: try row.decode(column: "idempotency_key", as: String.self),
+                               status: try row.decode(column: "status", as: String.self), group: try row.decode(column: "grp", as: String.self),
+                               prompt: try row.decode(column: "prompt_id", as: String?.self), attempt: try row.decode(column: "attempt", as: Int.self))
+                let key = [item.person, item.purpose, item.channel, item.gateway, item.group].joined(separator: "\u{1F}")
+                if groups[key] == nil { order.append(key) }
+                groups[key, default: []].append(item)
+            }
+            var claims: [ClaimedMessage] = []
+            for key in order {
+                guard let members = groups[key]?.sorted(by: { $0.key < $1.key }), let lead = members.first else { continue }
+                let token = "ls_" + newID()
+                let attempt = (members.map(\.attempt).max() ?? 0) + 1
+                for member in members {
+                    try await db.raw("""
+                        UPDATE outbox_messages SET status = 'sending', attempt = \(bind: attempt), lease_token = \(bind: token),
+                               lease_until_ms = \(bind: until.millis), updated_at_ms = \(bind: stamp)
+                        WHERE id = \(bind: member.id)
+                        """).run()
+                    try await Self.transition(db, messageID: member.id, from: member.status, to: "sending", detail: "attempt \(attempt)", now: stamp)
+                }
+                claims.append(ClaimedMessage(rowIDs: members.map(\.id), leadID: lead.id, promptIDs: members.compactMap(\.prompt), personID: lead.person,
+                                             purpose: lead.purpose, channel: lead.channel, gateway: lead.gateway, attempt: attempt,
+                                             idempotencyKey: lead.key, leaseToken: token, leaseUntil: until))
+            }
+            return claims
+        }
+    }
+
+    /// Fresh facts for the send-time checks: opt-out, erasure, closing, the daily cap.
+    public func deliveryContext(for claim: ClaimedMessage, now: Date) async throws -> DeliveryContext? {
+        try await read { db in
+            guard let person = try await db.raw("""
+                SELECT p.given_name, p.contact_erased_at_ms, e.pathway FROM people p JOIN enrolments e ON e.person_id = p.id
+                WHERE p.id = \(bind: claim.personID) ORDER BY e.created_at_ms DESC LIMIT 1
+                """).first() else { return nil }
+            var usable: Set<String> = []
+            var address: String?
+            for row in try await db.raw("SELECT channel, address, suppressed_at_ms FROM contact_points WHERE person_id = \(bind: claim.personID)").all() {
+                let channel = try row.decode(column: "channel", as: String.self)
+                guard let value = try row.decode(column: "address", as: String?.self), try row.decode(column: "suppressed_at_ms", as: Int64?.self) == nil else { continue }
+                if try await Self.isOptedOut(db, personID: claim.personID, channel: channel) { continue }
+                usable.insert(channel)
+                if channel == claim.channel { address = value }
+            }
+            let optedOut = try await Self.isOptedOut(db, personID: claim.personID, channel: claim.channel)
+            var closesAt: Date?
+            var closed = false
+            if !claim.promptIDs.isEmpty {
+                var open = 0
+                for id in claim.promptIDs {
+                    guard let row = try await db.raw("SELECT status, closes_at_ms FROM prompts WHERE id = \(bind: id)").first() else { continue }
+                    let status = try row.decode(column: "status", as: String.self)
+                    let closes = Date(millis: try row.decode(column: "closes_at_ms", as: Int64.self))
+                    closesAt = max(closesAt ?? closes, closes)
+                    if status == "scheduled" || status == "sent" { open += 1 }
+                }
+                closed = open == 0
+            }
+            let sent = try await db.raw("""
+                SELECT COUNT(DISTINCT COALESCE(provider_message_id, id)) AS n FROM outbox_messages
+                WHERE person_id = \(bind: claim.personID) AND status IN ('accepted', 'delivered') AND updated_at_ms > \(bind: now.millis - 86_400_000)
+                """).first()?.decode(column: "n", as: Int.self) ?? 0
+            return DeliveryContext(givenName: try person.decode(column: "given_name", as: String.self),
+                                   pathway: try person.decode(column: "pathway", as: String.self), address: address,
+                                   contactErased: try person.decode(column: "contact_erased_at_ms", as: Int64?.self) != nil,
+                                   optedOut: optedOut, closesAt: closesAt, promptsClosed: closed, sentToday: sent, usableChannels: usable)
+        }
+    }
+
+    /// Records the outcome for every row of the claim, fenced by its lease token; returns false when the lease
+    /// was lost (a newer attempt owns the rows) and nothing was written.
+    @discardableResult
+    public func record(_ result: SendResult, for claim: ClaimedMessage, now: Date) async throws -> Bool {
+        let stamp = now.millis
+        return try await transaction { db in
+            var owned: [String] = []
+            for id in claim.rowIDs {
+                let row = try await db.raw("""
+                    SELECT id FROM outbox_messages WHERE id = \(bind: id) AND lease_token = \(bind: claim.leaseToken) AND status = 'sending'
+                    """).first()
+                if row != nil { owned.append(id) }
+            }
+            guard !owned.isEmpty else { return false }
+            for id in owned {
+                switch result {
+                case .accepted(let providerID):
+                    try await db.raw("""
+                        UPDATE outbox_messages SET status = 'accepted', provider_message_id = \(bind: providerID), lease_token = NULL,
+                               lease_until_ms = NULL, last_error = NULL, updated_at_ms = \(bind: stamp) WHERE id = \(bind: id)
+                        """).run()
+                    try await Self.transition(db, messageID: id, from: "sending", to: "accepted", detail: providerID, now: stamp)
+                case .retry(let at, let reason, let counts):
+                    try await db.raw("""
+                        UPDATE outbox_messages SET status = 'queued', due_at_ms = \(bind: at.millis), lease_token = NULL, lease_until_ms = NULL,
+                               last_error = \(bind: reason), attempt = attempt - \(bind: counts ? 0 : 1), updated_at_ms = \(bind: stamp) WHERE id = \(bind: id)
+                        """).run()
+                    try await Self.transition(db, messageID: id, from: "sending", to: "queued", detail: "retry: \(reason)", now: stamp)
+                case .failed(let reason):
+                    try await db.raw("""
+                        UPDATE outbox_messages SET status = 'failed', lease_token = NULL, lease_until_ms = NULL, last_error = \(bind: reason),
+                               updated_at_ms = \(bind: stamp) WHERE id = \(bind: id)
+                        """).run()
+                    try await Self.transition(db, messageID: id, from: "sending", to: "failed", detail: reason, now: stamp)
+                case .expired(let reason):
+                    try await db.raw("""
+                        UPDATE outbox_messages SET status = 'expired', lease_token = NULL, lease_until_ms = NULL, last_error = \(bind: reason),
+                               updated_at_ms = \(bind: stamp) WHERE id = \(bind: id)
+                        """).run()
+                    try await Self.transition(db, messageID: id, from: "sending", to: "expired", detail: reason, now: stamp)
+                }
+            }
+            if case .accepted = result, claim.purpose == "prompt" {
+                for prompt in claim.promptIDs {
+                    try await db.raw("UPDATE prompts SET status = 'sent' WHERE id = \(bind: prompt) AND status = 'scheduled'").run()
+                }
+            }
+            return true
+        }
+    }
+
+    /// Queues the same prompts on another channel after a permanent failure on this one.
+    public func fallBack(_ claim: ClaimedMessage, to channel: String, gateway: String, now: Date) async throws {
+        let stamp = now.millis
+        try await transaction { db in
+            let rows = try await db.raw("SELECT id, prompt_id, idempotency_key FROM outbox_messages WHERE id IN \(SQLQueryString(sqlList(claim.rowIDs)))").all()
+            for row in rows {
+                let key = try row.decode(column: "idempotency_key", as: String.self)
+                try await Self.enqueue(db, promptID: try row.decode(column: "prompt_id", as: String?.self), personID: claim.personID, purpose: claim.purpose,
+                                       channel: channel, gateway: gateway, dueAt: stamp, key: "\(key)@\(channel)", now: stamp)
+            }
+        }
+    }
+
+    /// Applies a provider's delivery receipt: statuses only move forward (accepted → delivered | failed).
+    @discardableResult
+    public func applyReceipt(gateway: String, providerMessageID: String, status: String, detail: String?, now: Date) async throws -> Int {
+        guard status == "delivered" || status == "failed" || status == "accepted" else { return 0 }
+        let stamp = now.millis
+        return try await transaction { db in
+            let rows = try await db.raw("""
+                SELECT id, status FROM outbox_messages WHERE gateway = \(bind: gateway) AND provider_message_id = \(bind: providerMessageID)
+                """).all()
+            var changed = 0
+            for row in rows {
+                let current = try row.decode(column: "status", as: String.self)
+                let id = try row.decode(column: "id", as: String.self)
+                // Only accepted moves on; delivered and failed are final, so late or repeated receipts change nothing.
+                guard current == "accepted" || (current == "sending" && status != "accepted"), status != "accepted" else { continue }
+                try await db.raw("UPDATE outbox_messages SET status = \(bind: status), last_error = \(bind: detail), updated_at_ms = \(bind: stamp) WHERE id = \(bind: id)").run()
+                try await Self.transition(db, messageID: id, from: current, to: status, detail: detail ?? "receipt", now: stamp)
+                changed += 1
+            }
+            return changed
+        }
+    }
+
+    /// The transitions of one outbox row, oldest first: `from → to (detail)`.
+    public func transitions(messageID: String) async throws -> [String] {
+        try await read { db in
+            try await db.raw("SELECT from_status, to_status, detail FROM outbox_transitions WHERE message_id = \(bind: messageID) ORDER BY at_ms, id").all().map {
+                "\(try $0.decode(column: "from_status", as: String?.self) ?? "-") → \(try $0.decode(column: "to_status", as: String.self))"
+            }
+        }
+    }
+
+    /// Outbox rows as (id, status, attempt, idempotency key, channel, purpose, last error), for ops and tests.
+    public func outboxRows() async throws -> [(id: String, status: String, attempt: Int, key: String, channel: String, purpose: String, error: String?, due: Int64)] {
+        try await read { db in
+            try await db.raw("SELECT id, status, attempt, idempotency_key, channel, purpose, last_error, due_at_ms FROM outbox_messages ORDER BY created_at_ms, id").all().map {
+                (try $0.decode(column: "id", as: String.self), try $0.decode(column: "status", as: String.self), try $0.decode(column: "attempt", as: Int.self),
+                 try $0.decode(column: "idempotency_key", as: String.self), try $0.decode(column: "channel", as: String.self),
+                 try $0.decode(column: "purpose", as: String.self), try $0.decode(column: "last_error", as: String?.self), try $0.decode(column: "due_at_ms", as: Int64.self))
+            }
+        }
+    }
+
+    /// Stores a check-in link token's hash for a person until `expiresAt` (no-op when it exists).
+    public func storeCheckinToken(hash: String, personID: String, expiresAt: Date, now: Date) async throws {
+        try await transaction { db in
+            try await db.raw("""
+                INSERT INTO checkin_tokens (token_hash, person_id, created_at_ms, expires_at_ms) VALUES (\(bind: hash), \(bind: personID), \(bind: now.millis), \(bind: expiresAt.millis))
+                ON CONFLICT (token_hash) DO UPDATE SET expires_at_ms = MAX(expires_at_ms, excluded.expires_at_ms)
+                """).run()
+        }
+    }
+
+    /// Stores an unsubscribe token's hash for a person's channel.
+    public func storeUnsubscribeToken(hash: String, personID: String, channel: String, now: Date) async throws {
+        try await transaction { db in
+            try await db.raw("""
+                INSERT INTO unsubscribe_tokens (token_hash, person_id, channel, created_at_ms) VALUES (\(bind: hash), \(bind: personID), \(bind: channel), \(bind: now.millis))
+                ON CONFLICT (token_hash) DO NOTHING
+                """).run()
+        }
+    }
+
+    /// The person and channel behind an unsubscribe token, if it is one of ours.
+    public func unsubscribeTarget(hash: String) async throws -> (personID: String, channel: String)? {
+        try await read { db in
+            try await db.raw("SELECT person_id, channel FROM unsubscribe_tokens WHERE token_hash = \(bind: hash)").first().map {
+                (try $0.decode(column: "person_id", as: String.self), try $0.decode(column: "channel", as: String.self))
+            }
+        }
+    }
+
+    /// Records an opt-out or opt-in for a channel, with where it came from.
+    public func recordConsent(personID: String, channel: String, optedIn: Bool, source: String, inboundReplyID: String?, now: Date) async throws {
+        try await transaction { db in
+            try await Self.insertConsent(db, personID: personID, channel: channel, optedIn: optedIn, source: source, inboundReplyID: inboundReplyID, now: now.millis)
+        }
+    }
+
+    static func insertConsent(_ db: any SQLDatabase, personID: String, channel: String, optedIn: Bool, source: String, inboundReplyID: String?, now: Int64) async throws {
+        try await db.raw("""
+            INSERT INTO consents (id, person_id, channel, status, source, inbound_reply_id, recorded_at_ms)
+            VALUES (\(bind: "cs_" + newID()), \(bind: personID), \(bind: channel), \(bind: optedIn ? "opted_in" : "opted_out"), \(bind: source),
+                    \(bind: inboundReplyID), \(bind: now))
+            """).run()
+    }
+
+    static func isOptedOut(_ db: any SQLDatabase, personID: String, channel: String) async throws -> Bool {
+        let latest = try await db.raw("""
+            SELECT status FROM consents WHERE person_id = \(bind: personID) AND channel = \(bind: channel) ORDER BY recorded_at_ms DESC, id DESC LIMIT 1
+            """).first()
+        return try latest?.decode(column: "status", as: String.self) == "opted_out"
+    }
+
+    /// Blanks a person's addresses and stops contact, keeping the care record (R34).
+    public func eraseContact(personID: String, now: Date) async throws {
+        try await transaction { db in
+            try await db.raw("UPDATE contact_points SET address = NULL, suppressed_at_ms = \(bind: now.millis) WHERE person_id = \(bind: personID)").run()
+            try await db.raw("UPDATE people SET contact_erased_at_ms = \(bind: now.millis) WHERE id = \(bind: personID)").run()
+        }
+    }
+}
+
+/// `('a', 'b')` with quotes doubled, for small IN lists of our own ids.
+func sqlList(_ values: [String]) -> String {
+    "(" + values.map { "'" + $0.replacingOccurrences(of: "'", with: "''") + "'" }.joined(separator: ", ") + ")"
+}
