@@ -115,6 +115,20 @@ let package = Package(
         .testTarget(name: "StorageTests", dependencies: ["Storage", "ROMTesting", "Scheduling", .product(name: "SQLKit", package: "sql-kit"), .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
         .testTarget(name: "DeliveryTests", dependencies: ["Delivery", "Storage", "ROMTesting", "Scheduling"], swiftSettings: swiftSettings),
         .testTarget(
+            name: "IntegrationTests",
+            dependencies: [
+                "ROMService", "ROMTesting", "Storage", "Scheduling", "Delivery",
+                .product(name: "SQLKit", package: "sql-kit"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "ROMServiceTests",
             dependencies: [
                 "ROMService", "ROMTesting", "Storage", "Scheduling", "Instruments", "Intake", "Delivery",

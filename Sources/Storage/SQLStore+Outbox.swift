@@ -228,7 +228,7 @@ extension SQLStore {
     /// The transitions of one outbox row, oldest first: `from → to (detail)`.
     public func transitions(messageID: String) async throws -> [String] {
         try await read { db in
-            try await db.raw("SELECT from_status, to_status, detail FROM outbox_transitions WHERE message_id = \(bind: messageID) ORDER BY at_ms, id").all().map {
+            try await db.raw("SELECT from_status, to_status, detail FROM outbox_transitions WHERE message_id = \(bind: messageID) ORDER BY at_ms, rowid").all().map {
                 "\(try $0.decode(column: "from_status", as: String?.self) ?? "-") → \(try $0.decode(column: "to_status", as: String.self))"
             }
         }

@@ -6,7 +6,8 @@ import Synchronization
 /// so it cannot race a transfer thread at exit (swift-corelibs-foundation #5469).
 private let globalInit: Void = {
     typealias InitCrypto = @convention(c) (UInt64, UnsafeRawPointer?) -> Int32
-    if let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: -2), "OPENSSL_init_crypto") {
+    // RTLD_DEFAULT is a null handle on Linux.
+    if let symbol = dlsym(nil, "OPENSSL_init_crypto") {
         let initCrypto = unsafeBitCast(symbol, to: InitCrypto.self)
         _ = initCrypto(0x0008_0000, nil) // OPENSSL_INIT_NO_ATEXIT
     }

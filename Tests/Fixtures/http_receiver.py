@@ -1,0 +1,78 @@
+#!/usr/bin/env python3
+"""A loopback HTTP receiver that records every request and answers as told.
+
+Usage: http_receiver.py PORTFILE LOGFILE
+Writes the port it listens on to PORTFILE, then appends one JSON line per request to LOGFILE.
+POST /_mode with a body of: ok | 429 | 503 | 400 | hang | kill:PIDFILE switches how later requests are answered.
+"""
+import json, os, signal, sys, threading, time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+mode = {"value": "ok"}
+lock = threading.Lock()
+counter = {"n": 0}
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length", "0"))
+        body = self.rfile.read(length) if length else b""
+        if self.path == "/_mode":
+            with lock:
+                mode["value"] = body.decode().strip()
+            return self.reply(200, b"{}")
+        with lock:
+            counter["n"] += 1
+            n = counter["n"]
+            current = mode["value"]
+            with open(sys.argv[2], "a") as log:
+                log.write(json.dumps({"n": n, "path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
+                                      "body": body.decode("utf-8", "replace"), "mode": current, "at": time.time()}) + "\n")
+        if current.startswith("kill:"):
+            # The gateway has accepted the message: kill the dispatcher before it can record that.
+            try:
+                with open(current[5:]) as f:
+                    os.kill(int(f.read().strip()), signal.SIGKILL)
+            except Exception as error:
+                sys.stderr.write(f"kill failed: {error}\n")
+            time.sleep(0.2)
+            return self.reply(200, json.dumps({"id": f"msg-{n}"}).encode())
+        if current == "hang":
+            time.sleep(30)
+            return
+        if current == "429":
+            return self.reply(429, b'{"error":"slow down"}', {"Retry-After": "7"})
+        if current == "503":
+            return self.reply(503, b'{"error":"unavailable"}')
+        if current == "400":
+            return self.reply(400, b'{"error":"bad number"}')
+        return self.reply(200, json.dumps({"data": {"id": f"msg-{n}"}}).encode())
+
+    def reply(self, status, body, headers=None):
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            for k, v in (headers or {}).items():
+                self.send_header(k, v)
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128
+
+
+server = Server(("127.0.0.1", 0), Handler)
+with open(sys.argv[1], "w") as f:
+    f.write(str(server.server_address[1]))
+server.serve_forever()

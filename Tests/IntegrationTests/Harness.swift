@@ -1,0 +1,91 @@
+import Delivery
+import Foundation
+import Logging
+import Prometheus
+import ROMService
+import ROMTesting
+import Scheduling
+import Storage
+
+/// A service environment wired to real peers on 127.0.0.1, with a clock the test moves.
+struct Harness {
+    let env: ServiceEnvironment
+    let clock: ManualClock
+    let config: String
+
+    static let signingSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+    /// Writes gateways for the receiver and SMTP server into a copy of the shipped config and opens a fresh store.
+    static func make(receiver: HTTPReceiver?, smtp: (port: Int, tls: String, ca: String?)?, timeout: String = "5s",
+                     start: Date = ISO8601DateFormatter().date(from: "2026-11-02T08:00:00Z")!) async throws -> Harness {
+        let config = try Fixtures.copyOfConfig()
+        var gateways = "gateways:\n  sandbox-sms: { kind: sandbox, channel: sms }\n  sandbox-email: { kind: sandbox, channel: email }\n"
+        if let receiver {
+            gateways += """
+              test-sms:
+                kind: webhook
+                channel: sms
+                url: \(receiver.url)
+                body: '{"to": "{{to}}", "text": "{{text}}", "reference": "{{idempotency_key}}"}'
+                auth: { bearer: { env: TEST_SMS_TOKEN } }
+                signing_secrets: [{ env: TEST_SIGNING_SECRET }]
+                message_id_path: data.id
+                timeout: \(timeout)
+                receipts:
+                  id_field: MessageSid
+                  status_field: MessageStatus
+                  map: { sent: accepted, delivered: delivered, undelivered: failed, failed: failed }
+
+            """
+        }
+        if let smtp {
+            gateways += """
+              test-email:
+                kind: smtp
+                channel: email
+                host: 127.0.0.1
+                port: \(smtp.port)
+                tls: \(smtp.tls)
+                from: "Check-in <checkin@example.org>"
+                reply_to: reply@example.org
+                timeout: \(timeout)
+            \(smtp.ca.map { "    ca_bundle: \($0)\n" } ?? "")
+            """
+        }
+        try gateways.write(toFile: "\(config)/gateways.yaml", atomically: true, encoding: .utf8)
+        let sms = receiver == nil ? "sandbox-sms" : "test-sms"
+        let email = smtp == nil ? "sandbox-email" : "test-email"
+        var pathways = try String(contentsOfFile: "\(config)/pathways.yaml", encoding: .utf8)
+        pathways = pathways.replacingOccurrences(of: "gateways: { sms: sandbox-sms, email: sandbox-email }", with: "gateways: { sms: \(sms), email: \(email) }")
+        try pathways.write(toFile: "\(config)/pathways.yaml", atomically: true, encoding: .utf8)
+        var rom = try String(contentsOfFile: "\(config)/rom.yaml", encoding: .utf8)
+        rom += "\nlink_secret: { file: \(config)/link-secret }\n"
+        try rom.write(toFile: "\(config)/rom.yaml", atomically: true, encoding: .utf8)
+        let environment = ["TEST_SMS_TOKEN": "token-123", "TEST_SIGNING_SECRET": signingSecret]
+        let configuration = try Configuration.load(directory: config, environment: environment)
+        let (store, _) = try await Fixtures.migratedStore()
+        let clock = ManualClock(start)
+        let env = try ServiceEnvironment(configuration: configuration, store: store, now: { clock.now }, metrics: .init(),
+                                         logger: Logger(label: "test"), environment: environment)
+        return Harness(env: env, clock: clock, config: config)
+    }
+
+    /// Imports people (CSV rows after the header) and runs a scheduler tick now.
+    func seed(_ rows: String) async throws {
+        let outcome = try await PeopleImporter(env: env).importCSV("id,given_name,phone,email,timezone,pathway,start_date,clinician,team\n\(rows)\n", partial: false)
+        precondition(outcome.problems.isEmpty, "\(outcome.problems)")
+        _ = try await SchedulerRunner(env: env).tick(now: clock.now)
+    }
+
+    /// A worker with fixed jitter (the middle of the range) so retry times are exact.
+    func worker(policy: RetryPolicy = RetryPolicy(), concurrency: Int = 16) -> OutboxWorker {
+        OutboxWorker(store: env.store, gateways: env.gateways, composer: env.composer, pathways: env.configuration.pathways, links: env.links,
+                     policy: policy, lease: 60, dailyCap: env.configuration.settings.dailyCap, concurrency: concurrency,
+                     clock: { clock.now }, jitter: { 0.5 }, logger: env.logger)
+    }
+
+    func close() async {
+        env.curl?.shutdown()
+        try? await env.store.close()
+    }
+}

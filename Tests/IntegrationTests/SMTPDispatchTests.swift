@@ -1,0 +1,83 @@
+import Delivery
+import Foundation
+import ROMService
+import ROMTesting
+import Scheduling
+import Storage
+import Testing
+
+/// The SMTP gateway against Debian's aiosmtpd on 127.0.0.1.
+@Suite("SMTP dispatch against aiosmtpd", .serialized)
+struct SMTPDispatchTests {
+    let sendTime = ISO8601DateFormatter().date(from: "2026-11-02T09:00:00Z")!
+
+    @Test("With STARTTLS required: one MIME message with Date, a stable Message-ID and one-click unsubscribe, sent over TLS")
+    func startTLS() async throws {
+        let certificate = try makeCertificate()
+        let server = try SMTPServer(certificate: certificate)
+        defer { server.stop() }
+        let harness = try await Harness.make(receiver: nil, smtp: (server.port, "starttls", certificate.cert))
+        try await harness.seed("p1,Ana,,ana@example.org,,core,2026-11-02,,north")
+        harness.clock.set(sendTime)
+        let summary = try await harness.worker().runOnce()
+        #expect(summary.accepted == 1)
+        let messages = server.messages()
+        try #require(messages.count == 1)
+        let message = messages[0]
+        #expect(message.contains("Date: Mon, 02 Nov 2026 09:00:00 +0000"))
+        #expect(message.contains("From: Check-in <checkin@example.org>"))
+        #expect(message.contains("To: ana@example.org"))
+        #expect(message.range(of: "Message-ID: <pr_[a-z0-9]+@example.org>", options: .regularExpression) != nil)
+        #expect(message.contains("List-Unsubscribe: <http://127.0.0.1:8080/unsubscribe/"))
+        #expect(message.contains("List-Unsubscribe-Post: List-Unsubscribe=One-Click"))
+        #expect(message.contains("multipart/alternative"))
+        let log = try String(contentsOfFile: "\(server.maildir)/log", encoding: .utf8)
+        #expect(log.contains("TLS True"))
+        await harness.close()
+    }
+
+    @Test("A retried email keeps its Message-ID and Date-independent identity")
+    func stableMessageID() async throws {
+        let certificate = try makeCertificate()
+        let server = try SMTPServer(certificate: certificate)
+        defer { server.stop() }
+        let harness = try await Harness.make(receiver: nil, smtp: (server.port, "starttls", certificate.cert))
+        let gateway = try #require(harness.env.gateways["test-email"])
+        let message = OutboundMessage(personID: "p1", channel: .email, recipient: "ana@example.org", subject: "Your check-in is ready",
+                                      text: "Hi", html: "<p>Hi</p>", link: "http://x/c/1", idempotencyKey: "pr_fixed", unsubscribeURL: "https://x/u/1")
+        _ = await gateway.send(message, now: sendTime)
+        _ = await gateway.send(message, now: sendTime.addingTimeInterval(300))
+        let ids = server.messages().compactMap { text in text.split(separator: "\r\n").first { $0.hasPrefix("Message-ID:") }.map(String.init) }
+        #expect(ids == ["Message-ID: <pr_fixed@example.org>", "Message-ID: <pr_fixed@example.org>"])
+        await harness.close()
+    }
+
+    @Test("STARTTLS required but not offered: the send fails and nothing crosses in clear (no MAIL FROM)")
+    func refusesWithoutTLS() async throws {
+        let server = try SMTPServer(certificate: nil)
+        defer { server.stop() }
+        let harness = try await Harness.make(receiver: nil, smtp: (server.port, "starttls", nil))
+        try await harness.seed("p1,Ana,,ana@example.org,,core,2026-11-02,,north")
+        harness.clock.set(sendTime)
+        let summary = try await harness.worker().runOnce()
+        #expect(summary.failed == 1)
+        #expect(server.messages().isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: "\(server.maildir)/log"), "no MAIL FROM reached the server")
+        let rows = try await harness.env.store.outboxRows()
+        #expect(rows.allSatisfy { $0.error?.contains("STARTTLS") == true })
+        await harness.close()
+    }
+
+    @Test("An untrusted certificate is refused")
+    func untrustedCertificate() async throws {
+        let certificate = try makeCertificate()
+        let server = try SMTPServer(certificate: certificate)
+        defer { server.stop() }
+        let harness = try await Harness.make(receiver: nil, smtp: (server.port, "starttls", nil))
+        try await harness.seed("p1,Ana,,ana@example.org,,core,2026-11-02,,north")
+        harness.clock.set(sendTime)
+        #expect(try await harness.worker().runOnce().failed == 1)
+        #expect(server.messages().isEmpty)
+        await harness.close()
+    }
+}

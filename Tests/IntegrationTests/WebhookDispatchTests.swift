@@ -1,0 +1,192 @@
+import Crypto
+import Delivery
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import ROMService
+import ROMTesting
+import SQLKit
+import Storage
+import Testing
+
+/// The dispatcher against a real HTTP receiver on 127.0.0.1.
+@Suite("Webhook dispatch against a loopback receiver", .serialized)
+struct WebhookDispatchTests {
+    let sendTime = ISO8601DateFormatter().date(from: "2026-11-02T09:00:00Z")!
+
+    @Test("One signed, authenticated, idempotent request per check-in; the provider's id is read; prompts become sent")
+    func accepted() async throws {
+        let receiver = try HTTPReceiver()
+        defer { receiver.stop() }
+        let harness = try await Harness.make(receiver: receiver, smtp: nil)
+        try await harness.seed("p1,Ana,+447700900001,,,community,2026-11-02,,north")
+        harness.clock.set(sendTime)
+        let summary = try await harness.worker().runOnce()
+        #expect(summary.claimed == 1, "the three baseline prompts go out as one message")
+        #expect(summary.accepted == 1)
+        let requests = receiver.requests()
+        try #require(requests.count == 1)
+        let request = requests[0]
+        let body = try #require(try JSONSerialization.jsonObject(with: Data(request.body.utf8)) as? [String: String])
+        #expect(body["to"] == "+447700900001")
+        #expect(body["text"]?.contains("Ana") == true)
+        #expect(body["text"]?.contains("/c/") == true)
+        for word in TemplateCheck.denied { #expect(!request.body.lowercased().contains(word), "the message contains `\(word)`") }
+        #expect(request.headers["authorization"] == "Bearer token-123")
+        let key = try #require(body["reference"])
+        #expect(request.headers["idempotency-key"] == "\"\(key)\"")
+        #expect(request.headers["webhook-id"] == key)
+        #expect(throws: Never.self) {
+            try StandardWebhooks.verify(body: Array(request.body.utf8), id: request.headers["webhook-id"], timestamp: request.headers["webhook-timestamp"],
+                                        signature: request.headers["webhook-signature"], keys: [StandardWebhooks.key(from: Harness.signingSecret)!],
+                                        now: Int64(sendTime.timeIntervalSince1970))
+        }
+        let rows = try await harness.env.store.outboxRows()
+        #expect(rows.allSatisfy { $0.status == "accepted" })
+        let counts = try await harness.env.store.schedulingCounts()
+        #expect(counts.prompts["sent"] == 3)
+        #expect(try await harness.worker().runOnce().claimed == 0)
+        let provider = try await harness.env.store.read { db in
+            try await db.raw("SELECT DISTINCT provider_message_id FROM outbox_messages").all().map { try $0.decode(column: "provider_message_id", as: String.self) }
+        }
+        #expect(provider == ["msg-1"])
+        await harness.close()
+    }
+
+    @Test("Retry schedule under an injected clock: 429 waits its Retry-After, 503 backs off exponentially, 400 fails and falls back to email")
+    func retrySchedule() async throws {
+        let receiver = try HTTPReceiver()
+        defer { receiver.stop() }
+        let harness = try await Harness.make(receiver: receiver, smtp: nil)
+        try await harness.seed("p1,Ana,+447700900001,ana@example.org,,community,2026-11-02,,north")
+        harness.clock.set(sendTime)
+        let worker = harness.worker(policy: RetryPolicy(base: 30, multiplier: 4, cap: 3_600, jitter: 0.2, maxAttempts: 8))
+        try receiver.setMode("429")
+        #expect(try await worker.runOnce().retried == 1)
+        var rows = try await harness.env.store.outboxRows()
+        #expect(rows.allSatisfy { $0.status == "queued" && $0.due == Int64(sendTime.timeIntervalSince1970 + 7) * 1000 }, "Retry-After: 7 is honoured")
+        try receiver.setMode("503")
+        harness.clock.advance(by: 7)
+        #expect(try await worker.runOnce().retried == 1)
+        rows = try await harness.env.store.outboxRows()
+        #expect(rows.allSatisfy { $0.attempt == 2 && $0.due == Int64(sendTime.timeIntervalSince1970 + 7 + 120) * 1000 }, "attempt 2 waits 30 s × 4")
+        harness.clock.advance(by: 119)
+        #expect(try await worker.runOnce().claimed == 0, "nothing is sent before its retry time")
+        harness.clock.advance(by: 1)
+        try receiver.setMode("400")
+        #expect(try await worker.runOnce().failed == 1)
+        rows = try await harness.env.store.outboxRows()
+        #expect(rows.filter { $0.channel == "sms" }.allSatisfy { $0.status == "failed" && $0.error == "HTTP 400" })
+        #expect(rows.filter { $0.channel == "email" && $0.status == "queued" }.count == 3, "a permanent failure tries the pathway's next channel")
+        let history = try await harness.env.store.transitions(messageID: rows[0].id)
+        #expect(history == ["- → queued", "queued → sending", "sending → queued", "queued → sending", "sending → queued", "queued → sending", "sending → failed"])
+        #expect(receiver.requests().count == 3)
+        #expect(Set(receiver.requests().map { $0.headers["idempotency-key"] ?? "" }).count == 1, "one idempotency key across every retry")
+        await harness.close()
+    }
+
+    @Test("Retries stop at the cap and dead-letter with the reason")
+    func deadLetter() async throws {
+        let receiver = try HTTPReceiver()
+        defer { receiver.stop() }
+        let harness = try await Harness.make(receiver: receiver, smtp: nil)
+        try await harness.seed("p1,Ana,+447700900001,,,community,2026-11-02,,north")
+        harness.clock.set(sendTime)
+        try receiver.setMode("503")
+        let worker = harness.worker(policy: RetryPolicy(base: 1, multiplier: 2, cap: 10, jitter: 0, maxAttempts: 3))
+        for _ in 0..<3 {
+            _ = try await worker.runOnce()
+            harness.clock.advance(by: 10)
+        }
+        let rows = try await harness.env.store.outboxRows()
+        #expect(rows.allSatisfy { $0.status == "failed" && $0.error == "gave up after 3 attempts: HTTP 503" })
+        #expect(receiver.requests().count == 3)
+        await harness.close()
+    }
+
+    @Test("A hung receiver is cut off by the timeout and retried later")
+    func hungPeer() async throws {
+        let receiver = try HTTPReceiver()
+        defer { receiver.stop() }
+        let harness = try await Harness.make(receiver: receiver, smtp: nil, timeout: "1s")
+        try await harness.seed("p1,Ana,+447700900001,,,community,2026-11-02,,north")
+        harness.clock.set(sendTime)
+        try receiver.setMode("hang")
+        let started = ContinuousClock.now
+        let summary = try await harness.worker().runOnce()
+        let elapsed = ContinuousClock.now - started
+        #expect(summary.retried == 1)
+        #expect(elapsed < .seconds(5), "a 1 s timeout bounded the send; took \(elapsed)")
+        #expect(try await harness.env.store.outboxRows().allSatisfy { $0.error == "timed out" })
+        await harness.close()
+    }
+
+    @Test("Sequential sends reuse one connection (CURLINFO_NUM_CONNECTS)")
+    func connectionReuse() async throws {
+        let receiver = try HTTPReceiver()
+        defer { receiver.stop() }
+        let harness = try await Harness.make(receiver: receiver, smtp: nil)
+        try await harness.seed((1...8).map { "p\($0),Ana,+44770090000\($0),,,community,2026-11-02,,north" }.joined(separator: "\n"))
+        harness.clock.set(sendTime)
+        let summary = try await harness.worker(concurrency: 1).runOnce()
+        #expect(summary.accepted == 8)
+        #expect(receiver.requests().count == 8)
+        #expect(harness.env.curl?.connectionsOpened == 1)
+        await harness.close()
+    }
+
+    @Test("Opt-out is checked just before sending: nothing reaches the provider")
+    func optOutAtSendTime() async throws {
+        let receiver = try HTTPReceiver()
+        defer { receiver.stop() }
+        let harness = try await Harness.make(receiver: receiver, smtp: nil)
+        try await harness.seed("p1,Ana,+447700900001,,,community,2026-11-02,,north")
+        try await harness.env.store.recordConsent(personID: "p1", channel: "sms", optedIn: false, source: "test", inboundReplyID: nil, now: sendTime)
+        harness.clock.set(sendTime)
+        #expect(try await harness.worker().runOnce().failed == 1)
+        #expect(receiver.requests().isEmpty)
+        #expect(try await harness.env.store.outboxRows().allSatisfy { $0.status == "failed" && $0.error == "opted out of sms" })
+        await harness.close()
+    }
+
+    @Test("A prompt past closing is expired, never sent late; erased contacts are never sent to")
+    func expiredAndErased() async throws {
+        let receiver = try HTTPReceiver()
+        defer { receiver.stop() }
+        let harness = try await Harness.make(receiver: receiver, smtp: nil)
+        try await harness.seed("p1,Ana,+447700900001,,,community,2026-11-03,,north\np2,Ben,+447700900002,,,community,2026-11-02,,north")
+        try await harness.env.store.eraseContact(personID: "p2", now: sendTime)
+        harness.clock.set(sendTime)
+        let erased = try await harness.worker().runOnce()
+        #expect(erased.failed == 1, "the erased person's message fails")
+        #expect(erased.claimed == 1, "p1's check-in is not due yet")
+        // p1's baseline was due 3 November at 09:00; the dispatcher only wakes after it closed.
+        harness.clock.set(ISO8601DateFormatter().date(from: "2026-11-17T00:00:00Z")!)
+        let late = try await harness.worker().runOnce()
+        #expect(late.expired == 1)
+        #expect(late.accepted == 0)
+        #expect(receiver.requests().isEmpty)
+        await harness.close()
+    }
+
+    @Test("Delivery receipts move a status forward only: a late `sent` or `failed` after `delivered` changes nothing")
+    func receipts() async throws {
+        let receiver = try HTTPReceiver()
+        defer { receiver.stop() }
+        let harness = try await Harness.make(receiver: receiver, smtp: nil)
+        try await harness.seed("p1,Ana,+447700900001,,,community,2026-11-02,,north")
+        harness.clock.set(sendTime)
+        _ = try await harness.worker().runOnce()
+        try await Application(router: Routes.router(harness.env)).test(.router) { client in
+            for status in ["delivered", "sent", "failed", "queued"] {
+                let response = try await client.execute(uri: "/callbacks/status/test-sms", method: .post,
+                                                        headers: [.contentType: "application/x-www-form-urlencoded"],
+                                                        body: ByteBuffer(string: "MessageSid=msg-1&MessageStatus=\(status)"))
+                #expect(response.status == .ok)
+            }
+        }
+        #expect(try await harness.env.store.outboxRows().allSatisfy { $0.status == "delivered" })
+        await harness.close()
+    }
+}
