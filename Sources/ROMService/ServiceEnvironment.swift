@@ -71,7 +71,7 @@ public struct ServiceEnvironment: Sendable {
     public func outboxWorker(jitter: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }) -> OutboxWorker {
         OutboxWorker(store: store, gateways: gateways, composer: composer, pathways: configuration.pathways, links: links,
                      lease: TimeInterval(configuration.settings.dispatcherLease.seconds), dailyCap: configuration.settings.dailyCap,
-                     clock: now, jitter: jitter, logger: logger)
+                     concurrency: configuration.settings.dispatchConcurrency, clock: now, jitter: jitter, logger: logger)
     }
 }
 

@@ -12,11 +12,13 @@ struct Harness {
     let env: ServiceEnvironment
     let clock: ManualClock
     let config: String
+    /// `sqlite:…` URL of the harness's database, for running `rom` against it.
+    let databaseURL: String
 
     static let signingSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
     /// Writes gateways for the receiver and SMTP server into a copy of the shipped config and opens a fresh store.
-    static func make(receiver: HTTPReceiver?, smtp: (port: Int, tls: String, ca: String?)?, timeout: String = "5s",
+    static func make(receiver: HTTPReceiver?, smtp: (port: Int, tls: String, ca: String?)?, timeout: String = "5s", romExtra: String = "", dispatcher: String = "",
                      start: Date = ISO8601DateFormatter().date(from: "2026-11-02T08:00:00Z")!) async throws -> Harness {
         let config = try Fixtures.copyOfConfig()
         var gateways = "gateways:\n  sandbox-sms: { kind: sandbox, channel: sms }\n  sandbox-email: { kind: sandbox, channel: email }\n"
@@ -59,15 +61,16 @@ struct Harness {
         pathways = pathways.replacingOccurrences(of: "gateways: { sms: sandbox-sms, email: sandbox-email }", with: "gateways: { sms: \(sms), email: \(email) }")
         try pathways.write(toFile: "\(config)/pathways.yaml", atomically: true, encoding: .utf8)
         var rom = try String(contentsOfFile: "\(config)/rom.yaml", encoding: .utf8)
-        rom += "\nlink_secret: { file: \(config)/link-secret }\n"
+        rom = rom.replacingOccurrences(of: "dispatcher:\n", with: "dispatcher:\n" + dispatcher)
+        rom += "\nlink_secret: { file: \(config)/link-secret }\n" + romExtra
         try rom.write(toFile: "\(config)/rom.yaml", atomically: true, encoding: .utf8)
         let environment = ["TEST_SMS_TOKEN": "token-123", "TEST_SIGNING_SECRET": signingSecret]
         let configuration = try Configuration.load(directory: config, environment: environment)
-        let (store, _) = try await Fixtures.migratedStore()
+        let (store, folder) = try await Fixtures.migratedStore()
         let clock = ManualClock(start)
         let env = try ServiceEnvironment(configuration: configuration, store: store, now: { clock.now }, metrics: .init(),
                                          logger: Logger(label: "test"), environment: environment)
-        return Harness(env: env, clock: clock, config: config)
+        return Harness(env: env, clock: clock, config: config, databaseURL: "sqlite:\(folder)/rom.sqlite")
     }
 
     /// Imports people (CSV rows after the header) and runs a scheduler tick now.

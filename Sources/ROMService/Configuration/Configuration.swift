@@ -100,6 +100,8 @@ public struct ServiceSettings: Sendable, Equatable {
     public var dispatcherLease: TimeSpan
     /// Most messages one person receives in 24 hours; more wait.
     public var dailyCap: Int
+    /// Sends in flight at once per dispatcher.
+    public var dispatchConcurrency = 16
 
     /// How long operational data is kept; clinical records follow the records code, not these.
     public struct Retention: Sendable, Equatable {
