@@ -92,7 +92,7 @@ let package = Package(
         // Release-mode measurement harness behind scripts/bench.
         .executableTarget(
             name: "rom-bench",
-            dependencies: ["ROMService", "ROMTesting", "Instruments", "Scheduling", "Storage", .product(name: "Logging", package: "swift-log"), .product(name: "Prometheus", package: "swift-prometheus")],
+            dependencies: ["ROMService", "ROMTesting", "Instruments", "Scheduling", "Storage", "Delivery", .product(name: "Logging", package: "swift-log"), .product(name: "Prometheus", package: "swift-prometheus")],
             swiftSettings: swiftSettings
         ),
 

@@ -49,98 +49,119 @@ public struct OutboxWorker: Sendable {
         self.logger = logger
     }
 
-    /// One pass: claim what is due now and send it, `concurrency` messages at a time.
+    /// One pass: claim what is due now, check each claim, store the link tokens, send `concurrency` at a time,
+    /// and record every outcome. Reads, token writes and outcome writes each take one database round for the batch.
     public func runOnce() async throws -> Summary {
         let claims = try await store.claimDue(now: clock(), limit: batch, lease: lease)
         var summary = Summary()
         summary.claimed = claims.count
-        try await withThrowingTaskGroup(of: (SendResult, Bool).self) { group in
-            var iterator = claims.makeIterator()
+        guard !claims.isEmpty else { return summary }
+        let now = clock()
+        let contexts = try await store.deliveryContexts(for: claims, now: now)
+
+        // Checks just before sending: closing, erasure, opt-out, the daily cap, the gateway.
+        var outcomes: [(SendResult, ClaimedMessage)] = []
+        var fallbacks: [(ClaimedMessage, DeliveryContext)] = []
+        var ready: [(ClaimedMessage, DeliveryContext, any Gateway, OutboundMessage)] = []
+        var checkinTokens: [(hash: String, personID: String, expiresAt: Date)] = []
+        var unsubscribeTokens: [(hash: String, personID: String, channel: String)] = []
+        for (claim, found) in zip(claims, contexts) {
+            guard let context = found else {
+                outcomes.append((.failed(reason: "person not found"), claim))
+                continue
+            }
+            if let result = check(claim, context: context, now: now) {
+                outcomes.append((result, claim))
+                if case .failed = result { fallbacks.append((claim, context)) }
+                continue
+            }
+            guard let gateway = gateways[claim.gateway], let channel = Channel(rawValue: claim.channel), let address = context.address else {
+                outcomes.append((.failed(reason: "gateway \(claim.gateway) is not available"), claim))
+                continue
+            }
+            let link = links.checkin(key: claim.idempotencyKey)
+            checkinTokens.append((LinkSigner.hash(link.token), claim.personID, context.closesAt ?? now.addingTimeInterval(7 * 86_400)))
+            var unsubscribe: String?
+            if channel == .email {
+                let link = links.unsubscribe(personID: claim.personID, channel: claim.channel)
+                unsubscribeTokens.append((LinkSigner.hash(link.token), claim.personID, claim.channel))
+                unsubscribe = link.url
+            }
+            let message = composer.compose(personID: claim.personID, givenName: context.givenName, channel: channel, recipient: address,
+                                           link: link.url, unsubscribeLink: unsubscribe, idempotencyKey: claim.idempotencyKey)
+            ready.append((claim, context, gateway, message))
+        }
+        // Links work before anyone can receive them.
+        try await store.storeLinkTokens(checkin: checkinTokens, unsubscribe: unsubscribeTokens, now: now)
+
+        try await withThrowingTaskGroup(of: (SendResult, ClaimedMessage, DeliveryContext).self) { group in
+            var iterator = ready.makeIterator()
             func next() -> Bool {
-                guard let claim = iterator.next() else { return false }
-                group.addTask { try await self.process(claim) }
+                guard let (claim, context, gateway, message) = iterator.next() else { return false }
+                group.addTask {
+                    let outcome = await gateway.send(message, now: now)
+                    return (self.result(outcome, attempt: claim.attempt), claim, context)
+                }
                 return true
             }
             for _ in 0..<concurrency where !next() { break }
-            while let (result, recorded) = try await group.next() {
-                if !recorded { summary.staleLeases += 1 }
-                switch result {
-                case .accepted: summary.accepted += 1
-                case .retry: summary.retried += 1
-                case .failed: summary.failed += 1
-                case .expired: summary.expired += 1
-                }
+            while let (result, claim, context) = try await group.next() {
+                outcomes.append((result, claim))
+                if case .failed = result { fallbacks.append((claim, context)) }
                 _ = next()
             }
+        }
+
+        let held = try await store.record(outcomes, now: clock())
+        var stale = Set<String>()
+        for ((result, claim), kept) in zip(outcomes, held) {
+            if !kept {
+                summary.staleLeases += 1
+                stale.insert(claim.leadID)
+                logger.warning("late outcome ignored: the lease was taken over", metadata: ["message": "\(claim.leadID)", "attempt": "\(claim.attempt)"])
+                continue
+            }
+            switch result {
+            case .accepted: summary.accepted += 1
+            case .retry: summary.retried += 1
+            case .failed(let reason):
+                summary.failed += 1
+                logger.notice("message failed", metadata: ["message": "\(claim.leadID)", "gateway": "\(claim.gateway)", "reason": "\(reason)"])
+            case .expired: summary.expired += 1
+            }
+        }
+        for (claim, context) in fallbacks where !stale.contains(claim.leadID) {
+            try await fallBack(claim, context: context, now: clock())
         }
         return summary
     }
 
-    /// Sends one claimed message and records what happened; returns the result and whether the lease still held.
-    func process(_ claim: ClaimedMessage) async throws -> (SendResult, Bool) {
-        let now = clock()
-        guard let context = try await store.deliveryContext(for: claim, now: now) else {
-            return (.failed(reason: "person not found"), try await store.record(.failed(reason: "person not found"), for: claim, now: now))
-        }
+    /// A result without sending, when a check says the message must not go now; nil when it may be sent.
+    func check(_ claim: ClaimedMessage, context: DeliveryContext, now: Date) -> SendResult? {
         if !claim.promptIDs.isEmpty && (context.promptsClosed || (context.closesAt.map { $0 <= now } ?? false)) {
-            let result = SendResult.expired(reason: context.promptsClosed ? "prompts answered or closed" : "check-in closed before sending")
-            return (result, try await store.record(result, for: claim, now: now))
+            return .expired(reason: context.promptsClosed ? "prompts answered or closed" : "check-in closed before sending")
         }
-        if context.contactErased {
-            return (.failed(reason: "contact erased"), try await store.record(.failed(reason: "contact erased"), for: claim, now: now))
-        }
-        if context.optedOut || context.address == nil {
-            let reason = context.optedOut ? "opted out of \(claim.channel)" : "no \(claim.channel) address"
-            let recorded = try await store.record(.failed(reason: reason), for: claim, now: now)
-            if recorded { try await fallBack(claim, context: context, now: now) }
-            return (.failed(reason: reason), recorded)
-        }
+        if context.contactErased { return .failed(reason: "contact erased") }
+        if context.optedOut { return .failed(reason: "opted out of \(claim.channel)") }
+        if context.address == nil { return .failed(reason: "no \(claim.channel) address") }
         if context.sentToday >= dailyCap {
-            let result = SendResult.retry(at: now.addingTimeInterval(3_600), reason: "daily cap of \(dailyCap) messages reached", countsAsAttempt: false)
-            return (result, try await store.record(result, for: claim, now: now))
+            return .retry(at: now.addingTimeInterval(3_600), reason: "daily cap of \(dailyCap) messages reached", countsAsAttempt: false)
         }
-        guard let gateway = gateways[claim.gateway], let channel = Channel(rawValue: claim.channel), let address = context.address else {
-            let result = SendResult.failed(reason: "gateway \(claim.gateway) is not available")
-            return (result, try await store.record(result, for: claim, now: now))
-        }
+        return nil
+    }
 
-        let link = links.checkin(key: claim.idempotencyKey)
-        try await store.storeCheckinToken(hash: LinkSigner.hash(link.token), personID: claim.personID,
-                                          expiresAt: context.closesAt ?? now.addingTimeInterval(7 * 86_400), now: now)
-        var unsubscribe: String?
-        if channel == .email {
-            let link = links.unsubscribe(personID: claim.personID, channel: claim.channel)
-            try await store.storeUnsubscribeToken(hash: LinkSigner.hash(link.token), personID: claim.personID, channel: claim.channel, now: now)
-            unsubscribe = link.url
-        }
-        let message = composer.compose(personID: claim.personID, givenName: context.givenName, channel: channel, recipient: address,
-                                       link: link.url, unsubscribeLink: unsubscribe, idempotencyKey: claim.idempotencyKey)
-        let outcome = await gateway.send(message, now: now)
-        let finished = clock()
-        let result: SendResult
+    /// What to record for a gateway's answer: retries with backoff until the last attempt, then dead-letter.
+    func result(_ outcome: SendOutcome, attempt: Int) -> SendResult {
         switch outcome {
         case .accepted(let id):
-            result = .accepted(providerMessageID: id)
+            return .accepted(providerMessageID: id)
         case .transient(let reason, let retryAfter):
-            if claim.attempt >= policy.maxAttempts {
-                result = .failed(reason: "gave up after \(claim.attempt) attempts: \(reason)")
-            } else {
-                let delay = policy.retryDelay(afterAttempt: claim.attempt, retryAfter: retryAfter, unit: jitter())
-                result = .retry(at: finished.addingTimeInterval(delay), reason: reason, countsAsAttempt: true)
-            }
+            if attempt >= policy.maxAttempts { return .failed(reason: "gave up after \(attempt) attempts: \(reason)") }
+            let delay = policy.retryDelay(afterAttempt: attempt, retryAfter: retryAfter, unit: jitter())
+            return .retry(at: clock().addingTimeInterval(delay), reason: reason, countsAsAttempt: true)
         case .permanent(let reason):
-            result = .failed(reason: reason)
+            return .failed(reason: reason)
         }
-        let recorded = try await store.record(result, for: claim, now: finished)
-        if !recorded {
-            logger.warning("late outcome ignored: the lease was taken over", metadata: ["message": "\(claim.leadID)", "attempt": "\(claim.attempt)"])
-        } else if case .failed = result {
-            try await fallBack(claim, context: context, now: finished)
-        }
-        if case .failed(let reason) = result {
-            logger.notice("message failed", metadata: ["message": "\(claim.leadID)", "gateway": "\(claim.gateway)", "reason": "\(reason)"])
-        }
-        return (result, recorded)
     }
 
     /// After a permanent failure, queues the prompts on the pathway's next usable channel.

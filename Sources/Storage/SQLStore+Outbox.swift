@@ -59,9 +59,12 @@ extension SQLStore {
                 SELECT o.id, o.prompt_id, o.person_id, o.purpose, o.channel, o.gateway, o.attempt, o.idempotency_key, o.status,
                        COALESCE(p.enrolment_id || '|' || p.review_id || '|' || p.kind, o.id) AS grp
                 FROM outbox_messages o LEFT JOIN prompts p ON p.id = o.prompt_id
-                WHERE (o.status = 'queued' AND o.due_at_ms <= \(bind: stamp)) OR (o.status = 'sending' AND o.lease_until_ms < \(bind: stamp))
-                ORDER BY o.due_at_ms, o.id
-                LIMIT \(literal: limit)
+                WHERE o.id IN (
+                    SELECT id FROM outbox_messages WHERE status = 'queued' AND due_at_ms <= \(bind: stamp)
+                    UNION ALL
+                    SELECT id FROM outbox_messages WHERE status = 'sending' AND lease_until_ms < \(bind: stamp))
+                ORDER BY o.due_at_ms, o.person_id, o.id
+                LIMIT \(literal: limit + 1)
                 """).all()
             struct Row { var id, person, purpose, channel, gateway, key, status, group: String; var prompt: String?; var attempt: Int }
             var groups: [String: [Row]] = [:]
@@ -76,30 +79,97 @@ extension SQLStore {
                 if groups[key] == nil { order.append(key) }
                 groups[key, default: []].append(item)
             }
+            // Rows of one check-in sort together; when the batch is full, its last group may be cut short,
+            // so it waits for the next batch rather than going out as two messages.
+            if rows.count > limit, let last = order.last, order.count > 1 {
+                order.removeLast()
+                groups[last] = nil
+            }
             var claims: [ClaimedMessage] = []
+            var transitions: [(String, String?, String, String?)] = []
             for key in order {
                 guard let members = groups[key]?.sorted(by: { $0.key < $1.key }), let lead = members.first else { continue }
                 let token = "ls_" + newID()
                 let attempt = (members.map(\.attempt).max() ?? 0) + 1
-                for member in members {
-                    try await db.raw("""
-                        UPDATE outbox_messages SET status = 'sending', attempt = \(bind: attempt), lease_token = \(bind: token),
-                               lease_until_ms = \(bind: until.millis), updated_at_ms = \(bind: stamp)
-                        WHERE id = \(bind: member.id)
-                        """).run()
-                    try await Self.transition(db, messageID: member.id, from: member.status, to: "sending", detail: "attempt \(attempt)", now: stamp)
-                }
+                try await db.raw("""
+                    UPDATE outbox_messages SET status = 'sending', attempt = \(bind: attempt), lease_token = \(bind: token),
+                           lease_until_ms = \(bind: until.millis), updated_at_ms = \(bind: stamp)
+                    WHERE id IN \(SQLQueryString(sqlList(members.map(\.id))))
+                    """).run()
+                for member in members { transitions.append((member.id, member.status, "sending", "attempt \(attempt)")) }
                 claims.append(ClaimedMessage(rowIDs: members.map(\.id), leadID: lead.id, promptIDs: members.compactMap(\.prompt), personID: lead.person,
                                              purpose: lead.purpose, channel: lead.channel, gateway: lead.gateway, attempt: attempt,
                                              idempotencyKey: lead.key, leaseToken: token, leaseUntil: until))
             }
+            try await Self.transitions(db, transitions, now: stamp)
             return claims
+        }
+    }
+
+    /// Fresh facts for a batch of claims, read in one session.
+    public func deliveryContexts(for claims: [ClaimedMessage], now: Date) async throws -> [DeliveryContext?] {
+        guard !claims.isEmpty else { return [] }
+        return try await read { db in
+            let people = Array(Set(claims.map(\.personID)))
+            var names: [String: (name: String, erased: Bool, pathway: String)] = [:]
+            var addresses: [String: [String: String]] = [:]
+            var consent: [String: [String: String]] = [:]
+            var sent: [String: Int] = [:]
+            var prompts: [String: (status: String, closes: Int64)] = [:]
+            for chunk in people.chunked(400) {
+                let list = SQLQueryString(sqlList(chunk))
+                for row in try await db.raw("""
+                    SELECT p.id, p.given_name, p.contact_erased_at_ms, e.pathway FROM people p JOIN enrolments e ON e.person_id = p.id
+                    WHERE p.id IN \(list) ORDER BY e.created_at_ms
+                    """).all() {
+                    names[try row.decode(column: "id", as: String.self)] = (try row.decode(column: "given_name", as: String.self),
+                                                                           try row.decode(column: "contact_erased_at_ms", as: Int64?.self) != nil,
+                                                                           try row.decode(column: "pathway", as: String.self))
+                }
+                for row in try await db.raw("SELECT person_id, channel, address FROM contact_points WHERE address IS NOT NULL AND suppressed_at_ms IS NULL AND person_id IN \(list)").all() {
+                    addresses[try row.decode(column: "person_id", as: String.self), default: [:]][try row.decode(column: "channel", as: String.self)] =
+                        try row.decode(column: "address", as: String.self)
+                }
+                // Rows come oldest first, so the last one per channel is the latest word.
+                for row in try await db.raw("SELECT person_id, channel, status FROM consents WHERE person_id IN \(list) ORDER BY recorded_at_ms, id").all() {
+                    consent[try row.decode(column: "person_id", as: String.self), default: [:]][try row.decode(column: "channel", as: String.self)] =
+                        try row.decode(column: "status", as: String.self)
+                }
+                for row in try await db.raw("""
+                    SELECT person_id, COUNT(DISTINCT COALESCE(provider_message_id, id)) AS n FROM outbox_messages
+                    WHERE status IN ('accepted', 'delivered') AND updated_at_ms > \(bind: now.millis - 86_400_000) AND person_id IN \(list) GROUP BY person_id
+                    """).all() {
+                    sent[try row.decode(column: "person_id", as: String.self)] = try row.decode(column: "n", as: Int.self)
+                }
+            }
+            for chunk in Array(Set(claims.flatMap(\.promptIDs))).chunked(400) {
+                for row in try await db.raw("SELECT id, status, closes_at_ms FROM prompts WHERE id IN \(SQLQueryString(sqlList(chunk)))").all() {
+                    prompts[try row.decode(column: "id", as: String.self)] = (try row.decode(column: "status", as: String.self),
+                                                                             try row.decode(column: "closes_at_ms", as: Int64.self))
+                }
+            }
+            return claims.map { claim -> DeliveryContext? in
+                guard let person = names[claim.personID] else { return nil }
+                let optedOut = { (channel: String) in consent[claim.personID]?[channel] == "opted_out" }
+                let usable = Set((addresses[claim.personID] ?? [:]).keys.filter { !optedOut($0) })
+                let states = claim.promptIDs.compactMap { prompts[$0] }
+                let closes = states.map(\.closes).max().map(Date.init(millis:))
+                let open = states.filter { $0.status == "scheduled" || $0.status == "sent" }.count
+                return DeliveryContext(givenName: person.name, pathway: person.pathway, address: addresses[claim.personID]?[claim.channel],
+                                       contactErased: person.erased, optedOut: optedOut(claim.channel), closesAt: closes,
+                                       promptsClosed: !claim.promptIDs.isEmpty && open == 0, sentToday: sent[claim.personID] ?? 0,
+                                       usableChannels: usable)
+            }
         }
     }
 
     /// Fresh facts for the send-time checks: opt-out, erasure, closing, the daily cap.
     public func deliveryContext(for claim: ClaimedMessage, now: Date) async throws -> DeliveryContext? {
-        try await read { db in
+        try await read { db in try await Self.deliveryContext(db, for: claim, now: now) }
+    }
+
+    static func deliveryContext(_ db: any SQLDatabase, for claim: ClaimedMessage, now: Date) async throws -> DeliveryContext? {
+        do {
             guard let person = try await db.raw("""
                 SELECT p.given_name, p.contact_erased_at_ms, e.pathway FROM people p JOIN enrolments e ON e.person_id = p.id
                 WHERE p.id = \(bind: claim.personID) ORDER BY e.created_at_ms DESC LIMIT 1
@@ -138,12 +208,90 @@ extension SQLStore {
         }
     }
 
+    /// Records a batch of outcomes in one transaction (one commit for the batch); returns, per claim, whether its lease held.
+    public func record(_ outcomes: [(SendResult, ClaimedMessage)], now: Date) async throws -> [Bool] {
+        guard !outcomes.isEmpty else { return [] }
+        let stamp = now.millis
+        return try await transaction { db in
+            // Which rows each claim still holds: same lease token, still sending.
+            var tokens: [String: String] = [:]
+            for chunk in outcomes.flatMap(\.1.rowIDs).chunked(500) {
+                for row in try await db.raw("SELECT id, lease_token FROM outbox_messages WHERE status = 'sending' AND id IN \(SQLQueryString(sqlList(chunk)))").all() {
+                    tokens[try row.decode(column: "id", as: String.self)] = try row.decode(column: "lease_token", as: String?.self)
+                }
+            }
+            var held: [Bool] = []
+            var transitions: [(String, String?, String, String?)] = []
+            var sentPrompts: [String] = []
+            for (result, claim) in outcomes {
+                let owned = claim.rowIDs.filter { tokens[$0] == claim.leaseToken }
+                held.append(!owned.isEmpty)
+                guard !owned.isEmpty else { continue }
+                let ids = SQLQueryString(sqlList(owned))
+                switch result {
+                case .accepted(let providerID):
+                    try await db.raw("""
+                        UPDATE outbox_messages SET status = 'accepted', provider_message_id = \(bind: providerID), lease_token = NULL,
+                               lease_until_ms = NULL, last_error = NULL, updated_at_ms = \(bind: stamp) WHERE id IN \(ids)
+                        """).run()
+                    for id in owned { transitions.append((id, "sending", "accepted", providerID)) }
+                    if claim.purpose == "prompt" { sentPrompts += claim.promptIDs }
+                case .retry(let at, let reason, let counts):
+                    try await db.raw("""
+                        UPDATE outbox_messages SET status = 'queued', due_at_ms = \(bind: at.millis), lease_token = NULL, lease_until_ms = NULL,
+                               last_error = \(bind: reason), attempt = attempt - \(bind: counts ? 0 : 1), updated_at_ms = \(bind: stamp) WHERE id IN \(ids)
+                        """).run()
+                    for id in owned { transitions.append((id, "sending", "queued", "retry: \(reason)")) }
+                case .failed(let reason), .expired(let reason):
+                    let status: String
+                    if case .failed = result { status = "failed" } else { status = "expired" }
+                    try await db.raw("""
+                        UPDATE outbox_messages SET status = \(bind: status), lease_token = NULL, lease_until_ms = NULL, last_error = \(bind: reason),
+                               updated_at_ms = \(bind: stamp) WHERE id IN \(ids)
+                        """).run()
+                    for id in owned { transitions.append((id, "sending", status, reason)) }
+                }
+            }
+            for chunk in sentPrompts.chunked(500) {
+                try await db.raw("UPDATE prompts SET status = 'sent' WHERE status = 'scheduled' AND id IN \(SQLQueryString(sqlList(chunk)))").run()
+            }
+            try await Self.transitions(db, transitions, now: stamp)
+            return held
+        }
+    }
+
+    /// Stores check-in and unsubscribe token hashes for a batch in one transaction, before any of them is sent.
+    public func storeLinkTokens(checkin: [(hash: String, personID: String, expiresAt: Date)], unsubscribe: [(hash: String, personID: String, channel: String)],
+                                now: Date) async throws {
+        guard !checkin.isEmpty || !unsubscribe.isEmpty else { return }
+        try await transaction { db in
+            for token in checkin {
+                try await db.raw("""
+                    INSERT INTO checkin_tokens (token_hash, person_id, created_at_ms, expires_at_ms)
+                    VALUES (\(bind: token.hash), \(bind: token.personID), \(bind: now.millis), \(bind: token.expiresAt.millis))
+                    ON CONFLICT (token_hash) DO UPDATE SET expires_at_ms = MAX(expires_at_ms, excluded.expires_at_ms)
+                    """).run()
+            }
+            for token in unsubscribe {
+                try await db.raw("""
+                    INSERT INTO unsubscribe_tokens (token_hash, person_id, channel, created_at_ms)
+                    VALUES (\(bind: token.hash), \(bind: token.personID), \(bind: token.channel), \(bind: now.millis))
+                    ON CONFLICT (token_hash) DO NOTHING
+                    """).run()
+            }
+        }
+    }
+
     /// Records the outcome for every row of the claim, fenced by its lease token; returns false when the lease
     /// was lost (a newer attempt owns the rows) and nothing was written.
     @discardableResult
     public func record(_ result: SendResult, for claim: ClaimedMessage, now: Date) async throws -> Bool {
+        try await transaction { db in try await Self.record(db, result, for: claim, now: now) }
+    }
+
+    static func record(_ db: any SQLDatabase, _ result: SendResult, for claim: ClaimedMessage, now: Date) async throws -> Bool {
         let stamp = now.millis
-        return try await transaction { db in
+        do {
             var owned: [String] = []
             for id in claim.rowIDs {
                 let row = try await db.raw("""
@@ -302,6 +450,13 @@ extension SQLStore {
             try await db.raw("UPDATE contact_points SET address = NULL, suppressed_at_ms = \(bind: now.millis) WHERE person_id = \(bind: personID)").run()
             try await db.raw("UPDATE people SET contact_erased_at_ms = \(bind: now.millis) WHERE id = \(bind: personID)").run()
         }
+    }
+}
+
+extension Array {
+    /// Consecutive slices of at most `size` elements.
+    func chunked(_ size: Int) -> [[Element]] {
+        stride(from: 0, to: count, by: size).map { Array(self[$0..<Swift.min($0 + size, count)]) }
     }
 }
 

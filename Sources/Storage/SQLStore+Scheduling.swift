@@ -278,6 +278,17 @@ extension SQLStore {
             """).run()
     }
 
+    /// Inserts many transitions in multi-row statements: (message id, from, to, detail).
+    static func transitions(_ db: any SQLDatabase, _ rows: [(String, String?, String, String?)], now: Int64) async throws {
+        for chunk in stride(from: 0, to: rows.count, by: 200).map({ Array(rows[$0..<min($0 + 200, rows.count)]) }) {
+            var insert = db.insert(into: "outbox_transitions").columns("id", "message_id", "from_status", "to_status", "detail", "at_ms")
+            for (id, from, to, detail) in chunk {
+                insert = insert.values(SQLBind("ot_" + newID()), SQLBind(id), SQLBind(from), SQLBind(to), SQLBind(detail), SQLBind(now))
+            }
+            try await insert.run()
+        }
+    }
+
     static func upsertReview(_ db: any SQLDatabase, enrolmentID: String, key: ReviewKey, at: Int64, now: Int64) async throws {
         guard case .cadence = key else { return }
         let id = "\(enrolmentID):\(key.description)"

@@ -182,9 +182,20 @@ extension Date {
     }
 }
 
-/// A random identifier for rows: 128 bits, URL-safe.
+/// A random identifier for rows: 128 random bits in base 36 (25 characters), from two draws of the system generator.
 public func newID() -> String {
     var generator = SystemRandomNumberGenerator()
-    let alphabet = Array("0123456789abcdefghijklmnopqrstuvwxyz")
-    return String((0..<25).map { _ in alphabet[Int(generator.next(upperBound: UInt64(alphabet.count)))] })
+    var high = generator.next() as UInt64
+    var low = generator.next() as UInt64
+    let alphabet = Array("0123456789abcdefghijklmnopqrstuvwxyz".utf8)
+    var characters = [UInt8](repeating: 0, count: 25)
+    // Long division of the 128-bit value by 36, one digit at a time.
+    for index in stride(from: 24, through: 0, by: -1) {
+        let (highQuotient, highRemainder) = high.quotientAndRemainder(dividingBy: 36)
+        let (lowQuotient, lowRemainder) = UInt64(36).dividingFullWidth((high: highRemainder, low: low))
+        high = highQuotient
+        low = lowQuotient
+        characters[index] = alphabet[Int(lowRemainder)]
+    }
+    return String(decoding: characters, as: UTF8.self)
 }

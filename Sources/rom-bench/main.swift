@@ -4,6 +4,7 @@ import Instruments
 import Logging
 import Prometheus
 import Scheduling
+import Delivery
 import ROMService
 import ROMTesting
 import Storage
@@ -147,6 +148,68 @@ func benchPlanning(count: Int, threads: Int) async throws {
           "seconds": elapsed, "enrolments_per_second": Double(count) / elapsed, "peak_rss_mib": Double(usage.ru_maxrss) / 1024])
 }
 
+/// End-to-end dispatch (claim → render → send → record) of `count` check-in messages, each grouping one person's
+/// baseline prompts, through a webhook gateway to `target` (a URL) or an SMTP gateway to 127.0.0.1:`target` (no TLS).
+func benchDispatch(kind: String, target: String, count: Int) async throws {
+    let config = try Fixtures.copyOfConfig()
+    let email = kind == "smtp"
+    let gateways = """
+    gateways:
+      sandbox-sms: { kind: sandbox, channel: sms }
+      sandbox-email: { kind: sandbox, channel: email }
+      bench-sms:
+        kind: webhook
+        channel: sms
+        url: \(email ? "http://127.0.0.1:9/unused" : target)
+        body: '{"to": "{{to}}", "text": "{{text}}", "reference": "{{idempotency_key}}"}'
+      bench-email:
+        kind: smtp
+        channel: email
+        host: 127.0.0.1
+        port: \(email ? target : "25")
+        tls: none
+        from: "Check-in <checkin@example.org>"
+
+    """
+    try gateways.write(toFile: "\(config)/gateways.yaml", atomically: true, encoding: .utf8)
+    var pathways = try String(contentsOfFile: "\(config)/pathways.yaml", encoding: .utf8)
+    pathways = pathways.replacingOccurrences(of: "gateways: { sms: sandbox-sms, email: sandbox-email }", with: "gateways: { sms: bench-sms, email: bench-email }")
+    try pathways.write(toFile: "\(config)/pathways.yaml", atomically: true, encoding: .utf8)
+    try ("\n" + (try String(contentsOfFile: "\(config)/rom.yaml", encoding: .utf8)) + "\nlink_secret: { file: \(config)/link-secret }\n")
+        .replacingOccurrences(of: "daily_cap", with: "daily_cap").write(toFile: "\(config)/rom.yaml", atomically: true, encoding: .utf8)
+    let configuration = try Configuration.load(directory: config, environment: [:])
+    let folder = try Fixtures.temporaryDirectory()
+    let store = try await SQLStore.open(url: "sqlite:\(folder)/rom.sqlite", logger: Logger(label: "bench"))
+    let seedAt = ISO8601DateFormatter().date(from: "2026-11-02T08:00:00Z")!
+    let sendAt = ISO8601DateFormatter().date(from: "2026-11-02T09:00:00Z")!
+    try await store.migrate(now: seedAt)
+    let clock = ManualClock(seedAt)
+    var quiet = Logger(label: "bench")
+    quiet.logLevel = .warning
+    let env = try ServiceEnvironment(configuration: configuration, store: store, now: { clock.now }, metrics: PrometheusCollectorRegistry(),
+                                     logger: quiet, environment: [:])
+    var csv = "id,given_name,phone,email,timezone,pathway,start_date,clinician,team\n"
+    for index in 0..<count {
+        csv += email ? "p\(index),Ana,,p\(index)@example.org,,core,2026-11-02,,north\n"
+                     : "p\(index),Ana,+4477009\(String(format: "%05d", index)),,,community,2026-11-02,,north\n"
+    }
+    _ = try await PeopleImporter(env: env).importCSV(csv, partial: false)
+    _ = try await SchedulerRunner(env: env).tick(now: seedAt)
+    clock.set(sendAt)
+    var accepted = 0
+    var claimed = 0
+    let elapsed = try await secondsAsync {
+        let total = try await BackgroundServices.drain(env)
+        accepted = total.accepted
+        claimed = total.claimed
+    }
+    let connects = env.curl?.connectionsOpened ?? 0
+    env.curl?.shutdown()
+    try await store.close()
+    emit(["benchmark": "dispatch_\(kind)", "client": "rom", "count": count, "claimed": claimed, "accepted": accepted, "seconds": elapsed,
+          "per_second": Double(accepted) / elapsed, "connects": connects])
+}
+
 let arguments = CommandLine.arguments.dropFirst()
 let which = arguments.first ?? "all"
 let sqlite3 = ["/usr/bin/sqlite3"].first { FileManager.default.isExecutableFile(atPath: $0) }
@@ -156,6 +219,10 @@ if which == "score" || which == "all" {
 if which == "plan" || which == "all" {
     let threads = Int(arguments.dropFirst(2).first ?? "") ?? 2
     try await benchPlanning(count: Int(arguments.dropFirst().first ?? "") ?? 1_000_000, threads: threads)
+}
+if which == "dispatch-http" || which == "dispatch-smtp" {
+    let rest = Array(arguments.dropFirst())
+    try await benchDispatch(kind: which == "dispatch-http" ? "http" : "smtp", target: rest.first ?? "", count: Int(rest.dropFirst().first ?? "") ?? 2_000)
 }
 if which == "import" || which == "all" {
     try await benchImport(rows: Int(arguments.dropFirst().first ?? "") ?? 100_000, sqlite3: sqlite3)
