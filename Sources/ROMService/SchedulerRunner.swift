@@ -96,6 +96,7 @@ public struct SchedulerRunner: Sendable {
             var day = start
             while day <= end {
                 let actions = planner.plan(input.enrolment, booked: input.booked, history: history, now: day, horizon: min(day + Self.lookahead, end))
+                // Rows are written before the history moves on, so each row shows the prompt as it was.
                 for action in actions {
                     switch action {
                     case .createPrompt(let p):
@@ -104,42 +105,28 @@ public struct SchedulerRunner: Sendable {
                                             reviewAt: date(p.reviewAt), sendAt: date(p.sendAt), reminders: p.reminders.map(date), closesAt: date(p.closesAt),
                                             at: date(p.sendAt), reason: nil))
                         }
-                        history.prompts.append(PromptState(id: "dry:\(p.review)/\(p.instrument)/\(p.kind.rawValue)", review: p.review, reviewAt: p.reviewAt,
-                                                           instrument: p.instrument, kind: p.kind, sendAt: p.sendAt, closesAt: p.closesAt,
-                                                           reminders: p.reminders, remindersSent: 0, status: .scheduled))
                     case .reschedule(let id, let reviewAt, let sendAt, let closesAt, let reminders):
-                        if let i = history.prompts.firstIndex(where: { $0.id == id }) {
-                            let p = history.prompts[i]
+                        if let p = history.prompts.first(where: { $0.id == id }) {
                             rows.append(Row(action: "reschedule", person: person, instrument: p.instrument, kind: p.kind.rawValue, review: p.review.description,
                                             reviewAt: date(reviewAt), sendAt: date(sendAt), reminders: reminders.map(date), closesAt: date(closesAt), at: date(day), reason: nil))
-                            history.prompts[i].reviewAt = reviewAt
-                            history.prompts[i].sendAt = sendAt
-                            history.prompts[i].closesAt = closesAt
-                            history.prompts[i].reminders = reminders
                         }
                     case .remind(let id, let index):
-                        if let i = history.prompts.firstIndex(where: { $0.id == id }) {
-                            let p = history.prompts[i]
+                        if let p = history.prompts.first(where: { $0.id == id }) {
                             rows.append(Row(action: "remind", person: person, instrument: p.instrument, kind: p.kind.rawValue, review: p.review.description,
                                             reviewAt: date(p.reviewAt), sendAt: date(p.sendAt), reminders: p.reminders.map(date), closesAt: date(p.closesAt),
                                             at: date(p.reminders[index]), reason: nil))
-                            history.prompts[i].remindersSent = index + 1
                         }
                     case .expire(let id, let reason):
-                        if let i = history.prompts.firstIndex(where: { $0.id == id }) {
-                            let p = history.prompts[i]
+                        if let p = history.prompts.first(where: { $0.id == id }) {
                             rows.append(Row(action: "expire", person: person, instrument: p.instrument, kind: p.kind.rawValue, review: p.review.description,
                                             reviewAt: date(p.reviewAt), sendAt: date(p.sendAt), reminders: p.reminders.map(date), closesAt: date(p.closesAt),
                                             at: reason == .closed ? date(p.closesAt) : date(day), reason: reason.rawValue))
-                            history.prompts[i].status = .expired
-                            history.prompts[i].expiryReason = reason
                         }
-                    case .recordMissed(let review, _):
-                        history.missed.insert(review)
-                    case .raiseNonResponseFlag(let review, _):
-                        history.nonResponseFlags.insert(review)
+                    case .recordMissed, .raiseNonResponseFlag:
+                        break
                     }
                 }
+                history.apply(actions) { "dry:\($0.review)/\($0.instrument)/\($0.kind.rawValue)" }
                 // Prompts due by the end of this step count as sent, so their reminders can fall due.
                 for i in history.prompts.indices where history.prompts[i].status == .scheduled && history.prompts[i].sendAt <= day + 86_400 {
                     history.prompts[i].status = .sent

@@ -143,3 +143,35 @@ public struct SchedulingHistory: Sendable, Equatable {
         self.nonResponseFlags = nonResponseFlags
     }
 }
+
+extension SchedulingHistory {
+    /// Applies the planner's actions as the service would, for simulations (`rom schedule --dry-run`) and tests.
+    ///
+    /// `newPromptID` names the prompts that `createPrompt` adds.
+    public mutating func apply(_ actions: [PlanAction], newPromptID: (PlannedPrompt) -> String) {
+        for action in actions {
+            switch action {
+            case .createPrompt(let p):
+                prompts.append(PromptState(id: newPromptID(p), review: p.review, reviewAt: p.reviewAt, instrument: p.instrument, kind: p.kind,
+                                           sendAt: p.sendAt, closesAt: p.closesAt, reminders: p.reminders, remindersSent: 0, status: .scheduled))
+            case .reschedule(let id, let reviewAt, let sendAt, let closesAt, let reminders):
+                guard let i = prompts.firstIndex(where: { $0.id == id }) else { continue }
+                prompts[i].reviewAt = reviewAt
+                prompts[i].sendAt = sendAt
+                prompts[i].closesAt = closesAt
+                prompts[i].reminders = reminders
+            case .remind(let id, let index):
+                guard let i = prompts.firstIndex(where: { $0.id == id }) else { continue }
+                prompts[i].remindersSent = index + 1
+            case .expire(let id, let reason):
+                guard let i = prompts.firstIndex(where: { $0.id == id }) else { continue }
+                prompts[i].status = .expired
+                prompts[i].expiryReason = reason
+            case .recordMissed(let review, _):
+                missed.insert(review)
+            case .raiseNonResponseFlag(let review, _):
+                nonResponseFlags.insert(review)
+            }
+        }
+    }
+}

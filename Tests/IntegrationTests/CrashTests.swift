@@ -14,7 +14,7 @@ struct CrashTests {
     func killNineTwentyTimes() async throws {
         let receiver = try HTTPReceiver()
         defer { receiver.stop() }
-        let harness = try await Harness.make(receiver: receiver, smtp: nil, romExtra: "", dispatcher: "  concurrency: 1\n  lease: 60s\n")
+        let harness = try await Harness.make(receiver: receiver, smtp: nil, dispatcherConcurrency: 1)
         let people = (1...5).map { "p\($0),Ana,+44770090000\($0),,,community,2026-11-02,,north" }
         try await harness.seed(people.joined(separator: "\n"))
         let pidFile = "\(harness.config)/dispatcher.pid"

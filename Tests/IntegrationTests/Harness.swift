@@ -18,7 +18,7 @@ struct Harness {
     static let signingSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
     /// Writes gateways for the receiver and SMTP server into a copy of the shipped config and opens a fresh store.
-    static func make(receiver: HTTPReceiver?, smtp: (port: Int, tls: String, ca: String?)?, timeout: String = "5s", romExtra: String = "", dispatcher: String = "",
+    static func make(receiver: HTTPReceiver?, smtp: (port: Int, tls: String, ca: String?)?, timeout: String = "5s", dispatcherConcurrency: Int? = nil,
                      start: Date = ISO8601DateFormatter().date(from: "2026-11-02T08:00:00Z")!) async throws -> Harness {
         let config = try Fixtures.copyOfConfig()
         var gateways = "gateways:\n  sandbox-sms: { kind: sandbox, channel: sms }\n  sandbox-email: { kind: sandbox, channel: email }\n"
@@ -61,8 +61,10 @@ struct Harness {
         pathways = pathways.replacingOccurrences(of: "gateways: { sms: sandbox-sms, email: sandbox-email }", with: "gateways: { sms: \(sms), email: \(email) }")
         try pathways.write(toFile: "\(config)/pathways.yaml", atomically: true, encoding: .utf8)
         var rom = try String(contentsOfFile: "\(config)/rom.yaml", encoding: .utf8)
-        rom = rom.replacingOccurrences(of: "dispatcher:\n", with: "dispatcher:\n" + dispatcher)
-        rom += "\nlink_secret: { file: \(config)/link-secret }\n" + romExtra
+        if let concurrency = dispatcherConcurrency {
+            rom = rom.replacingOccurrences(of: "  concurrency: 16 ", with: "  concurrency: \(concurrency) ")
+        }
+        rom = rom.replacingOccurrences(of: "link_secret: { file: var/link-secret }", with: "link_secret: { file: \(config)/link-secret }")
         try rom.write(toFile: "\(config)/rom.yaml", atomically: true, encoding: .utf8)
         let environment = ["TEST_SMS_TOKEN": "token-123", "TEST_SIGNING_SECRET": signingSecret]
         let configuration = try Configuration.load(directory: config, environment: environment)

@@ -34,32 +34,7 @@ extension [PlanAction] {
 /// Applies creates and status changes to a history the way the service would.
 func apply(_ actions: [PlanAction], to history: SchedulingHistory) -> SchedulingHistory {
     var history = history
-    for action in actions {
-        switch action {
-        case .createPrompt(let p):
-            history.prompts.append(PromptState(id: "\(p.review)/\(p.instrument)/\(p.kind.rawValue)", review: p.review, reviewAt: p.reviewAt,
-                                               instrument: p.instrument, kind: p.kind, sendAt: p.sendAt, closesAt: p.closesAt,
-                                               reminders: p.reminders, remindersSent: 0, status: .scheduled))
-        case .reschedule(let id, let reviewAt, let sendAt, let closesAt, let reminders):
-            if let i = history.prompts.firstIndex(where: { $0.id == id }) {
-                history.prompts[i].reviewAt = reviewAt
-                history.prompts[i].sendAt = sendAt
-                history.prompts[i].closesAt = closesAt
-                history.prompts[i].reminders = reminders
-            }
-        case .remind(let id, let index):
-            if let i = history.prompts.firstIndex(where: { $0.id == id }) { history.prompts[i].remindersSent = index + 1 }
-        case .expire(let id, let reason):
-            if let i = history.prompts.firstIndex(where: { $0.id == id }) {
-                history.prompts[i].status = .expired
-                history.prompts[i].expiryReason = reason
-            }
-        case .recordMissed(let review, _):
-            history.missed.insert(review)
-        case .raiseNonResponseFlag(let review, _):
-            history.nonResponseFlags.insert(review)
-        }
-    }
+    history.apply(actions) { "\($0.review)/\($0.instrument)/\($0.kind.rawValue)" }
     return history
 }
 
