@@ -32,7 +32,7 @@ public struct OutboxWorker: Sendable {
     let logger: Logger
 
     public init(store: SQLStore, gateways: [String: any Gateway], composer: MessageComposer, pathways: [String: Pathway], links: LinkSigner,
-                policy: RetryPolicy = RetryPolicy(), lease: TimeInterval = 60, dailyCap: Int = 10, batch: Int = 200, concurrency: Int = 16,
+                policy: RetryPolicy = RetryPolicy(), lease: TimeInterval = 60, dailyCap: Int = 10, batch: Int = 1_000, concurrency: Int = 16,
                 clock: @escaping @Sendable () -> Date, jitter: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }, logger: Logger) {
         self.store = store
         self.gateways = gateways

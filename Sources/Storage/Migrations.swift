@@ -290,6 +290,7 @@ let migrations: [Migration] = [
             "CREATE INDEX outbox_provider ON outbox_messages (gateway, provider_message_id)",
             "CREATE INDEX outbox_person ON outbox_messages (person_id, status, updated_at_ms)",
             "CREATE INDEX outbox_claim ON outbox_messages (status, due_at_ms, person_id)",
+            "CREATE INDEX outbox_lease ON outbox_messages (status, lease_until_ms)",
             """
             CREATE TABLE checkin_tokens (
                 token_hash TEXT PRIMARY KEY,

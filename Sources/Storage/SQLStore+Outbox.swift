@@ -55,17 +55,27 @@ extension SQLStore {
         let stamp = now.millis
         let until = now.addingTimeInterval(lease)
         return try await transaction { db in
-            let rows = try await db.raw("""
-                SELECT o.id, o.prompt_id, o.person_id, o.purpose, o.channel, o.gateway, o.attempt, o.idempotency_key, o.status,
-                       COALESCE(p.enrolment_id || '|' || p.review_id || '|' || p.kind, o.id) AS grp
-                FROM outbox_messages o LEFT JOIN prompts p ON p.id = o.prompt_id
-                WHERE o.id IN (
-                    SELECT id FROM outbox_messages WHERE status = 'queued' AND due_at_ms <= \(bind: stamp)
-                    UNION ALL
-                    SELECT id FROM outbox_messages WHERE status = 'sending' AND lease_until_ms < \(bind: stamp))
-                ORDER BY o.due_at_ms, o.person_id, o.id
-                LIMIT \(literal: limit + 1)
-                """).all()
+            // Walk the claim index (status, due_at_ms, person_id) in order: rows of one message sit together.
+            var ids = try await db.raw("""
+                SELECT id FROM outbox_messages WHERE status = 'queued' AND due_at_ms <= \(bind: stamp)
+                ORDER BY due_at_ms, person_id LIMIT \(literal: limit + 1)
+                """).all().map { try $0.decode(column: "id", as: String.self) }
+            if ids.count <= limit {
+                ids += try await db.raw("""
+                    SELECT id FROM outbox_messages WHERE status = 'sending' AND lease_until_ms < \(bind: stamp)
+                    ORDER BY lease_until_ms LIMIT \(literal: limit + 1 - ids.count)
+                    """).all().map { try $0.decode(column: "id", as: String.self) }
+            }
+            var rows: [any SQLRow] = []
+            for chunk in ids.chunked(500) {
+                rows += try await db.raw("""
+                    SELECT o.id, o.prompt_id, o.person_id, o.purpose, o.channel, o.gateway, o.attempt, o.idempotency_key, o.status, o.due_at_ms,
+                           COALESCE(p.enrolment_id || '|' || p.review_id || '|' || p.kind, o.id) AS grp
+                    FROM outbox_messages o LEFT JOIN prompts p ON p.id = o.prompt_id
+                    WHERE o.id IN \(SQLQueryString(sqlList(chunk)))
+                    ORDER BY o.due_at_ms, o.person_id, o.id
+                    """).all()
+            }
             struct Row { var id, person, purpose, channel, gateway, key, status, group: String; var prompt: String?; var attempt: Int }
             var groups: [String: [Row]] = [:]
             var order: [String] = []
@@ -85,21 +95,27 @@ extension SQLStore {
                 order.removeLast()
                 groups[last] = nil
             }
+            // One lease token for the batch: it fences every row this claim takes (a later claim gets a new one).
+            let token = "ls_" + newID()
             var claims: [ClaimedMessage] = []
             var transitions: [(String, String?, String, String?)] = []
+            var claimedIDs: [String] = []
             for key in order {
                 guard let members = groups[key]?.sorted(by: { $0.key < $1.key }), let lead = members.first else { continue }
-                let token = "ls_" + newID()
+                // Rows of one message are created and claimed together, so they share their attempt count.
                 let attempt = (members.map(\.attempt).max() ?? 0) + 1
-                try await db.raw("""
-                    UPDATE outbox_messages SET status = 'sending', attempt = \(bind: attempt), lease_token = \(bind: token),
-                           lease_until_ms = \(bind: until.millis), updated_at_ms = \(bind: stamp)
-                    WHERE id IN \(SQLQueryString(sqlList(members.map(\.id))))
-                    """).run()
+                claimedIDs += members.map(\.id)
                 for member in members { transitions.append((member.id, member.status, "sending", "attempt \(attempt)")) }
                 claims.append(ClaimedMessage(rowIDs: members.map(\.id), leadID: lead.id, promptIDs: members.compactMap(\.prompt), personID: lead.person,
                                              purpose: lead.purpose, channel: lead.channel, gateway: lead.gateway, attempt: attempt,
                                              idempotencyKey: lead.key, leaseToken: token, leaseUntil: until))
+            }
+            for chunk in claimedIDs.chunked(500) {
+                try await db.raw("""
+                    UPDATE outbox_messages SET status = 'sending', attempt = attempt + 1, lease_token = \(bind: token),
+                           lease_until_ms = \(bind: until.millis), updated_at_ms = \(bind: stamp)
+                    WHERE id IN \(SQLQueryString(sqlList(chunk)))
+                    """).run()
             }
             try await Self.transitions(db, transitions, now: stamp)
             return claims
@@ -223,34 +239,41 @@ extension SQLStore {
             var held: [Bool] = []
             var transitions: [(String, String?, String, String?)] = []
             var sentPrompts: [String] = []
+            // (id, status, provider id, error, due, attempt refund) for every row still held.
+            var updates: [(String, String, String?, String?, Int64?, Int)] = []
             for (result, claim) in outcomes {
                 let owned = claim.rowIDs.filter { tokens[$0] == claim.leaseToken }
                 held.append(!owned.isEmpty)
                 guard !owned.isEmpty else { continue }
-                let ids = SQLQueryString(sqlList(owned))
-                switch result {
-                case .accepted(let providerID):
-                    try await db.raw("""
-                        UPDATE outbox_messages SET status = 'accepted', provider_message_id = \(bind: providerID), lease_token = NULL,
-                               lease_until_ms = NULL, last_error = NULL, updated_at_ms = \(bind: stamp) WHERE id IN \(ids)
-                        """).run()
-                    for id in owned { transitions.append((id, "sending", "accepted", providerID)) }
-                    if claim.purpose == "prompt" { sentPrompts += claim.promptIDs }
-                case .retry(let at, let reason, let counts):
-                    try await db.raw("""
-                        UPDATE outbox_messages SET status = 'queued', due_at_ms = \(bind: at.millis), lease_token = NULL, lease_until_ms = NULL,
-                               last_error = \(bind: reason), attempt = attempt - \(bind: counts ? 0 : 1), updated_at_ms = \(bind: stamp) WHERE id IN \(ids)
-                        """).run()
-                    for id in owned { transitions.append((id, "sending", "queued", "retry: \(reason)")) }
-                case .failed(let reason), .expired(let reason):
-                    let status: String
-                    if case .failed = result { status = "failed" } else { status = "expired" }
-                    try await db.raw("""
-                        UPDATE outbox_messages SET status = \(bind: status), lease_token = NULL, lease_until_ms = NULL, last_error = \(bind: reason),
-                               updated_at_ms = \(bind: stamp) WHERE id IN \(ids)
-                        """).run()
-                    for id in owned { transitions.append((id, "sending", status, reason)) }
+                for id in owned {
+                    switch result {
+                    case .accepted(let providerID):
+                        updates.append((id, "accepted", providerID, nil, nil, 0))
+                        transitions.append((id, "sending", "accepted", providerID))
+                    case .retry(let at, let reason, let counts):
+                        updates.append((id, "queued", nil, reason, at.millis, counts ? 0 : 1))
+                        transitions.append((id, "sending", "queued", "retry: \(reason)"))
+                    case .failed(let reason):
+                        updates.append((id, "failed", nil, reason, nil, 0))
+                        transitions.append((id, "sending", "failed", reason))
+                    case .expired(let reason):
+                        updates.append((id, "expired", nil, reason, nil, 0))
+                        transitions.append((id, "sending", "expired", reason))
+                    }
                 }
+                if case .accepted = result, claim.purpose == "prompt" { sentPrompts += claim.promptIDs }
+            }
+            for chunk in updates.chunked(150) {
+                let values = valuesList(chunk.map { [$0.0, $0.1, $0.2, $0.3, $0.4, $0.5] })
+                // Statuses set per row from a VALUES list: one statement for the chunk, fenced by status = 'sending'.
+                try await db.raw("""
+                    UPDATE outbox_messages SET status = v.column2,
+                           provider_message_id = CASE WHEN v.column2 = 'accepted' THEN v.column3 ELSE provider_message_id END,
+                           last_error = v.column4, due_at_ms = COALESCE(v.column5, due_at_ms), attempt = attempt - v.column6,
+                           lease_token = NULL, lease_until_ms = NULL, updated_at_ms = \(bind: stamp)
+                    FROM (VALUES \(values)) AS v
+                    WHERE outbox_messages.id = v.column1 AND outbox_messages.status = 'sending'
+                    """).run()
             }
             for chunk in sentPrompts.chunked(500) {
                 try await db.raw("UPDATE prompts SET status = 'sent' WHERE status = 'scheduled' AND id IN \(SQLQueryString(sqlList(chunk)))").run()
@@ -264,20 +287,19 @@ extension SQLStore {
     public func storeLinkTokens(checkin: [(hash: String, personID: String, expiresAt: Date)], unsubscribe: [(hash: String, personID: String, channel: String)],
                                 now: Date) async throws {
         guard !checkin.isEmpty || !unsubscribe.isEmpty else { return }
+        let stamp = now.millis
         try await transaction { db in
-            for token in checkin {
+            for chunk in checkin.chunked(200) {
+                let values = valuesList(chunk.map { [$0.hash, $0.personID, stamp, $0.expiresAt.millis] })
                 try await db.raw("""
-                    INSERT INTO checkin_tokens (token_hash, person_id, created_at_ms, expires_at_ms)
-                    VALUES (\(bind: token.hash), \(bind: token.personID), \(bind: now.millis), \(bind: token.expiresAt.millis))
-                    ON CONFLICT (token_hash) DO UPDATE SET expires_at_ms = MAX(expires_at_ms, excluded.expires_at_ms)
+                    INSERT INTO checkin_tokens (token_hash, person_id, created_at_ms, expires_at_ms) VALUES \(values)
+                    ON CONFLICT (token_hash) DO UPDATE SET expires_at_ms = MAX(checkin_tokens.expires_at_ms, excluded.expires_at_ms)
                     """).run()
             }
-            for token in unsubscribe {
-                try await db.raw("""
-                    INSERT INTO unsubscribe_tokens (token_hash, person_id, channel, created_at_ms)
-                    VALUES (\(bind: token.hash), \(bind: token.personID), \(bind: token.channel), \(bind: now.millis))
-                    ON CONFLICT (token_hash) DO NOTHING
-                    """).run()
+            for chunk in unsubscribe.chunked(200) {
+                var insert = db.insert(into: "unsubscribe_tokens").columns("token_hash", "person_id", "channel", "created_at_ms")
+                for token in chunk { insert = insert.values(SQLBind(token.hash), SQLBind(token.personID), SQLBind(token.channel), SQLBind(stamp)) }
+                try await insert.ignoringConflicts(with: ["token_hash"]).run()
             }
         }
     }
@@ -451,6 +473,20 @@ extension SQLStore {
             try await db.raw("UPDATE people SET contact_erased_at_ms = \(bind: now.millis) WHERE id = \(bind: personID)").run()
         }
     }
+}
+
+/// `(?, ?), (?, ?)` with every value bound, for multi-row VALUES lists.
+func valuesList(_ rows: [[any Encodable & Sendable]]) -> SQLQueryString {
+    var text = SQLQueryString("")
+    for (index, row) in rows.enumerated() {
+        text.appendLiteral(index == 0 ? "(" : ", (")
+        for (column, value) in row.enumerated() {
+            if column > 0 { text.appendLiteral(", ") }
+            text.appendInterpolation(bind: value)
+        }
+        text.appendLiteral(")")
+    }
+    return text
 }
 
 extension Array {
