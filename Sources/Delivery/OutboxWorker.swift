@@ -65,11 +65,14 @@ public struct OutboxWorker: Sendable {
         var ready: [(ClaimedMessage, DeliveryContext, any Gateway, OutboundMessage)] = []
         var checkinTokens: [(hash: String, personID: String, expiresAt: Date)] = []
         var unsubscribeTokens: [(hash: String, personID: String, channel: String)] = []
+        // Messages this batch is about to send per person, so the daily cap holds within a batch too.
+        var sendingNow: [String: Int] = [:]
         for (claim, found) in zip(claims, contexts) {
-            guard let context = found else {
+            guard var context = found else {
                 outcomes.append((.failed(reason: "person not found"), claim))
                 continue
             }
+            context.sentToday += sendingNow[claim.personID] ?? 0
             if let result = check(claim, context: context, now: now) {
                 outcomes.append((result, claim))
                 if case .failed = result { fallbacks.append((claim, context)) }
@@ -90,6 +93,7 @@ public struct OutboxWorker: Sendable {
             let message = composer.compose(personID: claim.personID, givenName: context.givenName, channel: channel, recipient: address,
                                            link: link.url, unsubscribeLink: unsubscribe, idempotencyKey: claim.idempotencyKey)
             ready.append((claim, context, gateway, message))
+            sendingNow[claim.personID, default: 0] += 1
         }
         // Links work before anyone can receive them.
         try await store.storeLinkTokens(checkin: checkinTokens, unsubscribe: unsubscribeTokens, now: now)

@@ -190,3 +190,33 @@ struct WebhookDispatchTests {
         await harness.close()
     }
 }
+
+@Suite("Daily cap", .serialized)
+struct DailyCapTests {
+    @Test("A person gets at most daily_cap messages in 24 hours, even when more are due in one batch; the rest wait without using an attempt")
+    func capWithinBatch() async throws {
+        let receiver = try HTTPReceiver()
+        defer { receiver.stop() }
+        let harness = try await Harness.make(receiver: receiver, smtp: nil)
+        try await harness.seed("p1,Ana,+447700900001,,,community,2026-11-02,,north")
+        let sendTime = ISO8601DateFormatter().date(from: "2026-11-02T09:00:00Z")!
+        // Twelve extra reminder rows for the same person, all due now: with the check-in, 13 messages.
+        try await harness.env.store.transaction { db in
+            let prompt = try await db.raw("SELECT id FROM prompts LIMIT 1").first()!.decode(column: "id", as: String.self)
+            for index in 0..<12 {
+                try await db.raw("""
+                    INSERT INTO outbox_messages (id, prompt_id, person_id, purpose, channel, gateway, status, attempt, due_at_ms, idempotency_key, payload, created_at_ms, updated_at_ms)
+                    VALUES (\(bind: "ob_extra\(index)"), \(bind: prompt), 'p1', \(bind: "reminder-\(index)"), 'sms', 'test-sms', 'queued', 0, \(bind: Int64(sendTime.timeIntervalSince1970) * 1000), \(bind: "k\(index)"), '{}', 0, 0)
+                    """).run()
+            }
+        }
+        harness.clock.set(sendTime)
+        let summary = try await harness.worker().runOnce()
+        #expect(summary.accepted == 10, "daily_cap is 10 in the shipped rom.yaml")
+        #expect(summary.retried == 3)
+        #expect(receiver.requests().count == 10)
+        let waiting = try await harness.env.store.outboxRows().filter { $0.status == "queued" }
+        #expect(waiting.allSatisfy { $0.attempt == 0 && $0.error?.contains("daily cap") == true })
+        await harness.close()
+    }
+}
