@@ -16,6 +16,7 @@ public enum Routes {
         people(&table, env)
         reviews(&table, env)
         delivery(&table, env)
+        checkin(&table, env)
         ops(&table, env)
         clinician(&table, env)
         return table
