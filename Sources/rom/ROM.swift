@@ -6,9 +6,9 @@ struct ROM: AsyncParsableCommand {
         commandName: "rom",
         abstract: "Routine outcome monitoring: schedule brief ratings before reviews, score them, flag what needs a clinician.",
         discussion: """
-        Configuration lives in a folder (default: config/) with rom.yaml, pathways.yaml, gateways.yaml,
-        instruments/*.yaml and templates/*.mustache. Commands that depend on time take --now with an
-        ISO-8601 instant so that you can ask what would happen at another time.
+        Configuration lives in a folder (default: config/) with rom.yaml, pathways.yaml, gateways.yaml, \
+        instruments/*.yaml and templates/*.mustache. Commands that depend on time take --now with an \
+        ISO-8601 instant, so that you can ask what would happen at another time.
         """,
         subcommands: [Serve.self, Migrate.self, ConfigCommand.self, Tokens.self, PeopleCommand.self, Schedule.self, Dispatch.self, Templates.self, ScoreCommand.self, Rescore.self]
     )
