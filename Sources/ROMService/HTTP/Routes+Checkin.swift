@@ -17,7 +17,7 @@ extension Routes {
             guard let person = try await env.store.checkinPerson(tokenHash: LinkSigner.hash(token), now: env.now()) else {
                 return HTML.response(linkEndedPage(env), status: .gone)
             }
-            let prompts = try await env.store.openPrompts(personID: person, now: env.now())
+            let prompts = try await orderedPrompts(person, env)
             guard !prompts.isEmpty else { return HTML.response(nothingToAnswerPage(env)) }
             return HTML.response(formPage(token: token, prompts: prompts, catalog: env.configuration.instruments, error: nil, previous: [:]))
         }
@@ -31,7 +31,7 @@ extension Routes {
             guard let person = try await env.store.checkinPerson(tokenHash: hash, now: now) else {
                 return HTML.response(alreadyReceivedPage(env), status: .ok)
             }
-            let prompts = try await env.store.openPrompts(personID: person, now: now)
+            let prompts = try await orderedPrompts(person, env)
             let form = parseForm(String(decoding: body, as: UTF8.self))
             var answers: [CheckinAnswer] = []
             for prompt in prompts {
@@ -73,6 +73,14 @@ extension Routes {
                 return HTML.response(thanksPage(env))
             }
         }
+    }
+
+    /// A person's open prompts in the order of their pathway's measures.
+    static func orderedPrompts(_ person: String, _ env: ServiceEnvironment) async throws -> [OpenPrompt] {
+        let prompts = try await env.store.openPrompts(personID: person, now: env.now())
+        let measures = try await env.store.person(id: person).flatMap { env.configuration.pathways[$0.person.pathway]?.measures } ?? []
+        func rank(_ prompt: OpenPrompt) -> Int { measures.firstIndex(of: prompt.instrument) ?? measures.count }
+        return prompts.enumerated().sorted { ($0.element.closesAt, rank($0.element), $0.offset) < ($1.element.closesAt, rank($1.element), $1.offset) }.map(\.element)
     }
 
     /// Flags from a score: risk items (urgent), reliable deterioration and the severe band (high).
