@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import Instruments
 import Logging
+import Scheduling
 import Storage
 
 /// The service user's check-in form at `/c/{token}`: server-rendered, no JavaScript, nothing third-party.
