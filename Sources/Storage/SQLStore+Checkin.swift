@@ -96,42 +96,75 @@ extension SQLStore {
                 """).first()
             guard consumed != nil else { return .alreadyUsed }
             let replyID = "in_" + newID()
-            try await db.raw("""
+            try await Self.insertRawReply(db, id: replyID, source: "form", gateway: "checkin", eventID: replyID,
+                                          contentType: "application/x-www-form-urlencoded", body: rawBody, personID: personID, now: stamp)
+            let flags = try await Self.insertScored(db, answers, personID: personID, source: "form", replyID: replyID, requireOpenPrompt: true, now: stamp)
+            return .accepted(responses: answers.count, flags: flags)
+        }
+    }
+
+    /// Stores an API or paper response: the raw body first, then the response, its score and flags, in one transaction.
+    /// A repeated `eventID` from the same source stores nothing and returns false.
+    public func submitResponse(source: String, eventID: String?, personID: String, rawBody: [UInt8], contentType: String,
+                               answer: CheckinAnswer, now: Date) async throws -> Bool {
+        let stamp = now.millis
+        return try await transaction { db in
+            let replyID = "in_" + newID()
+            let inserted = try await db.raw("""
                 INSERT INTO inbound_replies (id, source, gateway, provider_event_id, content_type, raw_body, status, person_id, received_at_ms, processed_at_ms)
-                VALUES (\(bind: replyID), 'form', 'checkin', \(bind: replyID), 'application/x-www-form-urlencoded', \(bind: Data(rawBody)), 'processed',
+                VALUES (\(bind: replyID), \(bind: source), \(bind: source), \(bind: eventID ?? replyID), \(bind: contentType), \(bind: Data(rawBody)), 'processed',
                         \(bind: personID), \(bind: stamp), \(bind: stamp))
-                """).run()
-            var flags = 0
-            for answer in answers {
+                ON CONFLICT (source, gateway, provider_event_id) DO NOTHING RETURNING id
+                """).first()
+            guard inserted != nil else { return false }
+            _ = try await Self.insertScored(db, [answer], personID: personID, source: source, replyID: replyID, requireOpenPrompt: false, now: stamp)
+            return true
+        }
+    }
+
+    static func insertRawReply(_ db: any SQLDatabase, id: String, source: String, gateway: String, eventID: String, contentType: String,
+                               body: [UInt8], personID: String?, now: Int64) async throws {
+        try await db.raw("""
+            INSERT INTO inbound_replies (id, source, gateway, provider_event_id, content_type, raw_body, status, person_id, received_at_ms, processed_at_ms)
+            VALUES (\(bind: id), \(bind: source), \(bind: gateway), \(bind: eventID), \(bind: contentType), \(bind: Data(body)), 'processed',
+                    \(bind: personID), \(bind: now), \(bind: now))
+            """).run()
+    }
+
+    /// Responses, scores and flags for answers; marks their prompts answered. Returns how many flags were raised.
+    static func insertScored(_ db: any SQLDatabase, _ answers: [CheckinAnswer], personID: String, source: String, replyID: String,
+                             requireOpenPrompt: Bool, now stamp: Int64) async throws -> Int {
+        var flags = 0
+        for answer in answers {
+            if !answer.promptID.isEmpty {
                 let open = try await db.raw("""
                     UPDATE prompts SET status = 'answered', answered_at_ms = \(bind: stamp)
                     WHERE id = \(bind: answer.promptID) AND person_id = \(bind: personID) AND status IN ('scheduled', 'sent') RETURNING id
                     """).first()
-                guard open != nil else { continue }
-                let responseID = "rs_" + newID()
-                let scoreID = "sc_" + newID()
-                try await db.raw("""
-                    INSERT INTO responses (id, prompt_id, person_id, instrument, answers, context, source, inbound_reply_id, submitted_at_ms, created_at_ms)
-                    VALUES (\(bind: responseID), \(bind: answer.promptID), \(bind: personID), \(bind: answer.instrument), \(bind: answer.answers), '', 'form',
-                            \(bind: replyID), \(bind: stamp), \(bind: stamp))
-                    """).run()
-                try await db.raw("""
-                    INSERT INTO scores (id, response_id, person_id, instrument, definition_version, valid, total, band, result, created_at_ms)
-                    VALUES (\(bind: scoreID), \(bind: responseID), \(bind: personID), \(bind: answer.instrument), \(bind: answer.score.definitionVersion),
-                            \(bind: answer.score.valid ? 1 : 0), \(bind: answer.score.total), \(bind: answer.score.band), \(bind: answer.score.result), \(bind: stamp))
-                    """).run()
-                for flag in answer.flags {
-                    try await db.raw("""
-                        INSERT INTO flags (id, person_id, kind, severity, status, evidence, prompt_id, score_id, raised_at_ms)
-                        VALUES (\(bind: "fl_" + newID()), \(bind: personID), \(bind: flag.kind), \(bind: flag.severity), 'open', \(bind: flag.evidence),
-                                \(bind: answer.promptID), \(bind: scoreID), \(bind: stamp))
-                        """).run()
-                    flags += 1
-                }
+                if open == nil && requireOpenPrompt { continue }
             }
-            // The person's other outstanding messages for these prompts are moot now.
-            return .accepted(responses: answers.count, flags: flags)
+            let responseID = "rs_" + newID()
+            let scoreID = "sc_" + newID()
+            try await db.raw("""
+                INSERT INTO responses (id, prompt_id, person_id, instrument, answers, context, source, inbound_reply_id, submitted_at_ms, created_at_ms)
+                VALUES (\(bind: responseID), \(bind: answer.promptID.isEmpty ? nil : answer.promptID), \(bind: personID), \(bind: answer.instrument),
+                        \(bind: answer.answers), '', \(bind: source), \(bind: replyID), \(bind: stamp), \(bind: stamp))
+                """).run()
+            try await db.raw("""
+                INSERT INTO scores (id, response_id, person_id, instrument, definition_version, valid, total, band, result, created_at_ms)
+                VALUES (\(bind: scoreID), \(bind: responseID), \(bind: personID), \(bind: answer.instrument), \(bind: answer.score.definitionVersion),
+                        \(bind: answer.score.valid ? 1 : 0), \(bind: answer.score.total), \(bind: answer.score.band), \(bind: answer.score.result), \(bind: stamp))
+                """).run()
+            for flag in answer.flags {
+                try await db.raw("""
+                    INSERT INTO flags (id, person_id, kind, severity, status, evidence, prompt_id, score_id, raised_at_ms)
+                    VALUES (\(bind: "fl_" + newID()), \(bind: personID), \(bind: flag.kind), \(bind: flag.severity), 'open', \(bind: flag.evidence),
+                            \(bind: answer.promptID.isEmpty ? nil : answer.promptID), \(bind: scoreID), \(bind: stamp))
+                    """).run()
+                flags += 1
+            }
         }
+        return flags
     }
 
     /// Open flags for a person, newest first: (kind, severity, evidence).

@@ -17,6 +17,7 @@ public enum Routes {
         reviews(&table, env)
         delivery(&table, env)
         checkin(&table, env)
+        responses(&table, env)
         ops(&table, env)
         clinician(&table, env)
         return table
