@@ -48,6 +48,8 @@ public struct GatewaySettings: Sendable, Equatable {
         public var messageIDPath: String?
         /// How delivery receipts at `/callbacks/status/{gateway}` are read.
         public var receipts: Receipts?
+        /// How replies at `/inbound/sms/{gateway}` are verified and read.
+        public var inbound: Inbound?
 
         public init(url: String, method: String, headers: [String: String], body: String, contentType: String,
                     auth: Auth?, signingSecrets: [SecretReference], messageIDPath: String?, receipts: Receipts? = nil) {
@@ -77,6 +79,30 @@ public struct GatewaySettings: Sendable, Equatable {
             self.statusField = statusField
             self.map = map
             self.signingSecrets = signingSecrets
+        }
+    }
+
+    /// Verification and field names for inbound SMS from a provider.
+    public struct Inbound: Sendable, Equatable {
+        public enum Signature: String, Sendable, CaseIterable {
+            /// `X-Twilio-Signature`, HMAC-SHA1 with the auth token over the public URL and sorted parameters.
+            case twilio
+            /// `webhook-id`, `webhook-timestamp`, `webhook-signature` (v1, HMAC-SHA256).
+            case standardWebhooks = "standard_webhooks"
+        }
+
+        public var signature: Signature
+        public var secrets: [SecretReference]
+        public var idField: String
+        public var fromField: String
+        public var bodyField: String
+
+        public init(signature: Signature, secrets: [SecretReference], idField: String, fromField: String, bodyField: String) {
+            self.signature = signature
+            self.secrets = secrets
+            self.idField = idField
+            self.fromField = fromField
+            self.bodyField = bodyField
         }
     }
 

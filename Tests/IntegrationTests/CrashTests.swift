@@ -25,7 +25,7 @@ struct CrashTests {
             process.executableURL = URL(fileURLWithPath: Self.binary)
             process.arguments = ["dispatch", "--once", "--config", harness.config, "--now", formatter.string(from: now)]
             process.environment = ProcessInfo.processInfo.environment.merging([
-                "ROM_DATABASE_URL": harness.databaseURL, "TEST_SMS_TOKEN": "token-123", "TEST_SIGNING_SECRET": Harness.signingSecret,
+                "ROM_DATABASE_URL": harness.databaseURL, "TEST_SMS_TOKEN": "token-123", "TEST_SIGNING_SECRET": Harness.signingSecret, "TEST_SMS_AUTH": "12345",
             ]) { _, new in new }
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice

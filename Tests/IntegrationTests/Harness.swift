@@ -37,6 +37,9 @@ struct Harness {
                   id_field: MessageSid
                   status_field: MessageStatus
                   map: { sent: accepted, delivered: delivered, undelivered: failed, failed: failed }
+                inbound:
+                  signature: twilio
+                  secrets: [{ env: TEST_SMS_AUTH }]
 
             """
         }
@@ -66,7 +69,7 @@ struct Harness {
         }
         rom = rom.replacingOccurrences(of: "link_secret: { file: var/link-secret }", with: "link_secret: { file: \(config)/link-secret }")
         try rom.write(toFile: "\(config)/rom.yaml", atomically: true, encoding: .utf8)
-        let environment = ["TEST_SMS_TOKEN": "token-123", "TEST_SIGNING_SECRET": signingSecret]
+        let environment = ["TEST_SMS_TOKEN": "token-123", "TEST_SIGNING_SECRET": signingSecret, "TEST_SMS_AUTH": "12345"]
         let configuration = try Configuration.load(directory: config, environment: environment)
         let (store, folder) = try await Fixtures.migratedStore()
         let clock = ManualClock(start)

@@ -17,7 +17,7 @@ enum GatewayLoader {
     private static let common = ["kind", "channel", "rate_limit"]
     private static let transportKeys = ["connect_timeout", "timeout", "ca_bundle"]
     private static let webhookKeys = common + transportKeys + ["url", "method", "headers", "body", "content_type", "auth", "signing_secrets",
-                                                               "message_id_path", "receipts"]
+                                                               "message_id_path", "receipts", "inbound"]
     private static let smtpKeys = common + transportKeys + ["host", "port", "tls", "username", "password", "from", "reply_to"]
 
     private enum Kind: String, CaseIterable {
@@ -125,10 +125,24 @@ enum GatewayLoader {
                 receipts = GatewaySettings.Receipts(idField: idField, statusField: statusField, map: map, signingSecrets: receiptSecrets)
             }
         }
+        var inbound: GatewaySettings.Inbound?
+        if let i = f.optional("inbound")?.fields(["signature", "secrets", "id_field", "from_field", "body_field"], what: "inbound") {
+            let signature = i.required("signature", hint: "twilio or standard_webhooks")?.enumValue(GatewaySettings.Inbound.Signature.self, what: "signature")
+            let inboundSecrets = i.required("secrets", hint: "the auth token or signing secrets, e.g. [{ env: ROM_SMS_AUTH_TOKEN }]")?
+                .list(what: "secrets")?.compactMap(secret) ?? []
+            if let signature {
+                inbound = GatewaySettings.Inbound(signature: signature, secrets: inboundSecrets,
+                                                  idField: i.optional("id_field")?.string(what: "id_field") ?? "MessageSid",
+                                                  fromField: i.optional("from_field")?.string(what: "from_field") ?? "From",
+                                                  bodyField: i.optional("body_field")?.string(what: "body_field") ?? "Body")
+            }
+        }
         guard let url, let body else { return nil }
-        return .webhook(GatewaySettings.Webhook(url: url, method: method, headers: headers, body: body, contentType: contentType,
-                                                auth: auth, signingSecrets: secrets,
-                                                messageIDPath: f.optional("message_id_path")?.string(what: "message_id_path"), receipts: receipts))
+        var webhook = GatewaySettings.Webhook(url: url, method: method, headers: headers, body: body, contentType: contentType,
+                                              auth: auth, signingSecrets: secrets,
+                                              messageIDPath: f.optional("message_id_path")?.string(what: "message_id_path"), receipts: receipts)
+        webhook.inbound = inbound
+        return .webhook(webhook)
     }
 
     private static func readSMTP(_ f: Fields) -> GatewaySettings.Kind? {

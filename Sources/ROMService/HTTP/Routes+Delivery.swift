@@ -16,7 +16,7 @@ extension Routes {
             let buffer = try await request.body.collect(upTo: 64 * 1024)
             let body = Array(buffer.readableBytesView)
             if !receipts.signingSecrets.isEmpty {
-                let keys = receipts.signingSecrets.compactMap { try? $0.resolve(environment: ProcessInfo.processInfo.environment) }.compactMap(StandardWebhooks.key(from:))
+                let keys = (env.inboundSecrets[name]?.receipts ?? []).compactMap(StandardWebhooks.key(from:))
                 do {
                     try StandardWebhooks.verify(body: body, id: request.headers[HTTPField.Name("webhook-id")!],
                                                 timestamp: request.headers[HTTPField.Name("webhook-timestamp")!],

@@ -18,6 +18,7 @@ public enum Routes {
         delivery(&table, env)
         checkin(&table, env)
         responses(&table, env)
+        inboundSMS(&table, env)
         ops(&table, env)
         clinician(&table, env)
         return table

@@ -1,0 +1,109 @@
+import Delivery
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Instruments
+import Intake
+import Logging
+import Storage
+
+extension Routes {
+    /// Inbound SMS from a provider: signature checked over the raw bytes, stored once per provider id, keywords
+    /// acted on in the same transaction, answers scored when they match the person's only open prompt, anything
+    /// else quarantined with its reason.
+    static func inboundSMS(_ table: inout RouteTable, _ env: ServiceEnvironment) {
+        table.add(.post, "/inbound/sms/:gateway", .open) { request, context in
+            let name = context.parameters.get("gateway") ?? ""
+            guard let settings = env.configuration.gateways[name], case .webhook(let webhook) = settings.kind, let inbound = webhook.inbound else {
+                throw APIError(status: .notFound, code: "unknown_gateway", message: "no gateway `\(name)` takes inbound SMS")
+            }
+            let raw = Array(try await request.body.collect(upTo: 64 * 1024).readableBytesView)
+            let contentType = request.headers[.contentType] ?? ""
+            let fields = receiptFields(raw, contentType: contentType)
+            let secrets = env.inboundSecrets[name]?.sms ?? []
+            let verified: Bool
+            switch inbound.signature {
+            case .twilio:
+                // The URL Twilio called, rebuilt from the configured public address, never from Host headers (R14).
+                let url = env.configuration.settings.publicURL + request.uri.description
+                let pairs = contentType.contains("json") ? [] : formPairs(String(decoding: raw, as: UTF8.self))
+                verified = secrets.contains { TwilioSignature.isValid(header: request.headers[HTTPField.Name("X-Twilio-Signature")!], url: url, parameters: pairs, authToken: $0) }
+            case .standardWebhooks:
+                do {
+                    try StandardWebhooks.verify(body: raw, id: request.headers[HTTPField.Name("webhook-id")!],
+                                                timestamp: request.headers[HTTPField.Name("webhook-timestamp")!],
+                                                signature: request.headers[HTTPField.Name("webhook-signature")!],
+                                                keys: secrets.compactMap(StandardWebhooks.key(from:)), now: Int64(env.now().timeIntervalSince1970))
+                    verified = true
+                } catch {
+                    verified = false
+                }
+            }
+            guard verified else {
+                env.logger.notice("inbound SMS signature refused", metadata: ["event": "security.bad_signature", "gateway": "\(name)"])
+                throw APIError(status: .unauthorized, code: "bad_signature", message: "the request's signature does not verify")
+            }
+            guard let eventID = fields[inbound.idField], let from = fields[inbound.fromField] else {
+                throw APIError(status: .badRequest, code: "invalid_message", message: "the message needs \(inbound.idField) and \(inbound.fromField)")
+            }
+            let reply = SMSReply.parse(fields[inbound.bodyField] ?? "")
+            let keyword: Bool? = reply == .optOut ? false : reply == .optIn ? true : nil
+            let now = env.now()
+            guard let received = try await env.store.receiveSMS(gateway: name, eventID: eventID, from: from, rawBody: raw, contentType: contentType,
+                                                                optIn: keyword, now: now) else {
+                return try jsonResponse(["status": "duplicate"])
+            }
+            try await process(reply, received, keyword: keyword, env: env, now: now)
+            return try jsonResponse(["status": "received"])
+        }
+    }
+
+    private static func process(_ reply: SMSReply, _ received: ReceivedSMS, keyword: Bool?, env: ServiceEnvironment, now: Date) async throws {
+        guard let person = received.personID else {
+            return try await env.store.quarantine(replyID: received.replyID, reason: "unknown_number", now: now)
+        }
+        if keyword != nil { return }
+        switch reply {
+        case .optOut, .optIn:
+            return
+        case .help:
+            return try await env.store.markProcessed(replyID: received.replyID, reason: "help", now: now)
+        case .freeTextOptOut:
+            return try await env.store.quarantine(replyID: received.replyID, reason: "free_text_opt_out", now: now)
+        case .unreadable(let reason):
+            return try await env.store.quarantine(replyID: received.replyID, reason: "unreadable: \(reason)", now: now)
+        case .answers(_, let values, let compact):
+            let prompts = try await env.store.openPrompts(personID: person, now: now)
+            guard prompts.count == 1, let prompt = prompts.first, let scorer = try? env.configuration.instruments.scorer(prompt.instrument) else {
+                return try await env.store.quarantine(replyID: received.replyID, reason: prompts.isEmpty ? "no_open_prompt" : "ambiguous: \(prompts.count) open prompts",
+                                                      now: now)
+            }
+            if compact && scorer.definition.options.contains(where: { $0.value > 9 }) {
+                return try await env.store.quarantine(replyID: received.replyID, reason: "digits run for answers above 9", now: now)
+            }
+            let baseline = try await env.store.baselineAnswers(personID: person, instrument: prompt.instrument).flatMap { try? AnswerParsing.parseList($0, form: .baseline) }
+            let score: Score
+            do {
+                score = try scorer.score(values.map { $0 }, baseline: prompt.kind == "baseline" ? nil : baseline)
+            } catch {
+                // A risk answer in an unusable reply still reaches a clinician through quarantine review.
+                return try await env.store.quarantine(replyID: received.replyID, reason: "\(error.code): \(error.description)", now: now)
+            }
+            let answer = CheckinAnswer(
+                promptID: prompt.id, instrument: prompt.instrument, answers: values.map(String.init).joined(separator: ","),
+                score: NewScore(instrument: prompt.instrument, definitionVersion: score.version, valid: score.valid, total: score.total, band: score.band,
+                                result: String(decoding: try JSONEncoder().encode(ScoreReport(score)), as: UTF8.self)),
+                flags: flags(for: score, promptID: prompt.id))
+            try await env.store.storeScoredReply(replyID: received.replyID, personID: person, source: "sms", answer: answer, now: now)
+        }
+    }
+
+    /// Form fields in the order sent, for signature checks that cover every parameter.
+    static func formPairs(_ text: String) -> [(String, String)] {
+        text.split(separator: "&").map { pair in
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            let decode = { (s: Substring) in String(s).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(s) }
+            return (decode(parts[0]), parts.count > 1 ? decode(parts[1]) : "")
+        }
+    }
+}

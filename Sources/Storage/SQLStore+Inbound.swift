@@ -1,0 +1,67 @@
+public import Foundation
+import SQLKit
+
+/// A stored inbound SMS, after the keyword step.
+public struct ReceivedSMS: Sendable, Equatable {
+    public var replyID: String
+    /// The person whose number sent it, if it is one of ours.
+    public var personID: String?
+}
+
+extension SQLStore {
+    /// Stores a provider's inbound SMS once per provider message id. An opt-out or opt-in keyword is recorded in the
+    /// same transaction as the message (R21). Returns nil for a duplicate delivery.
+    public func receiveSMS(gateway: String, eventID: String, from: String, rawBody: [UInt8], contentType: String, optIn: Bool?,
+                           now: Date) async throws -> ReceivedSMS? {
+        let stamp = now.millis
+        return try await transaction { db in
+            let person = try await db.raw("""
+                SELECT person_id FROM contact_points WHERE channel = 'sms' AND address = \(bind: from) LIMIT 1
+                """).first()?.decode(column: "person_id", as: String.self)
+            let id = "in_" + newID()
+            let inserted = try await db.raw("""
+                INSERT INTO inbound_replies (id, source, gateway, provider_event_id, content_type, raw_body, status, person_id, received_at_ms)
+                VALUES (\(bind: id), 'sms', \(bind: gateway), \(bind: eventID), \(bind: contentType), \(bind: Data(rawBody)), 'received', \(bind: person), \(bind: stamp))
+                ON CONFLICT (source, gateway, provider_event_id) DO NOTHING RETURNING id
+                """).first()
+            guard inserted != nil else { return nil }
+            if let optIn, let person {
+                try await Self.insertConsent(db, personID: person, channel: "sms", optedIn: optIn, source: "sms_keyword", inboundReplyID: id, now: stamp)
+                try await db.raw("UPDATE inbound_replies SET status = 'processed', reason = \(bind: optIn ? "opt_in" : "opt_out"), processed_at_ms = \(bind: stamp) WHERE id = \(bind: id)").run()
+            }
+            return ReceivedSMS(replyID: id, personID: person)
+        }
+    }
+
+    /// Keeps a reply that could not be used, with the reason, for a person to act on. Nothing is dropped.
+    public func quarantine(replyID: String, reason: String, now: Date) async throws {
+        try await transaction { db in
+            try await db.raw("UPDATE inbound_replies SET status = 'quarantined', reason = \(bind: reason), processed_at_ms = \(bind: now.millis) WHERE id = \(bind: replyID)").run()
+        }
+    }
+
+    /// Marks a reply handled with a note (e.g. `help`).
+    public func markProcessed(replyID: String, reason: String?, now: Date) async throws {
+        try await transaction { db in
+            try await db.raw("UPDATE inbound_replies SET status = 'processed', reason = \(bind: reason), processed_at_ms = \(bind: now.millis) WHERE id = \(bind: replyID)").run()
+        }
+    }
+
+    /// Scores a stored reply: response, score and flags written and the reply marked processed, in one transaction.
+    public func storeScoredReply(replyID: String, personID: String, source: String, answer: CheckinAnswer, now: Date) async throws {
+        let stamp = now.millis
+        try await transaction { db in
+            _ = try await Self.insertScored(db, [answer], personID: personID, source: source, replyID: replyID, requireOpenPrompt: false, now: stamp)
+            try await db.raw("UPDATE inbound_replies SET status = 'processed', processed_at_ms = \(bind: stamp) WHERE id = \(bind: replyID)").run()
+        }
+    }
+
+    /// Inbound replies as (status, reason), oldest first, for ops and tests.
+    public func inboundReplies(source: String) async throws -> [(status: String, reason: String?)] {
+        try await read { db in
+            try await db.raw("SELECT status, reason FROM inbound_replies WHERE source = \(bind: source) ORDER BY received_at_ms, rowid").all().map {
+                (try $0.decode(column: "status", as: String.self), try $0.decode(column: "reason", as: String?.self))
+            }
+        }
+    }
+}

@@ -1,0 +1,81 @@
+import Delivery
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import ROMService
+import ROMTesting
+import SQLKit
+import Storage
+import Testing
+
+/// Inbound SMS at /inbound/sms/{gateway}, signed as Twilio signs (auth token 12345 in the harness environment).
+@Suite("Inbound SMS", .serialized)
+struct InboundSMSTests {
+    let sendTime = ISO8601DateFormatter().date(from: "2026-11-02T09:00:00Z")!
+
+    func form(_ pairs: [(String, String)]) -> String {
+        pairs.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" }.joined(separator: "&")
+    }
+
+    func send(_ client: some TestClientProtocol, _ pairs: [(String, String)], signed: Bool = true) async throws -> HTTPResponse.Status {
+        let url = "http://127.0.0.1:8080/inbound/sms/test-sms"
+        var headers: HTTPFields = [.contentType: "application/x-www-form-urlencoded"]
+        if signed { headers[HTTPField.Name("X-Twilio-Signature")!] = TwilioSignature.expected(url: url, parameters: pairs, authToken: "12345") }
+        return try await client.execute(uri: "/inbound/sms/test-sms", method: .post, headers: headers, body: ByteBuffer(string: form(pairs))).status
+    }
+
+    @Test("Unsigned or wrongly signed messages get 401 and store nothing; STOP opts out in the same transaction and stops sends; duplicates are stored once")
+    func stopAndSignatures() async throws {
+        let receiver = try HTTPReceiver()
+        defer { receiver.stop() }
+        let harness = try await Harness.make(receiver: receiver, smtp: nil)
+        try await harness.seed("p1,Ana,+447700900001,,,community,2026-11-02,,north")
+        let stop = [("MessageSid", "SM1"), ("From", "+447700900001"), ("Body", "STOP")]
+        try await Application(router: Routes.router(harness.env)).test(.router) { client in
+            let status1 = try await send(client, stop, signed: false); #expect(status1 == .unauthorized)
+            var forged: HTTPFields = [.contentType: "application/x-www-form-urlencoded"]
+            forged[HTTPField.Name("X-Twilio-Signature")!] = TwilioSignature.expected(url: "http://evil.example/inbound/sms/test-sms", parameters: stop, authToken: "12345")
+            let refused = try await client.execute(uri: "/inbound/sms/test-sms", method: .post, headers: forged, body: ByteBuffer(string: form(stop)))
+            #expect(refused.status == .unauthorized)
+            #expect(try await harness.env.store.inboundReplies(source: "sms").isEmpty, "a refused message stores nothing")
+            try await withThrowingTaskGroup(of: HTTPResponse.Status.self) { group in
+                for _ in 0..<20 { group.addTask { try await send(client, stop) } }
+                for try await status in group { #expect(status == .ok) }
+            }
+        }
+        let replies = try await harness.env.store.inboundReplies(source: "sms")
+        #expect(replies.count == 1, "20 deliveries of one MessageSid store one row")
+        #expect(replies.first?.status == "processed" && replies.first?.reason == "opt_out")
+        harness.clock.set(sendTime)
+        let summary = try await harness.worker().runOnce()
+        #expect(summary.failed == 1)
+        #expect(receiver.requests().isEmpty, "nothing is sent after STOP")
+        await harness.close()
+    }
+
+    @Test("Answers score when they match the only open prompt; otherwise, and for unknown numbers and free-text opt-outs, they wait in quarantine")
+    func answersAndQuarantine() async throws {
+        let harness = try await Harness.make(receiver: try HTTPReceiver(), smtp: nil)
+        try await harness.seed("p1,Ana,+447700900001,,,community,2026-11-02,,north")
+        // Leave only PHQ-9 open: the other two baseline prompts are answered.
+        try await harness.env.store.transaction { db in
+            try await db.raw("UPDATE prompts SET status = 'answered' WHERE instrument <> 'phq9'").run()
+        }
+        harness.clock.set(sendTime)
+        try await Application(router: Routes.router(harness.env)).test(.router) { client in
+            let status2 = try await send(client, [("MessageSid", "SM2"), ("From", "+447700900999"), ("Body", "1 2 3")]); #expect(status2 == .ok)
+            let status3 = try await send(client, [("MessageSid", "SM3"), ("From", "+447700900001"), ("Body", "please stop texting me")]); #expect(status3 == .ok)
+            let status4 = try await send(client, [("MessageSid", "SM4"), ("From", "+447700900001"), ("Body", "1,2,0,3,1,0,2,1,1")]); #expect(status4 == .ok)
+            let status5 = try await send(client, [("MessageSid", "SM5"), ("From", "+447700900001"), ("Body", "0 0 0")]); #expect(status5 == .ok)
+        }
+        let replies = try await harness.env.store.inboundReplies(source: "sms")
+        #expect(replies.map(\.status) == ["quarantined", "quarantined", "processed", "quarantined"])
+        #expect(replies[0].reason == "unknown_number")
+        #expect(replies[1].reason == "free_text_opt_out")
+        #expect(replies[3].reason == "no_open_prompt", "after the answer there is nothing open to match")
+        let flags = try await harness.env.store.openFlags(personID: "p1")
+        #expect(flags.contains { $0.kind == "PHQ9_ITEM9_POSITIVE" && $0.severity == "urgent" })
+        await harness.close()
+    }
+}
