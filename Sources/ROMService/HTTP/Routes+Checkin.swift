@@ -57,14 +57,7 @@ extension Routes {
                     return HTML.response(formPage(token: token, prompts: prompts, catalog: env.configuration.instruments,
                                                   error: "\(definition.title): \(error)", previous: form), status: .unprocessableContent)
                 }
-                let report = ScoreReport(score)
-                let json = String(decoding: try JSONEncoder().encode(report), as: UTF8.self)
-                answers.append(CheckinAnswer(
-                    promptID: prompt.id, instrument: prompt.instrument,
-                    answers: values.map { $0.map(String.init) ?? "-" }.joined(separator: ","),
-                    score: NewScore(instrument: prompt.instrument, definitionVersion: score.version, valid: score.valid, total: score.total,
-                                    band: score.band, result: json),
-                    flags: flags(for: score, promptID: prompt.id)))
+                answers.append(try scoredAnswer(score, answers: values, promptID: prompt.id))
             }
             switch try await env.store.submitCheckin(tokenHash: hash, personID: person, rawBody: body, answers: answers, now: now) {
             case .alreadyUsed:
@@ -82,6 +75,16 @@ extension Routes {
         let measures = try await env.store.person(id: person).flatMap { env.configuration.pathways[$0.person.pathway]?.measures } ?? []
         func rank(_ prompt: OpenPrompt) -> Int { measures.firstIndex(of: prompt.instrument) ?? measures.count }
         return prompts.enumerated().sorted { ($0.element.closesAt, rank($0.element), $0.offset) < ($1.element.closesAt, rank($1.element), $1.offset) }.map(\.element)
+    }
+
+    /// A scored answer ready to store, the same for the form, the API and SMS: answers as stored, the score as JSON, its flags.
+    static func scoredAnswer(_ score: Score, answers: [Int?], promptID: String) throws -> CheckinAnswer {
+        CheckinAnswer(
+            promptID: promptID, instrument: score.instrument,
+            answers: answers.map { $0.map(String.init) ?? "-" }.joined(separator: ","),
+            score: NewScore(instrument: score.instrument, definitionVersion: score.version, valid: score.valid, total: score.total, band: score.band,
+                            result: String(decoding: try JSONEncoder().encode(ScoreReport(score)), as: UTF8.self)),
+            flags: flags(for: score, promptID: promptID))
     }
 
     /// Flags from a score: risk items (urgent), reliable deterioration and the severe band (high).

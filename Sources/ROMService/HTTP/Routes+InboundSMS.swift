@@ -89,11 +89,7 @@ extension Routes {
                 // A risk answer in an unusable reply still reaches a clinician through quarantine review.
                 return try await env.store.quarantine(replyID: received.replyID, reason: "\(error.code): \(error.description)", now: now)
             }
-            let answer = CheckinAnswer(
-                promptID: prompt.id, instrument: prompt.instrument, answers: values.map(String.init).joined(separator: ","),
-                score: NewScore(instrument: prompt.instrument, definitionVersion: score.version, valid: score.valid, total: score.total, band: score.band,
-                                result: String(decoding: try JSONEncoder().encode(ScoreReport(score)), as: UTF8.self)),
-                flags: flags(for: score, promptID: prompt.id))
+            let answer = try scoredAnswer(score, answers: values.map { $0 }, promptID: prompt.id)
             try await env.store.storeScoredReply(replyID: received.replyID, personID: person, source: "sms", answer: answer, now: now)
         }
     }

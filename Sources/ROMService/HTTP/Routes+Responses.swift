@@ -40,13 +40,7 @@ extension Routes {
             } catch let error as ScoringError {
                 throw APIError(status: .unprocessableContent, code: error.code, message: error.description)
             }
-            let report = ScoreReport(score)
-            let answer = CheckinAnswer(
-                promptID: body["prompt"] as? String ?? "", instrument: instrument,
-                answers: answers.map { $0.map(String.init) ?? "-" }.joined(separator: ","),
-                score: NewScore(instrument: instrument, definitionVersion: score.version, valid: score.valid, total: score.total, band: score.band,
-                                result: String(decoding: try JSONEncoder().encode(report), as: UTF8.self)),
-                flags: flags(for: score, promptID: body["prompt"] as? String ?? ""))
+            let answer = try scoredAnswer(score, answers: answers, promptID: body["prompt"] as? String ?? "")
             let stored = try await env.store.submitResponse(source: "api", eventID: body["id"] as? String, personID: personID, rawBody: raw,
                                                             contentType: "application/json", answer: answer, now: env.now())
             guard stored else {
@@ -54,7 +48,7 @@ extension Routes {
             }
             try await env.store.audit(AuditEvent(at: env.now(), actor: context.identity?.id ?? "?", action: "response.create", personID: personID,
                                                  detail: instrument, requestID: context.id))
-            return try jsonResponse(report, status: .created)
+            return try jsonResponse(ScoreReport(score), status: .created)
         }
     }
 
