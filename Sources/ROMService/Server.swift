@@ -27,6 +27,8 @@ public enum Server {
             throw error
         }
         let env = try ServiceEnvironment(configuration: configuration, store: store, now: now, metrics: registry, logger: logger)
+        // Replies stored before a stop but not yet processed are handled before anything new arrives.
+        try await Routes.reprocessPendingSMS(env)
         let settings = configuration.settings
         let app = Application(
             router: Routes.router(env),

@@ -6,6 +6,11 @@ public struct ReceivedSMS: Sendable, Equatable {
     public var replyID: String
     /// The person whose number sent it, if it is one of ours.
     public var personID: String?
+
+    public init(replyID: String, personID: String?) {
+        self.replyID = replyID
+        self.personID = personID
+    }
 }
 
 extension SQLStore {
@@ -61,6 +66,32 @@ extension SQLStore {
         try await read { db in
             try await db.raw("SELECT status, reason FROM inbound_replies WHERE source = \(bind: source) ORDER BY received_at_ms, rowid").all().map {
                 (try $0.decode(column: "status", as: String.self), try $0.decode(column: "reason", as: String?.self))
+            }
+        }
+    }
+}
+
+/// An inbound SMS stored raw but not yet processed (the service stopped between storing and scoring it).
+public struct PendingSMS: Sendable {
+    public var replyID: String
+    public var gateway: String
+    public var personID: String?
+    public var rawBody: [UInt8]
+    public var contentType: String
+}
+
+extension SQLStore {
+    /// SMS stored but never processed, oldest first.
+    public func pendingSMS(limit: Int = 500) async throws -> [PendingSMS] {
+        try await read { db in
+            try await db.raw("""
+                SELECT id, gateway, person_id, raw_body, content_type FROM inbound_replies
+                WHERE source = 'sms' AND status = 'received' ORDER BY received_at_ms, rowid LIMIT \(literal: limit)
+                """).all().map {
+                PendingSMS(replyID: try $0.decode(column: "id", as: String.self), gateway: try $0.decode(column: "gateway", as: String.self),
+                           personID: try $0.decode(column: "person_id", as: String?.self),
+                           rawBody: Array(try $0.decode(column: "raw_body", as: Data.self)),
+                           contentType: try $0.decode(column: "content_type", as: String?.self) ?? "")
             }
         }
     }

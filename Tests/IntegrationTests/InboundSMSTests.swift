@@ -79,3 +79,29 @@ struct InboundSMSTests {
         await harness.close()
     }
 }
+
+@Suite("Stored replies after a crash", .serialized)
+struct ReprocessTests {
+    @Test("A reply stored raw but never processed (a crash in between) is processed on restart: the risk answer is flagged")
+    func reprocess() async throws {
+        let harness = try await Harness.make(receiver: try HTTPReceiver(), smtp: nil)
+        try await harness.seed("p1,Ana,+447700900001,,,community,2026-11-02,,north")
+        try await harness.env.store.transaction { db in
+            try await db.raw("UPDATE prompts SET status = 'answered' WHERE instrument <> 'phq9'").run()
+        }
+        let now = ISO8601DateFormatter().date(from: "2026-11-02T09:00:00Z")!
+        harness.clock.set(now)
+        // The webhook stored the message, then the service died before parsing it.
+        let stored = try await harness.env.store.receiveSMS(gateway: "test-sms", eventID: "SM9", from: "+447700900001",
+                                                            rawBody: Array("MessageSid=SM9&From=%2B447700900001&Body=0+0+0+0+0+0+0+0+2".utf8),
+                                                            contentType: "application/x-www-form-urlencoded", optIn: nil, now: now)
+        #expect(stored != nil)
+        #expect(try await harness.env.store.inboundReplies(source: "sms").map(\.status) == ["received"])
+        #expect(try await Routes.reprocessPendingSMS(harness.env) == 1)
+        #expect(try await harness.env.store.inboundReplies(source: "sms").map(\.status) == ["processed"])
+        let flags = try await harness.env.store.openFlags(personID: "p1")
+        #expect(flags.contains { $0.kind == "PHQ9_ITEM9_POSITIVE" && $0.severity == "urgent" })
+        #expect(try await Routes.reprocessPendingSMS(harness.env) == 0, "processed once")
+        await harness.close()
+    }
+}

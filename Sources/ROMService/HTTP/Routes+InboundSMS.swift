@@ -58,6 +58,24 @@ extension Routes {
         }
     }
 
+    /// Processes SMS that were stored but not processed (the service stopped in between), so no answer — above all no
+    /// risk answer — is lost. Runs at start-up and on every sweep. Returns how many it processed.
+    @discardableResult
+    public static func reprocessPendingSMS(_ env: ServiceEnvironment) async throws -> Int {
+        let pending = try await env.store.pendingSMS()
+        for message in pending {
+            guard let settings = env.configuration.gateways[message.gateway], case .webhook(let webhook) = settings.kind,
+                  let inbound = webhook.inbound else {
+                try await env.store.quarantine(replyID: message.replyID, reason: "gateway \(message.gateway) no longer configured", now: env.now())
+                continue
+            }
+            let fields = receiptFields(message.rawBody, contentType: message.contentType)
+            let reply = SMSReply.parse(fields[inbound.bodyField] ?? "")
+            try await process(reply, ReceivedSMS(replyID: message.replyID, personID: message.personID), keyword: nil, env: env, now: env.now())
+        }
+        return pending.count
+    }
+
     private static func process(_ reply: SMSReply, _ received: ReceivedSMS, keyword: Bool?, env: ServiceEnvironment, now: Date) async throws {
         guard let person = received.personID else {
             return try await env.store.quarantine(replyID: received.replyID, reason: "unknown_number", now: now)
@@ -65,7 +83,10 @@ extension Routes {
         if keyword != nil { return }
         switch reply {
         case .optOut, .optIn:
-            return
+            // Only reached when reprocessing: the keyword was not recorded with the message, so record it now.
+            try await env.store.recordConsent(personID: person, channel: "sms", optedIn: reply == .optIn, source: "sms_keyword",
+                                              inboundReplyID: received.replyID, now: now)
+            return try await env.store.markProcessed(replyID: received.replyID, reason: reply == .optIn ? "opt_in" : "opt_out", now: now)
         case .help:
             return try await env.store.markProcessed(replyID: received.replyID, reason: "help", now: now)
         case .freeTextOptOut:

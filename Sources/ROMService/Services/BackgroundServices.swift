@@ -55,6 +55,8 @@ public enum BackgroundServices {
             dispatcher(env) { dispatches.increment() },
             PeriodicService(name: "sweeper", interval: .seconds(settings.sweeperInterval.seconds), logger: env.logger) {
                 let removed = try await env.store.deleteExpiredSessions(now: env.now())
+                let replies = try await Routes.reprocessPendingSMS(env)
+                if replies > 0 { env.logger.notice("stored replies processed after a restart", metadata: ["count": "\(replies)"]) }
                 sweeps.increment()
                 if removed > 0 { env.logger.info("expired sessions removed", metadata: ["count": "\(removed)"]) }
             },
