@@ -179,51 +179,6 @@ extension SQLStore {
         }
     }
 
-    /// Fresh facts for the send-time checks: opt-out, erasure, closing, the daily cap.
-    public func deliveryContext(for claim: ClaimedMessage, now: Date) async throws -> DeliveryContext? {
-        try await read { db in try await Self.deliveryContext(db, for: claim, now: now) }
-    }
-
-    static func deliveryContext(_ db: any SQLDatabase, for claim: ClaimedMessage, now: Date) async throws -> DeliveryContext? {
-        do {
-            guard let person = try await db.raw("""
-                SELECT p.given_name, p.contact_erased_at_ms, e.pathway FROM people p JOIN enrolments e ON e.person_id = p.id
-                WHERE p.id = \(bind: claim.personID) ORDER BY e.created_at_ms DESC LIMIT 1
-                """).first() else { return nil }
-            var usable: Set<String> = []
-            var address: String?
-            for row in try await db.raw("SELECT channel, address, suppressed_at_ms FROM contact_points WHERE person_id = \(bind: claim.personID)").all() {
-                let channel = try row.decode(column: "channel", as: String.self)
-                guard let value = try row.decode(column: "address", as: String?.self), try row.decode(column: "suppressed_at_ms", as: Int64?.self) == nil else { continue }
-                if try await Self.isOptedOut(db, personID: claim.personID, channel: channel) { continue }
-                usable.insert(channel)
-                if channel == claim.channel { address = value }
-            }
-            let optedOut = try await Self.isOptedOut(db, personID: claim.personID, channel: claim.channel)
-            var closesAt: Date?
-            var closed = false
-            if !claim.promptIDs.isEmpty {
-                var open = 0
-                for id in claim.promptIDs {
-                    guard let row = try await db.raw("SELECT status, closes_at_ms FROM prompts WHERE id = \(bind: id)").first() else { continue }
-                    let status = try row.decode(column: "status", as: String.self)
-                    let closes = Date(millis: try row.decode(column: "closes_at_ms", as: Int64.self))
-                    closesAt = max(closesAt ?? closes, closes)
-                    if status == "scheduled" || status == "sent" { open += 1 }
-                }
-                closed = open == 0
-            }
-            let sent = try await db.raw("""
-                SELECT COUNT(DISTINCT COALESCE(provider_message_id, id)) AS n FROM outbox_messages
-                WHERE person_id = \(bind: claim.personID) AND status IN ('accepted', 'delivered') AND updated_at_ms > \(bind: now.millis - 86_400_000)
-                """).first()?.decode(column: "n", as: Int.self) ?? 0
-            return DeliveryContext(givenName: try person.decode(column: "given_name", as: String.self),
-                                   pathway: try person.decode(column: "pathway", as: String.self), address: address,
-                                   contactErased: try person.decode(column: "contact_erased_at_ms", as: Int64?.self) != nil,
-                                   optedOut: optedOut, closesAt: closesAt, promptsClosed: closed, sentToday: sent, usableChannels: usable)
-        }
-    }
-
     /// Records a batch of outcomes in one transaction (one commit for the batch); returns, per claim, whether its lease held.
     public func record(_ outcomes: [(SendResult, ClaimedMessage)], now: Date) async throws -> [Bool] {
         guard !outcomes.isEmpty else { return [] }
@@ -304,61 +259,6 @@ extension SQLStore {
         }
     }
 
-    /// Records the outcome for every row of the claim, fenced by its lease token; returns false when the lease
-    /// was lost (a newer attempt owns the rows) and nothing was written.
-    @discardableResult
-    public func record(_ result: SendResult, for claim: ClaimedMessage, now: Date) async throws -> Bool {
-        try await transaction { db in try await Self.record(db, result, for: claim, now: now) }
-    }
-
-    static func record(_ db: any SQLDatabase, _ result: SendResult, for claim: ClaimedMessage, now: Date) async throws -> Bool {
-        let stamp = now.millis
-        do {
-            var owned: [String] = []
-            for id in claim.rowIDs {
-                let row = try await db.raw("""
-                    SELECT id FROM outbox_messages WHERE id = \(bind: id) AND lease_token = \(bind: claim.leaseToken) AND status = 'sending'
-                    """).first()
-                if row != nil { owned.append(id) }
-            }
-            guard !owned.isEmpty else { return false }
-            for id in owned {
-                switch result {
-                case .accepted(let providerID):
-                    try await db.raw("""
-                        UPDATE outbox_messages SET status = 'accepted', provider_message_id = \(bind: providerID), lease_token = NULL,
-                               lease_until_ms = NULL, last_error = NULL, updated_at_ms = \(bind: stamp) WHERE id = \(bind: id)
-                        """).run()
-                    try await Self.transition(db, messageID: id, from: "sending", to: "accepted", detail: providerID, now: stamp)
-                case .retry(let at, let reason, let counts):
-                    try await db.raw("""
-                        UPDATE outbox_messages SET status = 'queued', due_at_ms = \(bind: at.millis), lease_token = NULL, lease_until_ms = NULL,
-                               last_error = \(bind: reason), attempt = attempt - \(bind: counts ? 0 : 1), updated_at_ms = \(bind: stamp) WHERE id = \(bind: id)
-                        """).run()
-                    try await Self.transition(db, messageID: id, from: "sending", to: "queued", detail: "retry: \(reason)", now: stamp)
-                case .failed(let reason):
-                    try await db.raw("""
-                        UPDATE outbox_messages SET status = 'failed', lease_token = NULL, lease_until_ms = NULL, last_error = \(bind: reason),
-                               updated_at_ms = \(bind: stamp) WHERE id = \(bind: id)
-                        """).run()
-                    try await Self.transition(db, messageID: id, from: "sending", to: "failed", detail: reason, now: stamp)
-                case .expired(let reason):
-                    try await db.raw("""
-                        UPDATE outbox_messages SET status = 'expired', lease_token = NULL, lease_until_ms = NULL, last_error = \(bind: reason),
-                               updated_at_ms = \(bind: stamp) WHERE id = \(bind: id)
-                        """).run()
-                    try await Self.transition(db, messageID: id, from: "sending", to: "expired", detail: reason, now: stamp)
-                }
-            }
-            if case .accepted = result, claim.purpose == "prompt" {
-                for prompt in claim.promptIDs {
-                    try await db.raw("UPDATE prompts SET status = 'sent' WHERE id = \(bind: prompt) AND status = 'scheduled'").run()
-                }
-            }
-            return true
-        }
-    }
-
     /// Queues the same prompts on another channel after a permanent failure on this one.
     public func fallBack(_ claim: ClaimedMessage, to channel: String, gateway: String, now: Date) async throws {
         let stamp = now.millis
@@ -415,26 +315,6 @@ extension SQLStore {
         }
     }
 
-    /// Stores a check-in link token's hash for a person until `expiresAt` (no-op when it exists).
-    public func storeCheckinToken(hash: String, personID: String, expiresAt: Date, now: Date) async throws {
-        try await transaction { db in
-            try await db.raw("""
-                INSERT INTO checkin_tokens (token_hash, person_id, created_at_ms, expires_at_ms) VALUES (\(bind: hash), \(bind: personID), \(bind: now.millis), \(bind: expiresAt.millis))
-                ON CONFLICT (token_hash) DO UPDATE SET expires_at_ms = MAX(expires_at_ms, excluded.expires_at_ms)
-                """).run()
-        }
-    }
-
-    /// Stores an unsubscribe token's hash for a person's channel.
-    public func storeUnsubscribeToken(hash: String, personID: String, channel: String, now: Date) async throws {
-        try await transaction { db in
-            try await db.raw("""
-                INSERT INTO unsubscribe_tokens (token_hash, person_id, channel, created_at_ms) VALUES (\(bind: hash), \(bind: personID), \(bind: channel), \(bind: now.millis))
-                ON CONFLICT (token_hash) DO NOTHING
-                """).run()
-        }
-    }
-
     /// The person and channel behind an unsubscribe token, if it is one of ours.
     public func unsubscribeTarget(hash: String) async throws -> (personID: String, channel: String)? {
         try await read { db in
@@ -457,13 +337,6 @@ extension SQLStore {
             VALUES (\(bind: "cs_" + newID()), \(bind: personID), \(bind: channel), \(bind: optedIn ? "opted_in" : "opted_out"), \(bind: source),
                     \(bind: inboundReplyID), \(bind: now))
             """).run()
-    }
-
-    static func isOptedOut(_ db: any SQLDatabase, personID: String, channel: String) async throws -> Bool {
-        let latest = try await db.raw("""
-            SELECT status FROM consents WHERE person_id = \(bind: personID) AND channel = \(bind: channel) ORDER BY recorded_at_ms DESC, id DESC LIMIT 1
-            """).first()
-        return try latest?.decode(column: "status", as: String.self) == "opted_out"
     }
 
     /// Blanks a person's addresses and stops contact, keeping the care record (R34).
