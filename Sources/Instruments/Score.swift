@@ -119,11 +119,10 @@ public enum ScoringStep: Sendable, Equatable {
             return "Change \(delta >= 0 ? "+" : "")\(format(delta, places: 2)); reliable change needs ≥ \(format(threshold, places: 2)) points: \(result.rawValue)."
         case .noChangeRule(let instrument):
             return "No reliable change threshold is defined for \(instrument): change not classified."
-        case .recovery(let baselineCase, let followUpCase, let recovered):
+        case .recovery(_, let followUpCase, let recovered):
             guard let recovered else {
                 return "Baseline below caseness: recovery does not apply."
             }
-            _ = baselineCase
             return recovered ? "Recovered: baseline at caseness, now below." : "Not recovered: \(followUpCase ? "still at caseness" : "baseline at caseness")."
         }
     }

@@ -67,10 +67,9 @@ public enum Scoring {
         let score = try scorer.score(parsed, context: parsedContext, baseline: parsedBaseline)
         var output = Output(score: ScoreReport(score), paired: nil)
         if pairedAnswers != nil || pairedBaseline != nil {
-            guard let pairedAnswers, let pairedBaseline, let baseline = parsedBaseline else {
+            guard let pairedAnswers, let pairedBaseline, parsedBaseline != nil else {
                 throw .inconsistentInput(form: .answers, message: "the paired classification needs --baseline, --paired-answers and --paired-baseline")
             }
-            _ = baseline
             let partnerID: String
             switch instrument {
             case "phq9": partnerID = "gad7"

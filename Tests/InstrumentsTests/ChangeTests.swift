@@ -6,7 +6,6 @@ struct ChangeTests {
     let phq9 = scorer("phq9")
     let gad7 = scorer("gad7")
 
-    func phq9Form(_ total: Int) -> [Int?] { answers(summingTo: total, count: 9, maxValue: 3).enumerated().map { $0.offset == 8 ? 0 : $0.element } }
 
     /// PHQ-9 answers summing to `total` with item 9 kept at 0 (so no risk flag interferes).
     func phq9(_ total: Int) -> [Int?] {
