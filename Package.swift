@@ -117,7 +117,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "ROMService", "ROMTesting", "Storage", "Scheduling", "Delivery",
+                "ROMService", "ROMTesting", "Storage", "Scheduling", "Delivery", "Instruments",
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),

@@ -7,7 +7,7 @@ public struct MessageComposer: Sendable {
     private let library: MustacheLibrary
 
     /// Template names the composer needs.
-    public static let required = ["sms", "email_subject", "email_text", "email_html"]
+    public static let required = ["sms", "sms_reply", "email_subject", "email_text", "email_html"]
 
     public init(templates: [String: String]) throws {
         var library = MustacheLibrary()
@@ -18,16 +18,18 @@ public struct MessageComposer: Sendable {
         self.library = library
     }
 
-    /// The message for one prompt on one channel.
+    /// The message for one check-in on one channel. With `replyCodes`, the SMS asks for a reply by SMS naming those
+    /// codes (`sms_reply` template); otherwise it carries the link (`sms`).
     public func compose(personID: String, givenName: String, channel: Channel, recipient: String, link: String,
-                        unsubscribeLink: String?, idempotencyKey: String) -> OutboundMessage {
-        let values: [String: String] = ["given_name": givenName, "link": link, "unsubscribe_link": unsubscribeLink ?? ""]
+                        unsubscribeLink: String?, idempotencyKey: String, replyCodes: [String] = []) -> OutboundMessage {
+        let codes = replyCodes.count <= 1 ? replyCodes.joined() : replyCodes.dropLast().joined(separator: ", ") + " and " + replyCodes.last!
+        let values: [String: String] = ["given_name": givenName, "link": link, "unsubscribe_link": unsubscribeLink ?? "", "codes": codes]
         func render(_ name: String) -> String? {
             library.render(values, withTemplate: name)?.trimmingCharacters(in: .whitespacesAndNewlines)
         }
         switch channel {
         case .sms:
-            return OutboundMessage(personID: personID, channel: .sms, recipient: recipient, subject: nil, text: render("sms") ?? link,
+            return OutboundMessage(personID: personID, channel: .sms, recipient: recipient, subject: nil, text: render(replyCodes.isEmpty ? "sms" : "sms_reply") ?? link,
                                    html: nil, link: link, idempotencyKey: idempotencyKey)
         case .email:
             return OutboundMessage(personID: personID, channel: .email, recipient: recipient, subject: render("email_subject"),

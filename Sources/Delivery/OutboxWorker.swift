@@ -73,6 +73,13 @@ public struct OutboxWorker: Sendable {
                 continue
             }
             context.sentToday += sendingNow[claim.personID] ?? 0
+            if OutboxPurpose.direct.contains(claim.purpose) {
+                switch direct(claim, context: context) {
+                case .success(let message): ready.append((claim, context, gateways[claim.gateway]!, message))
+                case .failure(let result): outcomes.append((result.result, claim))
+                }
+                continue
+            }
             if let result = check(claim, context: context, now: now) {
                 outcomes.append((result, claim))
                 if case .failed = result { fallbacks.append((claim, context)) }
@@ -90,8 +97,13 @@ public struct OutboxWorker: Sendable {
                 unsubscribeTokens.append((LinkSigner.hash(link.token), claim.personID, claim.channel))
                 unsubscribe = link.url
             }
+            // Reply-by-SMS pathways: the SMS names each prompt's code, so a reply can say which it answers.
+            var codes: [String] = []
+            if channel == .sms, pathways[context.pathway]?.smsStyle == .reply {
+                codes = try await store.assignReplyCodes(personID: claim.personID, promptIDs: claim.promptIDs)
+            }
             let message = composer.compose(personID: claim.personID, givenName: context.givenName, channel: channel, recipient: address,
-                                           link: link.url, unsubscribeLink: unsubscribe, idempotencyKey: claim.idempotencyKey)
+                                           link: link.url, unsubscribeLink: unsubscribe, idempotencyKey: claim.idempotencyKey, replyCodes: codes)
             ready.append((claim, context, gateway, message))
             sendingNow[claim.personID, default: 0] += 1
         }
@@ -138,6 +150,28 @@ public struct OutboxWorker: Sendable {
             try await fallBack(claim, context: context, now: clock())
         }
         return summary
+    }
+
+    struct Refusal: Error { var result: SendResult }
+
+    /// A message decided when it was queued (an auto-reply, a team alert). Team alerts go to staff addresses, so the
+    /// person's opt-out does not stop them; an auto-reply goes to the person's current address, so erasure and opt-out do.
+    func direct(_ claim: ClaimedMessage, context: DeliveryContext) -> Result<OutboundMessage, Refusal> {
+        guard let content = DirectMessage.decode(claim.payload) else { return .failure(Refusal(result: .failed(reason: "the stored message cannot be read"))) }
+        guard gateways[claim.gateway] != nil, let channel = Channel(rawValue: claim.channel) else {
+            return .failure(Refusal(result: .failed(reason: "gateway \(claim.gateway) is not available")))
+        }
+        let recipient: String?
+        if claim.purpose == OutboxPurpose.reply {
+            if context.contactErased { return .failure(Refusal(result: .failed(reason: "contact erased"))) }
+            if context.optedOut { return .failure(Refusal(result: .failed(reason: "opted out of \(claim.channel)"))) }
+            recipient = context.address
+        } else {
+            recipient = content.recipient
+        }
+        guard let recipient else { return .failure(Refusal(result: .failed(reason: "no \(claim.channel) address"))) }
+        return .success(OutboundMessage(personID: claim.personID, channel: channel, recipient: recipient, subject: content.subject, text: content.text,
+                                        html: nil, link: nil, idempotencyKey: claim.idempotencyKey))
     }
 
     /// A result without sending, when a check says the message must not go now; nil when it may be sent.

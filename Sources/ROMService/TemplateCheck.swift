@@ -35,13 +35,30 @@ public enum TemplateCheck {
             } else if count.segments > 1 {
                 lines.append("  note: a name outside GSM-7 switches the SMS to UCS-2 (\(count.units) of 70 units): \(count.segments) segments")
             }
+            // Reply-by-SMS: two prompts with long codes.
+            let reply = composer.compose(personID: "p", givenName: name, channel: .sms, recipient: "+447700900000", link: link, unsubscribeLink: nil,
+                                         idempotencyKey: "k", replyCodes: ["P998", "P999"])
+            let replyCount = SMSSegments.count(reply.text)
+            if replyCount.segments > 1 && replyCount.encoding == .gsm7 {
+                problems.append("the reply-by-SMS message needs \(replyCount.segments) segments with a \(name.count)-character name (\(replyCount.units) of 160 GSM-7 characters); shorten templates/sms_reply.mustache")
+            }
             let email = composer.compose(personID: "p", givenName: name, channel: .email, recipient: "a@example.org", link: link,
                                          unsubscribeLink: unsubscribe, idempotencyKey: "k")
-            for (label, text) in [("sms", sms.text), ("email subject", email.subject ?? ""), ("email text", email.text), ("email html", email.html ?? "")] {
+            for (label, text) in [("sms", sms.text), ("reply-by-SMS", reply.text), ("email subject", email.subject ?? ""), ("email text", email.text), ("email html", email.html ?? "")] {
                 let lower = text.lowercased()
                 for word in denied where lower.contains(word) {
                     problems.append("\(label) contains `\(word)`, which could reveal mental-health care; messages carry only the name and the link")
                 }
+            }
+        }
+        // Automatic SMS replies: one segment, nothing clinical.
+        for (label, text) in [("sms_replies.help", configuration.settings.helpText), ("sms_replies.how_to_answer", configuration.settings.howToAnswerText)] {
+            let count = SMSSegments.count(text)
+            lines.append("\(label): \(count.units) units, \(count.segments) segment\(count.segments == 1 ? "" : "s")")
+            if count.segments > 1 { problems.append("\(label) in rom.yaml needs \(count.segments) SMS segments; keep it within one") }
+            let lower = text.lowercased()
+            for word in denied where lower.contains(word) {
+                problems.append("\(label) in rom.yaml contains `\(word)`, which could reveal mental-health care")
             }
         }
         return Report(lines: lines, problems: Array(Set(problems)).sorted())

@@ -77,6 +77,11 @@ public final class HTTPReceiver: Sendable {
         process.waitUntilExit()
     }
 
+    /// Forgets what was received so far (the receiver appends to a fresh file).
+    public func clear() {
+        try? "".write(toFile: log, atomically: false, encoding: .utf8)
+    }
+
     /// Everything received so far, in order.
     public func requests() -> [Request] {
         guard let text = try? String(contentsOfFile: log, encoding: .utf8) else { return [] }

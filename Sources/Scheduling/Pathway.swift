@@ -18,6 +18,8 @@ public struct Pathway: Sendable, Equatable {
     public var nonResponse: NonResponseRule
     /// Local time of cadence reviews, in minutes after midnight (default 09:00).
     public var reviewTime: Int
+    /// What an SMS prompt asks for: open the check-in link, or reply by SMS with the prompt's code and the answers.
+    public var smsStyle: SMSStyle = .link
 
     public init(id: String, cadence: Cadence, baselineWithin: TimeSpan, measures: [String], checkIn: CheckInWindow,
                 sendWindow: SendWindow, timezone: String, channels: [Channel], gateways: [Channel: String],
@@ -34,6 +36,14 @@ public struct Pathway: Sendable, Equatable {
         self.gateways = gateways
         self.nonResponse = nonResponse
     }
+}
+
+/// What an SMS prompt asks the person to do.
+public enum SMSStyle: String, Sendable, Equatable, CaseIterable {
+    /// Open the check-in form from the link.
+    case link
+    /// Reply with the prompt's code and the answers as numbers (the link is still included).
+    case reply
 }
 
 /// Time between reviews in routine support and during a step-up.

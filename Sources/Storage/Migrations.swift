@@ -311,4 +311,25 @@ let migrations: [Migration] = [
             """,
         ]
     },
+    Migration(version: 4, name: "intake replies, alerts and drafts") { _ in
+        [
+            // Urgent flags reach the team through the outbox; escalation when nobody acknowledges in time.
+            "ALTER TABLE flags ADD COLUMN alerted_at_ms BIGINT",
+            "ALTER TABLE flags ADD COLUMN escalated_at_ms BIGINT",
+            "CREATE INDEX flags_alerts ON flags (severity, status, alerted_at_ms)",
+            // Reply-by-SMS prompts carry a short code (P7) so a reply can name the prompt it answers.
+            "ALTER TABLE prompts ADD COLUMN reply_code TEXT",
+            "CREATE INDEX prompts_reply_code ON prompts (person_id, reply_code)",
+            // A token opens the form (`form`) or addresses an email reply (`reply`): one cannot stand in for the other.
+            "ALTER TABLE checkin_tokens ADD COLUMN purpose TEXT NOT NULL DEFAULT 'form'",
+            """
+            CREATE TABLE checkin_drafts (
+                token_hash TEXT PRIMARY KEY,
+                person_id TEXT NOT NULL REFERENCES people (id),
+                answers TEXT NOT NULL,
+                updated_at_ms BIGINT NOT NULL
+            )
+            """,
+        ]
+    },
 ]

@@ -7,6 +7,8 @@ public struct OpenPrompt: Sendable, Equatable {
     public var instrument: String
     public var kind: String
     public var closesAt: Date
+    /// The code a reply-by-SMS answer names (`P7`), once the prompt has been sent that way.
+    public var replyCode: String? = nil
 }
 
 /// One instrument's answers from a submitted form, scored, with the flags it raises.
@@ -63,12 +65,13 @@ extension SQLStore {
     public func openPrompts(personID: String, now: Date) async throws -> [OpenPrompt] {
         try await read { db in
             try await db.raw("""
-                SELECT id, instrument, kind, closes_at_ms FROM prompts
+                SELECT id, instrument, kind, closes_at_ms, reply_code FROM prompts
                 WHERE person_id = \(bind: personID) AND status IN ('scheduled', 'sent') AND closes_at_ms > \(bind: now.millis)
                 ORDER BY review_at_ms, kind, id
                 """).all().map {
                 OpenPrompt(id: try $0.decode(column: "id", as: String.self), instrument: try $0.decode(column: "instrument", as: String.self),
-                           kind: try $0.decode(column: "kind", as: String.self), closesAt: Date(millis: try $0.decode(column: "closes_at_ms", as: Int64.self)))
+                           kind: try $0.decode(column: "kind", as: String.self), closesAt: Date(millis: try $0.decode(column: "closes_at_ms", as: Int64.self)),
+                           replyCode: try $0.decode(column: "reply_code", as: String?.self))
             }
         }
     }

@@ -17,6 +17,8 @@ public struct ClaimedMessage: Sendable, Equatable {
     /// Fencing token: only this lease may record the outcome.
     public var leaseToken: String
     public var leaseUntil: Date
+    /// The decided content of a message that is not a prompt (`DirectMessage` JSON); `{}` for prompts.
+    public var payload: String = "{}"
 }
 
 /// What the dispatcher needs to know just before a send, read fresh.
@@ -69,14 +71,14 @@ extension SQLStore {
             var rows: [any SQLRow] = []
             for chunk in ids.chunked(500) {
                 rows += try await db.raw("""
-                    SELECT o.id, o.prompt_id, o.person_id, o.purpose, o.channel, o.gateway, o.attempt, o.idempotency_key, o.status, o.due_at_ms,
+                    SELECT o.id, o.prompt_id, o.person_id, o.purpose, o.channel, o.gateway, o.attempt, o.idempotency_key, o.status, o.due_at_ms, o.payload,
                            COALESCE(p.enrolment_id || '|' || p.review_id || '|' || p.kind, o.id) AS grp
                     FROM outbox_messages o LEFT JOIN prompts p ON p.id = o.prompt_id
                     WHERE o.id IN \(SQLQueryString(sqlList(chunk)))
                     ORDER BY o.due_at_ms, o.person_id, o.id
                     """).all()
             }
-            struct Row { var id, person, purpose, channel, gateway, key, status, group: String; var prompt: String?; var attempt: Int }
+            struct Row { var id, person, purpose, channel, gateway, key, status, group, payload: String; var prompt: String?; var attempt: Int }
             var groups: [String: [Row]] = [:]
             var order: [String] = []
             for row in rows {
@@ -84,6 +86,7 @@ extension SQLStore {
                                purpose: try row.decode(column: "purpose", as: String.self), channel: try row.decode(column: "channel", as: String.self),
                                gateway: try row.decode(column: "gateway", as: String.self), key: try row.decode(column: "idempotency_key", as: String.self),
                                status: try row.decode(column: "status", as: String.self), group: try row.decode(column: "grp", as: String.self),
+                               payload: try row.decode(column: "payload", as: String.self),
                                prompt: try row.decode(column: "prompt_id", as: String?.self), attempt: try row.decode(column: "attempt", as: Int.self))
                 let key = [item.person, item.purpose, item.channel, item.gateway, item.group].joined(separator: "\u{1F}")
                 if groups[key] == nil { order.append(key) }
@@ -108,7 +111,7 @@ extension SQLStore {
                 for member in members { transitions.append((member.id, member.status, "sending", "attempt \(attempt)")) }
                 claims.append(ClaimedMessage(rowIDs: members.map(\.id), leadID: lead.id, promptIDs: members.compactMap(\.prompt), personID: lead.person,
                                              purpose: lead.purpose, channel: lead.channel, gateway: lead.gateway, attempt: attempt,
-                                             idempotencyKey: lead.key, leaseToken: token, leaseUntil: until))
+                                             idempotencyKey: lead.key, leaseToken: token, leaseUntil: until, payload: lead.payload))
             }
             for chunk in claimedIDs.chunked(500) {
                 try await db.raw("""
@@ -153,7 +156,7 @@ extension SQLStore {
                 }
                 for row in try await db.raw("""
                     SELECT person_id, COUNT(DISTINCT COALESCE(provider_message_id, id)) AS n FROM outbox_messages
-                    WHERE status IN ('accepted', 'delivered') AND updated_at_ms > \(bind: now.millis - 86_400_000) AND person_id IN \(list) GROUP BY person_id
+                    WHERE status IN ('accepted', 'delivered') AND purpose NOT IN ('team_alert', 'escalation') AND updated_at_ms > \(bind: now.millis - 86_400_000) AND person_id IN \(list) GROUP BY person_id
                     """).all() {
                     sent[try row.decode(column: "person_id", as: String.self)] = try row.decode(column: "n", as: Int.self)
                 }

@@ -256,13 +256,13 @@ extension SQLStore {
     // MARK: - Outbox rows
 
     static func enqueue(_ db: any SQLDatabase, promptID: String?, personID: String, purpose: String, channel: String, gateway: String,
-                        dueAt: Int64, key: String, now: Int64) async throws {
+                        dueAt: Int64, key: String, payload: String = "{}", now: Int64) async throws {
         let id = "ob_" + newID()
         let inserted = try await db.raw("""
             INSERT INTO outbox_messages (id, prompt_id, person_id, purpose, channel, gateway, status, attempt, due_at_ms, idempotency_key,
                                          payload, created_at_ms, updated_at_ms)
             VALUES (\(bind: id), \(bind: promptID), \(bind: personID), \(bind: purpose), \(bind: channel), \(bind: gateway), 'queued', 0,
-                    \(bind: dueAt), \(bind: key), '{}', \(bind: now), \(bind: now))
+                    \(bind: dueAt), \(bind: key), \(bind: payload), \(bind: now), \(bind: now))
             ON CONFLICT DO NOTHING
             RETURNING id
             """).first()

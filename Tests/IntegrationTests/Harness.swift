@@ -19,6 +19,7 @@ struct Harness {
 
     /// Writes gateways for the receiver and SMTP server into a copy of the shipped config and opens a fresh store.
     static func make(receiver: HTTPReceiver?, smtp: (port: Int, tls: String, ca: String?)?, timeout: String = "5s", dispatcherConcurrency: Int? = nil,
+                     replyBySMS: Bool = false,
                      start: Date = ISO8601DateFormatter().date(from: "2026-11-02T08:00:00Z")!) async throws -> Harness {
         let config = try Fixtures.copyOfConfig()
         var gateways = "gateways:\n  sandbox-sms: { kind: sandbox, channel: sms }\n  sandbox-email: { kind: sandbox, channel: email }\n"
@@ -62,6 +63,9 @@ struct Harness {
         let email = smtp == nil ? "sandbox-email" : "test-email"
         var pathways = try String(contentsOfFile: "\(config)/pathways.yaml", encoding: .utf8)
         pathways = pathways.replacingOccurrences(of: "gateways: { sms: sandbox-sms, email: sandbox-email }", with: "gateways: { sms: \(sms), email: \(email) }")
+        if replyBySMS {
+            pathways = pathways.replacingOccurrences(of: "    channels: [sms, email]  ", with: "    sms_style: reply\n    channels: [sms, email]  ")
+        }
         try pathways.write(toFile: "\(config)/pathways.yaml", atomically: true, encoding: .utf8)
         var rom = try String(contentsOfFile: "\(config)/rom.yaml", encoding: .utf8)
         if let concurrency = dispatcherConcurrency {

@@ -54,28 +54,75 @@ struct InboundSMSTests {
         await harness.close()
     }
 
-    @Test("Answers score when they match the only open prompt; otherwise, and for unknown numbers and free-text opt-outs, they wait in quarantine")
+    @Test("Reply-by-SMS: the SMS names each prompt's code; a coded reply scores, an uncoded one with several open is quarantined and the person told how to answer")
     func answersAndQuarantine() async throws {
-        let harness = try await Harness.make(receiver: try HTTPReceiver(), smtp: nil)
+        let receiver = try HTTPReceiver()
+        defer { receiver.stop() }
+        let harness = try await Harness.make(receiver: receiver, smtp: nil, replyBySMS: true)
         try await harness.seed("p1,Ana,+447700900001,,,community,2026-11-02,,north")
-        // Leave only PHQ-9 open: the other two baseline prompts are answered.
-        try await harness.env.store.transaction { db in
-            try await db.raw("UPDATE prompts SET status = 'answered' WHERE instrument <> 'phq9'").run()
-        }
         harness.clock.set(sendTime)
+        let first = try await harness.worker().runOnce()
+        #expect(first.accepted == 1, "one SMS for the person's three baseline prompts")
+        let sent = try #require(receiver.requests().first?.body)
+        #expect(sent.contains("P1, P2 and P3"), "the SMS names the three codes: \(sent)")
+        for word in ["phq", "gad", "goal", "depress", "anxi"] { #expect(!sent.lowercased().contains(word), "no measure names in the SMS") }
+        let open = try await harness.env.store.openPrompts(personID: "p1", now: sendTime)
+        let phq9 = try #require(open.first { $0.instrument == "phq9" }?.replyCode)
+
         try await Application(router: Routes.router(harness.env)).test(.router) { client in
-            let status2 = try await send(client, [("MessageSid", "SM2"), ("From", "+447700900999"), ("Body", "1 2 3")]); #expect(status2 == .ok)
-            let status3 = try await send(client, [("MessageSid", "SM3"), ("From", "+447700900001"), ("Body", "please stop texting me")]); #expect(status3 == .ok)
-            let status4 = try await send(client, [("MessageSid", "SM4"), ("From", "+447700900001"), ("Body", "1,2,0,3,1,0,2,1,1")]); #expect(status4 == .ok)
-            let status5 = try await send(client, [("MessageSid", "SM5"), ("From", "+447700900001"), ("Body", "0 0 0")]); #expect(status5 == .ok)
+            let messages: [(String, String, String)] = [
+                ("SM2", "+447700900999", "1 2 3"),
+                ("SM3", "+447700900001", "please stop texting me"),
+                ("SM4", "+447700900001", "1,2,0,3,1,0,2,1,1"),
+                ("SM5", "+447700900001", "\(phq9.lowercased()) 1,2,0,3,1,0,2,1,1"),
+                ("SM6", "+447700900001", "P77 1 2"),
+                ("SM7", "+447700900001", "help"),
+            ]
+            for (sid, from, body) in messages {
+                let status = try await send(client, [("MessageSid", sid), ("From", from), ("Body", body)])
+                #expect(status == .ok)
+            }
         }
         let replies = try await harness.env.store.inboundReplies(source: "sms")
-        #expect(replies.map(\.status) == ["quarantined", "quarantined", "processed", "quarantined"])
+        #expect(replies.map(\.status) == ["quarantined", "quarantined", "quarantined", "processed", "quarantined", "processed"])
         #expect(replies[0].reason == "unknown_number")
         #expect(replies[1].reason == "free_text_opt_out")
-        #expect(replies[3].reason == "no_open_prompt", "after the answer there is nothing open to match")
+        #expect(replies[2].reason == "ambiguous: 3 open prompts", "no code and three coded prompts open")
+        #expect(replies[4].reason == "unknown code P77")
+        #expect(replies[5].reason == "help")
         let flags = try await harness.env.store.openFlags(personID: "p1")
         #expect(flags.contains { $0.kind == "PHQ9_ITEM9_POSITIVE" && $0.severity == "urgent" })
+
+        // Auto-replies: one how-to-answer a day (not two for SM4 and SM6), the help text, none to the unknown number
+        // or to the free-text opt-out.
+        let queued = try await harness.env.store.outboxRows().filter { $0.purpose == "reply" }
+        #expect(queued.map(\.key).sorted() == queued.map(\.key).sorted() && queued.count == 2)
+        #expect(queued.contains { $0.key.hasPrefix("reply:how_to_answer:") } && queued.contains { $0.key.hasPrefix("reply:help:") })
+        receiver.clear()
+        let summary = try await harness.worker().runOnce()
+        #expect(summary.accepted >= 2)
+        let bodies = receiver.requests().map(\.body)
+        #expect(bodies.contains { $0.contains("Reply STOP to stop them") && $0.contains("+447700900001") })
+        #expect(bodies.contains { $0.contains("Sorry, we could not read that") })
+        #expect(!bodies.contains { $0.contains("+447700900999") }, "nothing to a number we do not know")
+        await harness.close()
+    }
+
+    @Test("After STOP, auto-replies are not sent either")
+    func noReplyAfterStop() async throws {
+        let receiver = try HTTPReceiver()
+        defer { receiver.stop() }
+        let harness = try await Harness.make(receiver: receiver, smtp: nil, replyBySMS: true)
+        try await harness.seed("p1,Ana,+447700900001,,,community,2026-11-02,,north")
+        harness.clock.set(sendTime)
+        try await Application(router: Routes.router(harness.env)).test(.router) { client in
+            _ = try await send(client, [("MessageSid", "SM1"), ("From", "+447700900001"), ("Body", "HELP")])
+            _ = try await send(client, [("MessageSid", "SM2"), ("From", "+447700900001"), ("Body", "STOP")])
+        }
+        _ = try await harness.worker().runOnce()
+        #expect(receiver.requests().isEmpty, "the help reply was queued before STOP but is re-checked at send time")
+        let reply = try #require(try await harness.env.store.outboxRows().first { $0.purpose == "reply" })
+        #expect(reply.status == "failed" && reply.error == "opted out of sms")
         await harness.close()
     }
 }
@@ -88,6 +135,8 @@ struct ReprocessTests {
         try await harness.seed("p1,Ana,+447700900001,,,community,2026-11-02,,north")
         try await harness.env.store.transaction { db in
             try await db.raw("UPDATE prompts SET status = 'answered' WHERE instrument <> 'phq9'").run()
+            // As if sent as a reply-by-SMS prompt.
+            try await db.raw("UPDATE prompts SET reply_code = 'P1' WHERE instrument = 'phq9'").run()
         }
         let now = ISO8601DateFormatter().date(from: "2026-11-02T09:00:00Z")!
         harness.clock.set(now)

@@ -28,6 +28,22 @@ struct ConfigCheckTests {
         #expect(configuration.settings.databaseURL == "sqlite:var/rom.sqlite")
     }
 
+    @Test("A team alert through a gateway that does not exist, or to a phone number on an email gateway, is reported at the team's line")
+    func teamAlerts() throws {
+        let config = try Fixtures.copyOfConfig()
+        var rom = try String(contentsOfFile: "\(config)/rom.yaml", encoding: .utf8)
+        rom = rom.replacingOccurrences(of: "alert: { gateway: sandbox-email, to: duty-team@example.nhs.uk }", with: "alert: { gateway: sandbox-mail, to: duty-team@example.nhs.uk }")
+        rom += "  east:\n    alert: { gateway: sandbox-email, to: \"+447700900123\" }\n"
+        try write(rom, to: "\(config)/rom.yaml")
+        let found = problems(config)
+        let lines = rom.split(separator: "\n", omittingEmptySubsequences: false)
+        let defaultLine = (lines.firstIndex { $0.contains("sandbox-mail") } ?? 0) + 1
+        let eastLine = (lines.firstIndex { $0.contains("+447700900123") } ?? 0) + 1
+        #expect(found.contains { $0.message.contains("gateway `sandbox-mail`, which is not in gateways.yaml") && $0.line == defaultLine }, "\(found)")
+        #expect(found.contains { $0.message.contains("`+447700900123` is not an email address") && $0.line == eastLine })
+        #expect(found.count == 2, "\(found)")
+    }
+
     @Test("Four mistakes in pathways.yaml — an unknown instrument, `4 weks`, a missing gateway — and a badly indented gateways.yaml are all reported with file and line")
     func brokenLikeANewUser() throws {
         let config = try Fixtures.copyOfConfig()

@@ -44,6 +44,21 @@ public struct Configuration: Sendable {
 
         let templates = loadTemplates(display("templates"), log: log)
 
+        for (team, alert) in settings.teams.sorted(by: { $0.key < $1.key }) {
+            guard let gateway = gateways[alert.gateway] else {
+                log.add(display("rom.yaml"), alert.line, "team `\(team)` sends alerts through gateway `\(alert.gateway)`, which is not in gateways.yaml",
+                        hint: "use one of: \(gateways.keys.sorted().joined(separator: ", "))")
+                continue
+            }
+            for address in [alert.to] + (alert.escalateTo.map { [$0] } ?? []) {
+                let fits = gateway.channel == .email ? address.contains("@") : address.hasPrefix("+")
+                if !fits {
+                    log.add(display("rom.yaml"), alert.line, "team `\(team)`: `\(address)` is not an \(gateway.channel.rawValue) address for gateway `\(alert.gateway)`",
+                            hint: gateway.channel == .email ? "write an email address" : "write a number in E.164 form, e.g. +447700900123")
+                }
+            }
+        }
+
         if !log.problems.isEmpty {
             throw ConfigErrors(problems: log.problems)
         }
@@ -102,6 +117,21 @@ public struct ServiceSettings: Sendable, Equatable {
     public var dailyCap: Int
     /// Sends in flight at once per dispatcher.
     public var dispatchConcurrency = 16
+    /// SMS auto-replies: to HELP, and to a reply that could not be read. Never clinical.
+    public var helpText = "This number sends check-in reminders from your care team. Reply STOP to stop them. In an emergency call 999."
+    public var howToAnswerText = "Sorry, we could not read that. Reply with the code and your answers as numbers, e.g. P7 1 2 0 3, or use the link we sent."
+    /// Team name (or `default`) → where its urgent flags are sent.
+    public var teams: [String: TeamAlertSettings] = [:]
+
+    /// Where a team's urgent flags go, as written in rom.yaml (checked against the gateways after loading).
+    public struct TeamAlertSettings: Sendable, Equatable {
+        public var gateway: String
+        public var to: String
+        public var escalateTo: String?
+        public var escalateAfter: TimeSpan?
+        /// Line in rom.yaml, for problems found once the gateways are known.
+        public var line: Int?
+    }
 
     /// How long operational data is kept; clinical records follow the records code, not these.
     public struct Retention: Sendable, Equatable {

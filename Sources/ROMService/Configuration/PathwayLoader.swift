@@ -5,7 +5,7 @@ import Scheduling
 
 /// Reads `config/pathways.yaml`, checking every instrument and gateway it names exists.
 enum PathwayLoader {
-    static let keys = ["cadence", "baseline", "measures", "check_in", "send_window", "review_time", "timezone", "channels", "gateways", "non_response"]
+    static let keys = ["cadence", "baseline", "measures", "check_in", "send_window", "review_time", "timezone", "channels", "gateways", "non_response", "sms_style"]
 
     static func read(_ value: YAMLValue, instruments: InstrumentCatalog, gateways: [String: GatewaySettings],
                      defaultTimeZone: String) -> [String: Pathway] {
@@ -139,9 +139,13 @@ enum PathwayLoader {
             nonResponse.missedInARow = missed
         }
 
+        let smsStyle = f.optional("sms_style")?.enumValue(SMSStyle.self, what: "sms_style") ?? .link
+
         guard value.log.problems.count == before else { return nil }
-        return Pathway(id: id, cadence: cadence, baselineWithin: baselineWithin, measures: measures, checkIn: checkIn,
-                       sendWindow: sendWindow, timezone: timezone, channels: channels, gateways: routes, nonResponse: nonResponse,
-                       reviewTime: reviewTime)
+        var pathway = Pathway(id: id, cadence: cadence, baselineWithin: baselineWithin, measures: measures, checkIn: checkIn,
+                              sendWindow: sendWindow, timezone: timezone, channels: channels, gateways: routes, nonResponse: nonResponse,
+                              reviewTime: reviewTime)
+        pathway.smsStyle = smsStyle
+        return pathway
     }
 }

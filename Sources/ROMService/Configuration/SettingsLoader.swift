@@ -6,7 +6,7 @@ enum SettingsLoader {
     static func read(_ value: YAMLValue) -> ServiceSettings? {
         var settings = ServiceSettings.defaults
         guard let f = value.fields(["server", "database", "timezone", "scheduler", "dispatcher", "sweeper", "sessions",
-                                    "retention", "crisis_text", "link_secret"], what: "rom.yaml") else { return nil }
+                                    "retention", "crisis_text", "link_secret", "sms_replies", "teams"], what: "rom.yaml") else { return nil }
         if let secret = f.optional("link_secret"), let reference = GatewayLoader.secret(secret) {
             settings.linkSecret = reference
         }
@@ -58,6 +58,24 @@ enum SettingsLoader {
             if let span = retention.optional("raw_replies")?.duration(what: "raw_replies") { settings.retention.rawReplies = span }
             if let span = retention.optional("outbox_payloads")?.duration(what: "outbox_payloads") { settings.retention.outboxPayloads = span }
             if let span = retention.optional("expired_tokens")?.duration(what: "expired_tokens") { settings.retention.expiredTokens = span }
+        }
+        if let replies = f.optional("sms_replies")?.fields(["help", "how_to_answer"], what: "sms_replies") {
+            if let text = replies.optional("help")?.string(what: "help") { settings.helpText = text }
+            if let text = replies.optional("how_to_answer")?.string(what: "how_to_answer") { settings.howToAnswerText = text }
+        }
+        if let teams = f.optional("teams")?.mapping(what: "teams") {
+            for (team, value) in teams {
+                guard let fields = value.fields(["alert", "escalate"], what: "team \(team)"),
+                      let alertNode = fields.required("alert", hint: "write alert: { gateway: NAME, to: ADDRESS }"),
+                      let alert = alertNode.fields(["gateway", "to"], what: "alert"),
+                      let gateway = alert.required("gateway")?.string(what: "gateway"), let to = alert.required("to")?.string(what: "to") else { continue }
+                var route = ServiceSettings.TeamAlertSettings(gateway: gateway, to: to, escalateTo: nil, escalateAfter: nil, line: alertNode.line)
+                if let escalate = fields.optional("escalate")?.fields(["to", "after"], what: "escalate") {
+                    route.escalateTo = escalate.required("to", hint: "who hears when nobody acknowledges")?.string(what: "to")
+                    route.escalateAfter = escalate.required("after", hint: "e.g. after: 30m")?.duration(what: "after")
+                }
+                settings.teams[team] = route
+            }
         }
         if let crisis = f.optional("crisis_text")?.string(what: "crisis_text") {
             settings.crisisText = crisis

@@ -2,10 +2,10 @@ import Delivery
 import Foundation
 import HTTPTypes
 import Hummingbird
-import Instruments
+public import Instruments
 import Logging
 import Scheduling
-import Storage
+public import Storage
 
 /// The service user's check-in form at `/c/{token}`: server-rendered, no JavaScript, nothing third-party.
 ///
@@ -78,7 +78,7 @@ extension Routes {
     }
 
     /// A scored answer ready to store, the same for the form, the API and SMS: answers as stored, the score as JSON, its flags.
-    static func scoredAnswer(_ score: Score, answers: [Int?], promptID: String) throws -> CheckinAnswer {
+    public static func scoredAnswer(_ score: Score, answers: [Int?], promptID: String) throws -> CheckinAnswer {
         CheckinAnswer(
             promptID: promptID, instrument: score.instrument,
             answers: answers.map { $0.map(String.init) ?? "-" }.joined(separator: ","),

@@ -53,7 +53,7 @@ extension Routes {
                                                                 optIn: keyword, now: now) else {
                 return try jsonResponse(["status": "duplicate"])
             }
-            try await process(reply, received, keyword: keyword, env: env, now: now)
+            try await process(reply, received, gateway: name, keyword: keyword, env: env, now: now)
             return try jsonResponse(["status": "received"])
         }
     }
@@ -71,16 +71,24 @@ extension Routes {
             }
             let fields = receiptFields(message.rawBody, contentType: message.contentType)
             let reply = SMSReply.parse(fields[inbound.bodyField] ?? "")
-            try await process(reply, ReceivedSMS(replyID: message.replyID, personID: message.personID), keyword: nil, env: env, now: env.now())
+            try await process(reply, ReceivedSMS(replyID: message.replyID, personID: message.personID), gateway: message.gateway, keyword: nil, env: env, now: env.now())
         }
         return pending.count
     }
 
-    private static func process(_ reply: SMSReply, _ received: ReceivedSMS, keyword: Bool?, env: ServiceEnvironment, now: Date) async throws {
+    private static func process(_ reply: SMSReply, _ received: ReceivedSMS, gateway: String, keyword: Bool?, env: ServiceEnvironment, now: Date) async throws {
         guard let person = received.personID else {
+            // Never reply to a number we do not know: it may not be the person's, and nothing is disclosed.
             return try await env.store.quarantine(replyID: received.replyID, reason: "unknown_number", now: now)
         }
         if keyword != nil { return }
+        let settings = env.configuration.settings
+        /// Quarantines with the reason and tells the person, once a day at most, how to answer.
+        func unusable(_ reason: String) async throws {
+            try await env.store.quarantine(replyID: received.replyID, reason: reason, now: now)
+            try await env.store.queueReply(personID: person, replyID: received.replyID, kind: "how_to_answer", channel: "sms", gateway: gateway,
+                                           text: settings.howToAnswerText, within: 86_400, now: now)
+        }
         switch reply {
         case .optOut, .optIn:
             // Only reached when reprocessing: the keyword was not recorded with the message, so record it now.
@@ -88,19 +96,24 @@ extension Routes {
                                               inboundReplyID: received.replyID, now: now)
             return try await env.store.markProcessed(replyID: received.replyID, reason: reply == .optIn ? "opt_in" : "opt_out", now: now)
         case .help:
+            try await env.store.queueReply(personID: person, replyID: received.replyID, kind: "help", channel: "sms", gateway: gateway,
+                                           text: settings.helpText, within: 3_600, now: now)
             return try await env.store.markProcessed(replyID: received.replyID, reason: "help", now: now)
         case .freeTextOptOut:
+            // A person reads it and acts; no automatic message to someone who may be asking us to stop.
             return try await env.store.quarantine(replyID: received.replyID, reason: "free_text_opt_out", now: now)
         case .unreadable(let reason):
-            return try await env.store.quarantine(replyID: received.replyID, reason: "unreadable: \(reason)", now: now)
-        case .answers(_, let values, let compact):
-            let prompts = try await env.store.openPrompts(personID: person, now: now)
-            guard prompts.count == 1, let prompt = prompts.first, let scorer = try? env.configuration.instruments.scorer(prompt.instrument) else {
-                return try await env.store.quarantine(replyID: received.replyID, reason: prompts.isEmpty ? "no_open_prompt" : "ambiguous: \(prompts.count) open prompts",
-                                                      now: now)
+            return try await unusable("unreadable: \(reason)")
+        case .answers(let code, let values, let compact):
+            let open = try await env.store.openPrompts(personID: person, now: now)
+            // A code names its prompt; without one, the reply answers the only open reply-by-SMS prompt.
+            let candidates = code.map { code in open.filter { $0.replyCode == code } } ?? open.filter { $0.replyCode != nil }
+            guard candidates.count == 1, let prompt = candidates.first, let scorer = try? env.configuration.instruments.scorer(prompt.instrument) else {
+                if let code { return try await unusable("unknown code \(code)") }
+                return try await unusable(candidates.isEmpty ? "no_open_prompt" : "ambiguous: \(candidates.count) open prompts")
             }
             if compact && scorer.definition.options.contains(where: { $0.value > 9 }) {
-                return try await env.store.quarantine(replyID: received.replyID, reason: "digits run for answers above 9", now: now)
+                return try await unusable("digits run for answers above 9")
             }
             let baseline = try await env.store.baselineAnswers(personID: person, instrument: prompt.instrument).flatMap { try? AnswerParsing.parseList($0, form: .baseline) }
             let score: Score
@@ -108,7 +121,7 @@ extension Routes {
                 score = try scorer.score(values.map { $0 }, baseline: prompt.kind == "baseline" ? nil : baseline)
             } catch {
                 // A risk answer in an unusable reply still reaches a clinician through quarantine review.
-                return try await env.store.quarantine(replyID: received.replyID, reason: "\(error.code): \(error.description)", now: now)
+                return try await unusable("\(error.code): \(error.description)")
             }
             let answer = try scoredAnswer(score, answers: values.map { $0 }, promptID: prompt.id)
             try await env.store.storeScoredReply(replyID: received.replyID, personID: person, source: "sms", answer: answer, now: now)

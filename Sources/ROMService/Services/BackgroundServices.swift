@@ -20,6 +20,11 @@ public enum BackgroundServices {
     public static func drain(_ env: ServiceEnvironment) async throws -> OutboxWorker.Summary {
         let worker = env.outboxWorker()
         var total = OutboxWorker.Summary()
+        // Urgent flags first: their alerts join this drain.
+        let queued = try await env.queueFlagAlerts(now: env.now())
+        if queued.alerts + queued.escalations > 0 {
+            env.logger.notice("urgent flag alerts queued", metadata: ["alerts": "\(queued.alerts)", "escalations": "\(queued.escalations)"])
+        }
         while true {
             let summary = try await worker.runOnce()
             total.claimed += summary.claimed
