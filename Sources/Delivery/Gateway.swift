@@ -15,6 +15,8 @@ public struct OutboundMessage: Sendable, Equatable {
     public var idempotencyKey: String
     /// One-click unsubscribe for email (RFC 8058).
     public var unsubscribeURL: String?
+    /// Fills `{token}` in an SMTP gateway's Reply-To, so a reply names this message.
+    public var replyToken: String?
 
     public init(personID: String, channel: Channel, recipient: String, subject: String?, text: String, html: String?,
                 link: String?, idempotencyKey: String, unsubscribeURL: String? = nil) {

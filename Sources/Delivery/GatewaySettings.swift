@@ -106,6 +106,30 @@ public struct GatewaySettings: Sendable, Equatable {
         }
     }
 
+    /// Verification and field names for inbound email, as parsed-email webhooks (Mailgun, SendGrid, Postmark) post it.
+    public struct InboundEmail: Sendable, Equatable {
+        public enum Signature: String, Sendable, CaseIterable {
+            /// `webhook-id`, `webhook-timestamp`, `webhook-signature` (v1, HMAC-SHA256).
+            case standardWebhooks = "standard_webhooks"
+            /// Mailgun: `timestamp`, `token`, `signature` fields; HMAC-SHA256(key, timestamp + token) in hex.
+            case mailgun
+        }
+
+        public var signature: Signature
+        public var secrets: [SecretReference]
+        public var idField: String
+        public var toField: String
+        public var textField: String
+
+        public init(signature: Signature, secrets: [SecretReference], idField: String, toField: String, textField: String) {
+            self.signature = signature
+            self.secrets = secrets
+            self.idField = idField
+            self.toField = toField
+            self.textField = textField
+        }
+    }
+
     /// A mail server.
     public struct SMTP: Sendable, Equatable {
         public enum TLSMode: String, Sendable, CaseIterable {
@@ -120,7 +144,11 @@ public struct GatewaySettings: Sendable, Equatable {
         public var username: String?
         public var password: SecretReference?
         public var from: String
+        /// Reply-To; `{token}` in it (e.g. `reply+{token}@in.example.org`) becomes each message's reply token, so an
+        /// emailed answer names the message it answers.
         public var replyTo: String?
+        /// Replies posted back by the provider's inbound-parse webhook at `/inbound/email/{gateway}`.
+        public var inbound: InboundEmail?
 
         public init(host: String, port: Int, tls: TLSMode, username: String?, password: SecretReference?, from: String, replyTo: String?) {
             self.host = host

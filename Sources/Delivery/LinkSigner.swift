@@ -30,6 +30,12 @@ public struct LinkSigner: Sendable {
         return ("\(publicURL)/c/\(token)", token)
     }
 
+    /// The reply token of an email message: its hash is stored with purpose `reply`, so it addresses a reply and
+    /// cannot open the check-in form.
+    public func reply(key: String) -> String {
+        token("reply", key)
+    }
+
     /// The one-click unsubscribe link for a person's email.
     public func unsubscribe(personID: String, channel: String) -> (url: String, token: String) {
         let token = token("unsubscribe", "\(personID)|\(channel)")

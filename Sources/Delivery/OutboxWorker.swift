@@ -65,6 +65,7 @@ public struct OutboxWorker: Sendable {
         var ready: [(ClaimedMessage, DeliveryContext, any Gateway, OutboundMessage)] = []
         var checkinTokens: [(hash: String, personID: String, expiresAt: Date)] = []
         var unsubscribeTokens: [(hash: String, personID: String, channel: String)] = []
+        var replyTokens: [(hash: String, personID: String, expiresAt: Date)] = []
         // Messages this batch is about to send per person, so the daily cap holds within a batch too.
         var sendingNow: [String: Int] = [:]
         for (claim, found) in zip(claims, contexts) {
@@ -92,23 +93,28 @@ public struct OutboxWorker: Sendable {
             let link = links.checkin(key: claim.idempotencyKey)
             checkinTokens.append((LinkSigner.hash(link.token), claim.personID, context.closesAt ?? now.addingTimeInterval(7 * 86_400)))
             var unsubscribe: String?
+            var replyToken: String?
             if channel == .email {
                 let link = links.unsubscribe(personID: claim.personID, channel: claim.channel)
                 unsubscribeTokens.append((LinkSigner.hash(link.token), claim.personID, claim.channel))
                 unsubscribe = link.url
+                let token = links.reply(key: claim.idempotencyKey)
+                replyTokens.append((LinkSigner.hash(token), claim.personID, context.closesAt ?? now.addingTimeInterval(7 * 86_400)))
+                replyToken = token
             }
             // Reply-by-SMS pathways: the SMS names each prompt's code, so a reply can say which it answers.
             var codes: [String] = []
             if channel == .sms, pathways[context.pathway]?.smsStyle == .reply {
                 codes = try await store.assignReplyCodes(personID: claim.personID, promptIDs: claim.promptIDs)
             }
-            let message = composer.compose(personID: claim.personID, givenName: context.givenName, channel: channel, recipient: address,
+            var message = composer.compose(personID: claim.personID, givenName: context.givenName, channel: channel, recipient: address,
                                            link: link.url, unsubscribeLink: unsubscribe, idempotencyKey: claim.idempotencyKey, replyCodes: codes)
+            message.replyToken = replyToken
             ready.append((claim, context, gateway, message))
             sendingNow[claim.personID, default: 0] += 1
         }
         // Links work before anyone can receive them.
-        try await store.storeLinkTokens(checkin: checkinTokens, unsubscribe: unsubscribeTokens, now: now)
+        try await store.storeLinkTokens(checkin: checkinTokens, unsubscribe: unsubscribeTokens, reply: replyTokens, now: now)
 
         try await withThrowingTaskGroup(of: (SendResult, ClaimedMessage, DeliveryContext).self) { group in
             var iterator = ready.makeIterator()

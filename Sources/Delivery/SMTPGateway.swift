@@ -34,7 +34,9 @@ public struct SMTPGateway: Gateway {
 
     /// The RFC 5322 message for an outbound message, dated `date`.
     public func mime(for message: OutboundMessage, date: Date) -> MIMEMessage {
-        MIMEMessage(from: settings.from, to: message.recipient, replyTo: settings.replyTo, subject: message.subject ?? "",
+        MIMEMessage(from: settings.from, to: message.recipient, replyTo: settings.replyTo.map { address in
+            message.replyToken.map { address.replacingOccurrences(of: "{token}", with: $0) } ?? address.replacingOccurrences(of: "+{token}", with: "")
+        }, subject: message.subject ?? "",
                     text: message.text, html: message.html, messageID: messageID(for: message.idempotencyKey), date: date,
                     unsubscribeURL: message.unsubscribeURL)
     }

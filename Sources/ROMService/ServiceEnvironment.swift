@@ -18,8 +18,8 @@ public struct ServiceEnvironment: Sendable {
     public let links: LinkSigner
     /// The libcurl loop behind webhook and SMTP gateways; nil when only the sandbox is configured.
     public let curl: CurlMultiLoop?
-    /// Secrets for verifying what providers send, resolved once at start-up: gateway → inbound SMS and receipt secrets.
-    public let inboundSecrets: [String: (sms: [String], receipts: [String])]
+    /// Secrets for verifying what providers send, resolved once at start-up: gateway → inbound (SMS or email) and receipt secrets.
+    public let inboundSecrets: [String: (inbound: [String], receipts: [String])]
 
     /// Builds gateways (resolving their secrets from `environment` now, so a missing one fails at start-up) and the link signer.
     public init(configuration: Configuration, store: SQLStore, now: @escaping @Sendable () -> Date,
@@ -52,11 +52,17 @@ public struct ServiceEnvironment: Sendable {
         }
         self.curl = curl
         self.gateways = gateways
-        var inboundSecrets: [String: (sms: [String], receipts: [String])] = [:]
+        var inboundSecrets: [String: (inbound: [String], receipts: [String])] = [:]
         for (name, settings) in configuration.gateways {
-            guard case .webhook(let webhook) = settings.kind else { continue }
-            inboundSecrets[name] = (try (webhook.inbound?.secrets ?? []).map { try $0.resolve(environment: environment) },
-                                    try (webhook.receipts?.signingSecrets ?? []).map { try $0.resolve(environment: environment) })
+            switch settings.kind {
+            case .webhook(let webhook):
+                inboundSecrets[name] = (try (webhook.inbound?.secrets ?? []).map { try $0.resolve(environment: environment) },
+                                        try (webhook.receipts?.signingSecrets ?? []).map { try $0.resolve(environment: environment) })
+            case .smtp(let smtp):
+                inboundSecrets[name] = (try (smtp.inbound?.secrets ?? []).map { try $0.resolve(environment: environment) }, [])
+            default:
+                continue
+            }
         }
         self.inboundSecrets = inboundSecrets
         self.composer = try MessageComposer(templates: configuration.templates)

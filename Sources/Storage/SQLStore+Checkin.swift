@@ -56,7 +56,18 @@ extension SQLStore {
     public func checkinPerson(tokenHash: String, now: Date) async throws -> String? {
         try await read { db in
             try await db.raw("""
-                SELECT person_id FROM checkin_tokens WHERE token_hash = \(bind: tokenHash) AND used_at_ms IS NULL AND expires_at_ms > \(bind: now.millis)
+                SELECT person_id FROM checkin_tokens WHERE token_hash = \(bind: tokenHash) AND purpose = 'form' AND used_at_ms IS NULL
+                AND expires_at_ms > \(bind: now.millis)
+                """).first()?.decode(column: "person_id", as: String.self)
+        }
+    }
+
+    /// The person behind an email reply token (`reply+<token>@…`), while it has not expired. Replies do not use it up:
+    /// a person may answer in two emails.
+    public func replyPerson(tokenHash: String, now: Date) async throws -> String? {
+        try await read { db in
+            try await db.raw("""
+                SELECT person_id FROM checkin_tokens WHERE token_hash = \(bind: tokenHash) AND purpose = 'reply' AND expires_at_ms > \(bind: now.millis)
                 """).first()?.decode(column: "person_id", as: String.self)
         }
     }
@@ -95,7 +106,7 @@ extension SQLStore {
         return try await transaction { db in
             let consumed = try await db.raw("""
                 UPDATE checkin_tokens SET used_at_ms = \(bind: stamp)
-                WHERE token_hash = \(bind: tokenHash) AND used_at_ms IS NULL AND expires_at_ms > \(bind: stamp) RETURNING token_hash
+                WHERE token_hash = \(bind: tokenHash) AND purpose = 'form' AND used_at_ms IS NULL AND expires_at_ms > \(bind: stamp) RETURNING token_hash
                 """).first()
             guard consumed != nil else { return .alreadyUsed }
             let replyID = "in_" + newID()

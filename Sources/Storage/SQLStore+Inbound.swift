@@ -1,7 +1,7 @@
 public import Foundation
 import SQLKit
 
-/// A stored inbound SMS, after the keyword step.
+/// A stored inbound SMS or email, after the keyword step.
 public struct ReceivedSMS: Sendable, Equatable {
     public var replyID: String
     /// The person whose number sent it, if it is one of ours.
@@ -35,6 +35,21 @@ extension SQLStore {
                 try await db.raw("UPDATE inbound_replies SET status = 'processed', reason = \(bind: optIn ? "opt_in" : "opt_out"), processed_at_ms = \(bind: stamp) WHERE id = \(bind: id)").run()
             }
             return ReceivedSMS(replyID: id, personID: person)
+        }
+    }
+
+    /// Stores a parsed-email webhook once per provider id, for the person its reply address names (nil when it names
+    /// nobody we know). Returns nil for a duplicate delivery.
+    public func receiveEmail(gateway: String, eventID: String, personID: String?, rawBody: [UInt8], contentType: String, now: Date) async throws -> ReceivedSMS? {
+        try await transaction { db in
+            let id = "in_" + newID()
+            let inserted = try await db.raw("""
+                INSERT INTO inbound_replies (id, source, gateway, provider_event_id, content_type, raw_body, status, person_id, received_at_ms)
+                VALUES (\(bind: id), 'email', \(bind: gateway), \(bind: eventID), \(bind: contentType), \(bind: Data(rawBody)), 'received', \(bind: personID),
+                        \(bind: now.millis))
+                ON CONFLICT (source, gateway, provider_event_id) DO NOTHING RETURNING id
+                """).first()
+            return inserted == nil ? nil : ReceivedSMS(replyID: id, personID: personID)
         }
     }
 
@@ -81,12 +96,12 @@ public struct PendingSMS: Sendable {
 }
 
 extension SQLStore {
-    /// SMS stored but never processed, oldest first.
-    public func pendingSMS(limit: Int = 500) async throws -> [PendingSMS] {
+    /// Replies from `source` (sms, email) stored but never processed, oldest first.
+    public func pendingReplies(source: String, limit: Int = 500) async throws -> [PendingSMS] {
         try await read { db in
             try await db.raw("""
                 SELECT id, gateway, person_id, raw_body, content_type FROM inbound_replies
-                WHERE source = 'sms' AND status = 'received' ORDER BY received_at_ms, rowid LIMIT \(literal: limit)
+                WHERE source = \(bind: source) AND status = 'received' ORDER BY received_at_ms, rowid LIMIT \(literal: limit)
                 """).all().map {
                 PendingSMS(replyID: try $0.decode(column: "id", as: String.self), gateway: try $0.decode(column: "gateway", as: String.self),
                            personID: try $0.decode(column: "person_id", as: String?.self),

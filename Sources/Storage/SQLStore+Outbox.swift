@@ -243,14 +243,15 @@ extension SQLStore {
 
     /// Stores check-in and unsubscribe token hashes for a batch in one transaction, before any of them is sent.
     public func storeLinkTokens(checkin: [(hash: String, personID: String, expiresAt: Date)], unsubscribe: [(hash: String, personID: String, channel: String)],
-                                now: Date) async throws {
-        guard !checkin.isEmpty || !unsubscribe.isEmpty else { return }
+                                reply: [(hash: String, personID: String, expiresAt: Date)] = [], now: Date) async throws {
+        guard !checkin.isEmpty || !unsubscribe.isEmpty || !reply.isEmpty else { return }
         let stamp = now.millis
         try await transaction { db in
-            for chunk in checkin.chunked(200) {
-                let values = valuesList(chunk.map { [$0.hash, $0.personID, stamp, $0.expiresAt.millis] })
+            let tokens = checkin.map { ($0, "form") } + reply.map { ($0, "reply") }
+            for chunk in tokens.chunked(200) {
+                let values = valuesList(chunk.map { [$0.0.hash, $0.0.personID, stamp, $0.0.expiresAt.millis, $0.1] })
                 try await db.raw("""
-                    INSERT INTO checkin_tokens (token_hash, person_id, created_at_ms, expires_at_ms) VALUES \(values)
+                    INSERT INTO checkin_tokens (token_hash, person_id, created_at_ms, expires_at_ms, purpose) VALUES \(values)
                     ON CONFLICT (token_hash) DO UPDATE SET expires_at_ms = MAX(checkin_tokens.expires_at_ms, excluded.expires_at_ms)
                     """).run()
             }

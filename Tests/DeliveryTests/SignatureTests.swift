@@ -66,3 +66,22 @@ struct SignatureTests {
         #expect(!TwilioSignature.isValid(header: nil, url: url, parameters: parameters, authToken: "12345"))
     }
 }
+
+@Suite("Mailgun webhook signatures")
+struct MailgunSignatureTests {
+    // hex HMAC-SHA256("key-mailgun-test", "1793610000" + token), computed with Python's hmac module.
+    let token = "abcdef0123456789abcdef0123456789abcdef0123456789ab"
+    let valid = "26ccedcf1180b6e8e2b0fc3559f21a5767b4508de091660f5b4811465b17f7b5"
+    let at = Date(timeIntervalSince1970: 1_793_610_000)
+
+    @Test("Valid, wrong key, tampered token, missing field, stale timestamp, and key rotation")
+    func vectors() {
+        #expect(MailgunSignature.expected(timestamp: "1793610000", token: token, key: "key-mailgun-test") == valid)
+        #expect(MailgunSignature.isValid(timestamp: "1793610000", token: token, signature: valid, keys: ["key-mailgun-test"], now: at))
+        #expect(MailgunSignature.isValid(timestamp: "1793610000", token: token, signature: valid, keys: ["old-key", "key-mailgun-test"], now: at))
+        #expect(!MailgunSignature.isValid(timestamp: "1793610000", token: token, signature: valid, keys: ["another-key"], now: at))
+        #expect(!MailgunSignature.isValid(timestamp: "1793610000", token: token + "x", signature: valid, keys: ["key-mailgun-test"], now: at))
+        #expect(!MailgunSignature.isValid(timestamp: nil, token: token, signature: valid, keys: ["key-mailgun-test"], now: at))
+        #expect(!MailgunSignature.isValid(timestamp: "1793610000", token: token, signature: valid, keys: ["key-mailgun-test"], now: at.addingTimeInterval(301)))
+    }
+}

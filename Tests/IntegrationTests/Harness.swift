@@ -19,7 +19,7 @@ struct Harness {
 
     /// Writes gateways for the receiver and SMTP server into a copy of the shipped config and opens a fresh store.
     static func make(receiver: HTTPReceiver?, smtp: (port: Int, tls: String, ca: String?)?, timeout: String = "5s", dispatcherConcurrency: Int? = nil,
-                     replyBySMS: Bool = false,
+                     replyBySMS: Bool = false, emailReplies: Bool = false,
                      start: Date = ISO8601DateFormatter().date(from: "2026-11-02T08:00:00Z")!) async throws -> Harness {
         let config = try Fixtures.copyOfConfig()
         var gateways = "gateways:\n  sandbox-sms: { kind: sandbox, channel: sms }\n  sandbox-email: { kind: sandbox, channel: email }\n"
@@ -53,9 +53,9 @@ struct Harness {
                 port: \(smtp.port)
                 tls: \(smtp.tls)
                 from: "Check-in <checkin@example.org>"
-                reply_to: reply@example.org
+                reply_to: \(emailReplies ? "reply+{token}@in.example.org" : "reply@example.org")
                 timeout: \(timeout)
-            \(smtp.ca.map { "    ca_bundle: \($0)\n" } ?? "")
+            \(smtp.ca.map { "    ca_bundle: \($0)\n" } ?? "")\(emailReplies ? "    inbound: { signature: mailgun, secrets: [{ env: TEST_MAIL_KEY }] }\n" : "")
             """
         }
         try gateways.write(toFile: "\(config)/gateways.yaml", atomically: true, encoding: .utf8)
@@ -73,7 +73,7 @@ struct Harness {
         }
         rom = rom.replacingOccurrences(of: "link_secret: { file: var/link-secret }", with: "link_secret: { file: \(config)/link-secret }")
         try rom.write(toFile: "\(config)/rom.yaml", atomically: true, encoding: .utf8)
-        let environment = ["TEST_SMS_TOKEN": "token-123", "TEST_SIGNING_SECRET": signingSecret, "TEST_SMS_AUTH": "12345"]
+        let environment = ["TEST_SMS_TOKEN": "token-123", "TEST_SIGNING_SECRET": signingSecret, "TEST_SMS_AUTH": "12345", "TEST_MAIL_KEY": "key-mailgun-test"]
         let configuration = try Configuration.load(directory: config, environment: environment)
         let (store, folder) = try await Fixtures.migratedStore()
         let clock = ManualClock(start)

@@ -16,7 +16,7 @@ struct RouteAccessTests {
     /// The only routes anyone may call unauthenticated (health, metrics, sign-in, the public landing page).
     static let publicRoutes: Set<String> = ["GET /", "GET /healthz", "GET /readyz", "GET /metrics", "GET /login", "POST /login", "POST /logout",
                                             "POST /callbacks/status/:gateway", "GET /unsubscribe/:token", "POST /unsubscribe/:token",
-                                            "GET /c/:token", "HEAD /c/:token", "POST /c/:token", "POST /inbound/sms/:gateway"]
+                                            "GET /c/:token", "HEAD /c/:token", "POST /c/:token", "POST /inbound/sms/:gateway", "POST /inbound/email/:gateway"]
 
     struct Tokens {
         var secrets: [Role: String] = [:]

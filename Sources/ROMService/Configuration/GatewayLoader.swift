@@ -18,7 +18,7 @@ enum GatewayLoader {
     private static let transportKeys = ["connect_timeout", "timeout", "ca_bundle"]
     private static let webhookKeys = common + transportKeys + ["url", "method", "headers", "body", "content_type", "auth", "signing_secrets",
                                                                "message_id_path", "receipts", "inbound"]
-    private static let smtpKeys = common + transportKeys + ["host", "port", "tls", "username", "password", "from", "reply_to"]
+    private static let smtpKeys = common + transportKeys + ["host", "port", "tls", "username", "password", "from", "reply_to", "inbound"]
 
     private enum Kind: String, CaseIterable {
         case sandbox, webhook, smtp
@@ -151,9 +151,28 @@ enum GatewayLoader {
         let port = f.optional("port")?.int(what: "port", range: 1...65_535) ?? (tls == .implicit ? 465 : 587)
         let from = f.required("from", hint: "the sender address, e.g. `from: \"Check-in <no-reply@example.org>\"`")?.string(what: "from")
         let password = f.optional("password").flatMap(secret)
+        var inbound: GatewaySettings.InboundEmail?
+        if let i = f.optional("inbound")?.fields(["signature", "secrets", "id_field", "to_field", "text_field"], what: "inbound") {
+            let signature = i.required("signature", hint: "standard_webhooks or mailgun")?.enumValue(GatewaySettings.InboundEmail.Signature.self, what: "signature")
+            let secrets = i.required("secrets", hint: "the webhook signing key, e.g. [{ env: ROM_MAIL_WEBHOOK_KEY }]")?.list(what: "secrets")?.compactMap(secret) ?? []
+            if let signature {
+                // Defaults are Mailgun's field names; SendGrid is `to`/`text`, Postmark `OriginalRecipient`/`TextBody`/`MessageID`.
+                inbound = GatewaySettings.InboundEmail(signature: signature, secrets: secrets,
+                                                       idField: i.optional("id_field")?.string(what: "id_field") ?? "Message-Id",
+                                                       toField: i.optional("to_field")?.string(what: "to_field") ?? "recipient",
+                                                       textField: i.optional("text_field")?.string(what: "text_field") ?? "body-plain")
+            }
+        }
+        let replyTo = f.optional("reply_to")?.string(what: "reply_to")
+        if inbound != nil, !(replyTo ?? "").contains("+{token}@") {
+            (f["reply_to"] ?? f["inbound"])?.problem("replies by email need a reply address that carries each message's token",
+                                                     hint: "write e.g. `reply_to: reply+{token}@in.example.org` (the domain your provider parses)")
+        }
         guard let host, let from else { return nil }
-        return .smtp(GatewaySettings.SMTP(host: host, port: port, tls: tls, username: f.optional("username")?.string(what: "username"),
-                                          password: password, from: from, replyTo: f.optional("reply_to")?.string(what: "reply_to")))
+        var smtp = GatewaySettings.SMTP(host: host, port: port, tls: tls, username: f.optional("username")?.string(what: "username"),
+                                        password: password, from: from, replyTo: replyTo)
+        smtp.inbound = inbound
+        return .smtp(smtp)
     }
 
     /// `{ env: NAME }` or `{ file: PATH }`; a literal value is refused so secrets never sit in the YAML.

@@ -2,6 +2,7 @@ import Delivery
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Intake
 import Logging
 import Storage
 
@@ -71,5 +72,14 @@ extension Routes {
             }
         }
         return parseForm(String(decoding: body, as: UTF8.self))
+    }
+
+    /// Fields of an inbound webhook: JSON, form-encoded, or multipart/form-data (SendGrid's inbound parse).
+    static func inboundFields(_ body: [UInt8], contentType: String) -> [String: String] {
+        if contentType.lowercased().hasPrefix("multipart/form-data") {
+            guard let boundary = MultipartForm.boundary(fromContentType: contentType) else { return [:] }
+            return MultipartForm.parse(body, boundary: boundary) ?? [:]
+        }
+        return receiptFields(body, contentType: contentType)
     }
 }

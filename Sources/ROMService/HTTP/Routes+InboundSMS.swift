@@ -19,8 +19,8 @@ extension Routes {
             }
             let raw = Array(try await request.body.collect(upTo: 64 * 1024).readableBytesView)
             let contentType = request.headers[.contentType] ?? ""
-            let fields = receiptFields(raw, contentType: contentType)
-            let secrets = env.inboundSecrets[name]?.sms ?? []
+            let fields = inboundFields(raw, contentType: contentType)
+            let secrets = env.inboundSecrets[name]?.inbound ?? []
             let verified: Bool
             switch inbound.signature {
             case .twilio:
@@ -58,44 +58,58 @@ extension Routes {
         }
     }
 
-    /// Processes SMS that were stored but not processed (the service stopped in between), so no answer — above all no
-    /// risk answer — is lost. Runs at start-up and on every sweep. Returns how many it processed.
+    /// Processes SMS and email replies that were stored but not processed (the service stopped in between), so no
+    /// answer — above all no risk answer — is lost. Runs at start-up and on every sweep. Returns how many it processed.
     @discardableResult
     public static func reprocessPendingSMS(_ env: ServiceEnvironment) async throws -> Int {
-        let pending = try await env.store.pendingSMS()
-        for message in pending {
-            guard let settings = env.configuration.gateways[message.gateway], case .webhook(let webhook) = settings.kind,
-                  let inbound = webhook.inbound else {
-                try await env.store.quarantine(replyID: message.replyID, reason: "gateway \(message.gateway) no longer configured", now: env.now())
-                continue
+        var count = 0
+        for source in ["sms", "email"] {
+            let pending = try await env.store.pendingReplies(source: source)
+            count += pending.count
+            for message in pending {
+                let fields = inboundFields(message.rawBody, contentType: message.contentType)
+                let text: String
+                switch env.configuration.gateways[message.gateway]?.kind {
+                case .webhook(let webhook) where source == "sms" && webhook.inbound != nil:
+                    text = fields[webhook.inbound!.bodyField] ?? ""
+                case .smtp(let smtp) where source == "email" && smtp.inbound != nil:
+                    text = EmailReply.answerText(fields[smtp.inbound!.textField] ?? "")
+                default:
+                    try await env.store.quarantine(replyID: message.replyID, reason: "gateway \(message.gateway) no longer configured", now: env.now())
+                    continue
+                }
+                try await process(SMSReply.parse(text), ReceivedSMS(replyID: message.replyID, personID: message.personID), channel: source,
+                                  gateway: message.gateway, keyword: nil, env: env, now: env.now())
             }
-            let fields = receiptFields(message.rawBody, contentType: message.contentType)
-            let reply = SMSReply.parse(fields[inbound.bodyField] ?? "")
-            try await process(reply, ReceivedSMS(replyID: message.replyID, personID: message.personID), gateway: message.gateway, keyword: nil, env: env, now: env.now())
         }
-        return pending.count
+        return count
     }
 
-    private static func process(_ reply: SMSReply, _ received: ReceivedSMS, gateway: String, keyword: Bool?, env: ServiceEnvironment, now: Date) async throws {
+    /// The shared pipeline after a reply is stored raw: parse → correlate → score → flag (or quarantine with the reason).
+    /// `channel` is `sms` or `email`; auto-replies go out only by SMS, through the gateway the message came in on.
+    static func process(_ reply: SMSReply, _ received: ReceivedSMS, channel: String = "sms", gateway: String, keyword: Bool?,
+                        env: ServiceEnvironment, now: Date) async throws {
         guard let person = received.personID else {
             // Never reply to a number we do not know: it may not be the person's, and nothing is disclosed.
-            return try await env.store.quarantine(replyID: received.replyID, reason: "unknown_number", now: now)
+            return try await env.store.quarantine(replyID: received.replyID, reason: channel == "sms" ? "unknown_number" : "unknown_reply_address", now: now)
         }
         if keyword != nil { return }
         let settings = env.configuration.settings
         /// Quarantines with the reason and tells the person, once a day at most, how to answer.
         func unusable(_ reason: String) async throws {
             try await env.store.quarantine(replyID: received.replyID, reason: reason, now: now)
+            guard channel == "sms" else { return }
             try await env.store.queueReply(personID: person, replyID: received.replyID, kind: "how_to_answer", channel: "sms", gateway: gateway,
                                            text: settings.howToAnswerText, within: 86_400, now: now)
         }
         switch reply {
         case .optOut, .optIn:
-            // Only reached when reprocessing: the keyword was not recorded with the message, so record it now.
-            try await env.store.recordConsent(personID: person, channel: "sms", optedIn: reply == .optIn, source: "sms_keyword",
+            // SMS keywords are recorded as the message is stored; here when reprocessing, and for email.
+            try await env.store.recordConsent(personID: person, channel: channel, optedIn: reply == .optIn, source: "sms_keyword",
                                               inboundReplyID: received.replyID, now: now)
             return try await env.store.markProcessed(replyID: received.replyID, reason: reply == .optIn ? "opt_in" : "opt_out", now: now)
         case .help:
+            guard channel == "sms" else { return try await env.store.quarantine(replyID: received.replyID, reason: "help_requested", now: now) }
             try await env.store.queueReply(personID: person, replyID: received.replyID, kind: "help", channel: "sms", gateway: gateway,
                                            text: settings.helpText, within: 3_600, now: now)
             return try await env.store.markProcessed(replyID: received.replyID, reason: "help", now: now)
@@ -107,7 +121,8 @@ extension Routes {
         case .answers(let code, let values, let compact):
             let open = try await env.store.openPrompts(personID: person, now: now)
             // A code names its prompt; without one, the reply answers the only open reply-by-SMS prompt.
-            let candidates = code.map { code in open.filter { $0.replyCode == code } } ?? open.filter { $0.replyCode != nil }
+            // An email reply answers the message its address names, so without a code it needs one open prompt.
+            let candidates = code.map { code in open.filter { $0.replyCode == code } } ?? (channel == "email" ? open : open.filter { $0.replyCode != nil })
             guard candidates.count == 1, let prompt = candidates.first, let scorer = try? env.configuration.instruments.scorer(prompt.instrument) else {
                 if let code { return try await unusable("unknown code \(code)") }
                 return try await unusable(candidates.isEmpty ? "no_open_prompt" : "ambiguous: \(candidates.count) open prompts")
@@ -124,7 +139,7 @@ extension Routes {
                 return try await unusable("\(error.code): \(error.description)")
             }
             let answer = try scoredAnswer(score, answers: values.map { $0 }, promptID: prompt.id)
-            try await env.store.storeScoredReply(replyID: received.replyID, personID: person, source: "sms", answer: answer, now: now)
+            try await env.store.storeScoredReply(replyID: received.replyID, personID: person, source: channel, answer: answer, now: now)
         }
     }
 

@@ -19,6 +19,7 @@ public enum Routes {
         checkin(&table, env)
         responses(&table, env)
         inboundSMS(&table, env)
+        inboundEmail(&table, env)
         flags(&table, env)
         ops(&table, env)
         clinician(&table, env)
