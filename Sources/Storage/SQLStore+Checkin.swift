@@ -109,6 +109,8 @@ extension SQLStore {
                 WHERE token_hash = \(bind: tokenHash) AND purpose = 'form' AND used_at_ms IS NULL AND expires_at_ms > \(bind: stamp) RETURNING token_hash
                 """).first()
             guard consumed != nil else { return .alreadyUsed }
+            // The saved draft is superseded by the answers sent.
+            try await db.raw("DELETE FROM checkin_drafts WHERE token_hash = \(bind: tokenHash)").run()
             let replyID = "in_" + newID()
             try await Self.insertRawReply(db, id: replyID, source: "form", gateway: "checkin", eventID: replyID,
                                           contentType: "application/x-www-form-urlencoded", body: rawBody, personID: personID, now: stamp)
@@ -187,6 +189,38 @@ extension SQLStore {
             try await db.raw("SELECT kind, severity, evidence FROM flags WHERE person_id = \(bind: personID) AND status = 'open' ORDER BY raised_at_ms DESC, id").all().map {
                 (try $0.decode(column: "kind", as: String.self), try $0.decode(column: "severity", as: String.self), try $0.decode(column: "evidence", as: String.self))
             }
+        }
+    }
+}
+
+extension SQLStore {
+    /// Saves a partly answered form for its token (the form fields as sent), replacing an earlier save, and raises
+    /// `riskFlags` in the same transaction unless the same flag for the same prompt was raised from a save before.
+    public func saveDraft(tokenHash: String, personID: String, fields: String, riskFlags: [(promptID: String, flag: NewFlag)], now: Date) async throws {
+        let stamp = now.millis
+        try await transaction { db in
+            try await db.raw("""
+                INSERT INTO checkin_drafts (token_hash, person_id, answers, updated_at_ms) VALUES (\(bind: tokenHash), \(bind: personID), \(bind: fields), \(bind: stamp))
+                ON CONFLICT (token_hash) DO UPDATE SET answers = excluded.answers, updated_at_ms = excluded.updated_at_ms
+                """).run()
+            for (promptID, flag) in riskFlags {
+                let existing = try await db.raw("""
+                    SELECT 1 AS hit FROM flags WHERE person_id = \(bind: personID) AND prompt_id = \(bind: promptID) AND kind = \(bind: flag.kind) LIMIT 1
+                    """).first()
+                guard existing == nil else { continue }
+                try await db.raw("""
+                    INSERT INTO flags (id, person_id, kind, severity, status, evidence, prompt_id, raised_at_ms)
+                    VALUES (\(bind: "fl_" + newID()), \(bind: personID), \(bind: flag.kind), \(bind: flag.severity), 'open', \(bind: flag.evidence),
+                            \(bind: promptID), \(bind: stamp))
+                    """).run()
+            }
+        }
+    }
+
+    /// The saved form fields for a token, if any.
+    public func draft(tokenHash: String) async throws -> String? {
+        try await read { db in
+            try await db.raw("SELECT answers FROM checkin_drafts WHERE token_hash = \(bind: tokenHash)").first()?.decode(column: "answers", as: String.self)
         }
     }
 }

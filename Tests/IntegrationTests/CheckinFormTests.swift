@@ -35,6 +35,34 @@ struct CheckinFormTests {
         return fields.joined(separator: "&")
     }
 
+    @Test("Save and finish later: the link stays usable, answers come back filled in, a risk answer is flagged at once (once), and sending replaces the draft")
+    func saveAsYouGo() async throws {
+        let (harness, token) = try await prepare()
+        let prompts = try await harness.env.store.openPrompts(personID: "p1", now: sendTime)
+        let phq9 = try #require(prompts.first { $0.instrument == "phq9" }).id
+        let partial = "a.\(phq9).1=2&a.\(phq9).9=1&action=save"
+        let post: HTTPFields = [.contentType: "application/x-www-form-urlencoded"]
+        try await Application(router: Routes.router(harness.env)).test(.router) { client in
+            for _ in 0..<2 {
+                let saved = try await client.execute(uri: "/c/\(token)", method: .post, headers: post, body: ByteBuffer(string: partial))
+                #expect(saved.status == .ok)
+                #expect(String(buffer: saved.body).contains("Your answers are saved"))
+                #expect(String(buffer: saved.body).contains("SHOUT to 85258"))
+            }
+            let flags = try await harness.env.store.openFlags(personID: "p1")
+            #expect(flags.filter { $0.kind == "PHQ9_ITEM9_POSITIVE" }.count == 1, "flagged on the first save, not again on the second")
+            let page = String(buffer: try await client.execute(uri: "/c/\(token)", method: .get).body)
+            #expect(page.contains("name=\"a.\(phq9).1\" value=\"2\" checked"), "the saved answer is filled back in")
+            #expect(page.contains("name=\"a.\(phq9).9\" value=\"1\" checked"))
+            #expect(!page.contains("name=\"a.\(phq9).2\" value=\"0\" checked"))
+            let body = try await form(harness, phq9: [2, 2, 0, 3, 1, 0, 2, 1, 1], gad7: [1, 1, 1, 1, 0, 0, 0], goals: [3, 5])
+            let sent = try await client.execute(uri: "/c/\(token)", method: .post, headers: post, body: ByteBuffer(string: body))
+            #expect(String(buffer: sent.body).contains("Thank you, your answers have been sent"))
+        }
+        #expect(try await harness.env.store.draft(tokenHash: LinkSigner.hash(token)) == nil, "the draft is gone once the answers are sent")
+        await harness.close()
+    }
+
     @Test("GET and HEAD show the form without using the link up; the POST scores, raises the risk flag, and shows crisis signposting")
     func answerAndFlag() async throws {
         let (harness, token) = try await prepare()

@@ -20,7 +20,9 @@ extension Routes {
             }
             let prompts = try await orderedPrompts(person, env)
             guard !prompts.isEmpty else { return HTML.response(nothingToAnswerPage(env)) }
-            return HTML.response(formPage(token: token, prompts: prompts, catalog: env.configuration.instruments, error: nil, previous: [:]))
+            // Answers saved earlier are filled back in.
+            let saved = try await env.store.draft(tokenHash: LinkSigner.hash(token)).map(parseForm) ?? [:]
+            return HTML.response(formPage(token: token, prompts: prompts, catalog: env.configuration.instruments, error: nil, previous: saved))
         }
         table.add(.get, "/c/:token", .open, page: true, show)
         table.add(.head, "/c/:token", .open, page: true, show)
@@ -34,6 +36,9 @@ extension Routes {
             }
             let prompts = try await orderedPrompts(person, env)
             let form = parseForm(String(decoding: body, as: UTF8.self))
+            if form["action"] == "save" {
+                return try await saveDraft(form: String(decoding: body, as: UTF8.self), fields: form, hash: hash, person: person, prompts: prompts, env: env, now: now)
+            }
             var answers: [CheckinAnswer] = []
             for prompt in prompts {
                 guard let scorer = try? env.configuration.instruments.scorer(prompt.instrument) else { continue }
@@ -67,6 +72,34 @@ extension Routes {
                 return HTML.response(thanksPage(env))
             }
         }
+    }
+
+    /// "Save and finish later": keeps what is answered so far for this link, without using it up. A risk item already
+    /// answered above its threshold is flagged now, not when (or if) the form is sent.
+    static func saveDraft(form raw: String, fields: [String: String], hash: String, person: String, prompts: [OpenPrompt],
+                          env: ServiceEnvironment, now: Date) async throws -> Response {
+        var risks: [(promptID: String, flag: NewFlag)] = []
+        for prompt in prompts {
+            guard let definition = env.configuration.instruments.definition(prompt.instrument) else { continue }
+            for risk in definition.riskItems {
+                guard let value = fields["a.\(prompt.id).\(risk.item)"].flatMap({ Int($0) }), value > risk.above else { continue }
+                let evidence = "{\"instrument\":\"\(prompt.instrument)\",\"prompt\":\"\(prompt.id)\",\"item\":\(risk.item),\"value\":\(value),\"source\":\"saved_draft\"}"
+                risks.append((prompt.id, NewFlag(kind: risk.flag, severity: "urgent", evidence: evidence)))
+            }
+        }
+        // Only this form's answer fields are kept.
+        let kept = raw.split(separator: "&").filter { $0.hasPrefix("a.") }.joined(separator: "&")
+        try await env.store.saveDraft(tokenHash: hash, personID: person, fields: kept, riskFlags: risks, now: now)
+        let until = prompts.map(\.closesAt).max()
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_GB")
+        formatter.dateFormat = "EEEE d MMMM"
+        formatter.timeZone = TimeZone(identifier: env.configuration.settings.defaultTimeZone)
+        return HTML.response(HTML.page(title: "Saved", body: """
+        <h1>Your answers are saved</h1><p>Open the same link again to finish\(until.map { " before " + HTML.escape(formatter.string(from: $0)) } ?? ""). \
+        Press “Send my answers” when you have finished.</p>
+        <p><strong>If you need help now:</strong> \(HTML.escape(env.configuration.settings.crisisText))</p>
+        """))
     }
 
     /// A person's open prompts in the order of their pathway's measures.
@@ -111,6 +144,7 @@ extension Routes {
     fieldset{border:0;margin:0 0 24px;padding:0}legend{font-weight:bold;margin-bottom:8px}
     .radio{display:flex;align-items:center;margin:6px 0;min-height:44px}
     .radio input{width:32px;height:32px;margin:0 12px 0 0;flex:none}.radio label{font-weight:normal;margin:0}
+    button.secondary{background:#fff;color:#005eb8;border:2px solid #005eb8;margin-left:8px}
     .instrument{border-top:4px solid #005eb8;padding-top:12px;margin-top:24px}.attribution{font-size:14px;color:#505a5f}
     """
 
@@ -137,7 +171,8 @@ extension Routes {
             }
             body += "<p class=\"attribution\">\(HTML.escape(definition.licence.attribution))</p></section>"
         }
-        body += "<button type=\"submit\">Send my answers</button></form>"
+        body += "<button type=\"submit\" name=\"action\" value=\"send\">Send my answers</button> "
+        body += "<button type=\"submit\" name=\"action\" value=\"save\" class=\"secondary\">Save and finish later</button></form>"
         return HTML.page(title: "Your check-in", body: "<style>\(formStyle)</style>" + body)
     }
 
