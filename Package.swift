@@ -96,6 +96,9 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        // Fuzz targets for the parsers (scripts/fuzz builds them with libFuzzer; plain builds replay a corpus).
+        .executableTarget(name: "rom-fuzz", dependencies: ["Instruments", "Intake"], swiftSettings: swiftSettings),
+
         // Shared test support: fixtures, fixed clocks, config builders.
         .target(
             name: "ROMTesting",

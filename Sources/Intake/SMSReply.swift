@@ -42,6 +42,11 @@ public enum SMSReply: Sendable, Equatable {
             if stopHints.contains(where: { upper.contains($0) }) { return .freeTextOptOut }
             return .unreadable(reason: "the reply has words in it; reply with numbers only")
         }
+        // Only the digits 0–9 are answers: "٣", "½" or a digit carrying a combining mark would otherwise vanish from
+        // a run and shift every later answer onto the wrong item.
+        if let odd = rest.first(where: { $0.contains { !$0.isASCIIDigit } }) {
+            return .unreadable(reason: "`\(odd)` is not an answer; use the digits 0 to 9")
+        }
         guard !rest.isEmpty else {
             return code == nil ? .unreadable(reason: "no numbers found") : .unreadable(reason: "a code but no answers")
         }
@@ -59,7 +64,8 @@ public enum SMSReply: Sendable, Equatable {
 }
 
 extension Character {
-    var isASCIIDigit: Bool { ("0"..."9").contains(self) }
+    /// Exactly one of 0–9 (a range test on Characters would admit "0" followed by a combining mark).
+    var isASCIIDigit: Bool { unicodeScalars.count == 1 && ("0"..."9").contains(unicodeScalars.first!) }
 }
 
 extension String {

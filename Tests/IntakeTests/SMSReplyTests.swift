@@ -51,3 +51,16 @@ struct SMSReplyTests {
         }
     }
 }
+
+@Suite("SMS replies: fuzzing finds")
+struct SMSReplyFuzzFinds {
+    @Test("Only the digits 0-9 are answers: a digit with a combining mark or another script's digit is refused, never dropped (which would shift later answers)",
+          arguments: ["1\u{485}23", "0\u{485}0\u{485}", "\u{661}\u{662}\u{663}", "1 \u{BD} 2"])
+    func nonASCIIDigits(text: String) {
+        guard case .unreadable(let reason) = SMSReply.parse(text) else {
+            Issue.record("\(text.unicodeScalars.map { String($0.value, radix: 16) }) was read as \(SMSReply.parse(text))")
+            return
+        }
+        #expect(reason.contains("use the digits 0 to 9"))
+    }
+}
