@@ -143,7 +143,7 @@ extension Routes {
     static let formStyle = """
     fieldset{border:0;margin:0 0 24px;padding:0}legend{font-weight:bold;margin-bottom:8px}
     .radio{display:flex;align-items:center;margin:6px 0;min-height:44px}
-    .radio input{width:32px;height:32px;margin:0 12px 0 0;flex:none}.radio label{font-weight:normal;margin:0}
+    .radio input{width:32px;height:32px;margin:0 12px 0 0;flex:none}.radio label{font-weight:normal;margin:0;flex:1;min-height:44px;display:flex;align-items:center}
     button.secondary{background:#fff;color:#005eb8;border:2px solid #005eb8;margin-left:8px}
     .instrument{border-top:4px solid #005eb8;padding-top:12px;margin-top:24px}.attribution{font-size:14px;color:#505a5f}
     """
