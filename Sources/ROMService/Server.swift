@@ -28,7 +28,7 @@ public enum Server {
         }
         let env = try ServiceEnvironment(configuration: configuration, store: store, now: now, metrics: registry, logger: logger)
         // Replies stored before a stop but not yet processed are handled before anything new arrives.
-        try await Routes.reprocessPendingSMS(env)
+        try await Routes.reprocessPendingSMS(env, receivedBefore: nil)
         let settings = configuration.settings
         let app = Application(
             router: Routes.router(env),
@@ -44,6 +44,7 @@ public enum Server {
             logger: logger
         ))
         try await group.run()
+        await env.background.drain()
         try await store.close()
         logger.info("stopped")
     }

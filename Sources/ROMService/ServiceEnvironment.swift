@@ -20,6 +20,8 @@ public struct ServiceEnvironment: Sendable {
     public let curl: CurlMultiLoop?
     /// Secrets for verifying what providers send, resolved once at start-up: gateway → inbound (SMS or email) and receipt secrets.
     public let inboundSecrets: [String: (inbound: [String], receipts: [String])]
+    /// Replies being processed after their webhook was answered.
+    public let background = BackgroundWork()
 
     /// Builds gateways (resolving their secrets from `environment` now, so a missing one fails at start-up) and the link signer.
     public init(configuration: Configuration, store: SQLStore, now: @escaping @Sendable () -> Date,

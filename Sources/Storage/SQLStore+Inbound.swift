@@ -56,14 +56,14 @@ extension SQLStore {
     /// Keeps a reply that could not be used, with the reason, for a person to act on. Nothing is dropped.
     public func quarantine(replyID: String, reason: String, now: Date) async throws {
         try await transaction { db in
-            try await db.raw("UPDATE inbound_replies SET status = 'quarantined', reason = \(bind: reason), processed_at_ms = \(bind: now.millis) WHERE id = \(bind: replyID)").run()
+            try await db.raw("UPDATE inbound_replies SET status = 'quarantined', reason = \(bind: reason), processed_at_ms = \(bind: now.millis) WHERE id = \(bind: replyID) AND status = 'received'").run()
         }
     }
 
     /// Marks a reply handled with a note (e.g. `help`).
     public func markProcessed(replyID: String, reason: String?, now: Date) async throws {
         try await transaction { db in
-            try await db.raw("UPDATE inbound_replies SET status = 'processed', reason = \(bind: reason), processed_at_ms = \(bind: now.millis) WHERE id = \(bind: replyID)").run()
+            try await db.raw("UPDATE inbound_replies SET status = 'processed', reason = \(bind: reason), processed_at_ms = \(bind: now.millis) WHERE id = \(bind: replyID) AND status = 'received'").run()
         }
     }
 
@@ -71,8 +71,12 @@ extension SQLStore {
     public func storeScoredReply(replyID: String, personID: String, source: String, answer: CheckinAnswer, now: Date) async throws {
         let stamp = now.millis
         try await transaction { db in
+            // Processed once: a second run (the sweeper racing a slow request) finds it done and writes nothing.
+            let claimed = try await db.raw("""
+                UPDATE inbound_replies SET status = 'processed', processed_at_ms = \(bind: stamp) WHERE id = \(bind: replyID) AND status = 'received' RETURNING id
+                """).first()
+            guard claimed != nil else { return }
             _ = try await Self.insertScored(db, [answer], personID: personID, source: source, replyID: replyID, requireOpenPrompt: false, now: stamp)
-            try await db.raw("UPDATE inbound_replies SET status = 'processed', processed_at_ms = \(bind: stamp) WHERE id = \(bind: replyID)").run()
         }
     }
 
@@ -97,11 +101,12 @@ public struct PendingSMS: Sendable {
 
 extension SQLStore {
     /// Replies from `source` (sms, email) stored but never processed, oldest first.
-    public func pendingReplies(source: String, limit: Int = 500) async throws -> [PendingSMS] {
-        try await read { db in
+    public func pendingReplies(source: String, receivedBefore: Date? = nil, limit: Int = 500) async throws -> [PendingSMS] {
+        let before = receivedBefore?.millis ?? Int64.max
+        return try await read { db in
             try await db.raw("""
                 SELECT id, gateway, person_id, raw_body, content_type FROM inbound_replies
-                WHERE source = \(bind: source) AND status = 'received' ORDER BY received_at_ms, rowid LIMIT \(literal: limit)
+                WHERE source = \(bind: source) AND status = 'received' AND received_at_ms < \(bind: before) ORDER BY received_at_ms, rowid LIMIT \(literal: limit)
                 """).all().map {
                 PendingSMS(replyID: try $0.decode(column: "id", as: String.self), gateway: try $0.decode(column: "gateway", as: String.self),
                            personID: try $0.decode(column: "person_id", as: String?.self),

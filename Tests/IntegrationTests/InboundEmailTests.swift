@@ -61,6 +61,7 @@ struct InboundEmailTests {
             let stop = try await post(client, [("recipient", address), ("body-plain", "STOP\n\n> quoted"), ("Message-Id", "<m3@mail>")])
             #expect(stop == .ok)
         }
+        await harness.env.background.drain()
         let replies = try await harness.env.store.inboundReplies(source: "email")
         #expect(replies.map(\.status) == ["processed", "quarantined", "processed"], "the duplicate is stored once")
         #expect(replies[1].reason == "unknown_reply_address")

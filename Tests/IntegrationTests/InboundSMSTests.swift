@@ -44,6 +44,7 @@ struct InboundSMSTests {
                 for try await status in group { #expect(status == .ok) }
             }
         }
+        await harness.env.background.drain()
         let replies = try await harness.env.store.inboundReplies(source: "sms")
         #expect(replies.count == 1, "20 deliveries of one MessageSid store one row")
         #expect(replies.first?.status == "processed" && replies.first?.reason == "opt_out")
@@ -83,6 +84,7 @@ struct InboundSMSTests {
                 #expect(status == .ok)
             }
         }
+        await harness.env.background.drain()
         let replies = try await harness.env.store.inboundReplies(source: "sms")
         #expect(replies.map(\.status) == ["quarantined", "quarantined", "quarantined", "processed", "quarantined", "processed"])
         #expect(replies[0].reason == "unknown_number")
@@ -119,6 +121,7 @@ struct InboundSMSTests {
             _ = try await send(client, [("MessageSid", "SM1"), ("From", "+447700900001"), ("Body", "HELP")])
             _ = try await send(client, [("MessageSid", "SM2"), ("From", "+447700900001"), ("Body", "STOP")])
         }
+        await harness.env.background.drain()
         _ = try await harness.worker().runOnce()
         #expect(receiver.requests().isEmpty, "the help reply was queued before STOP but is re-checked at send time")
         let reply = try #require(try await harness.env.store.outboxRows().first { $0.purpose == "reply" })

@@ -50,7 +50,13 @@ extension Routes {
                 return try jsonResponse(["status": "duplicate"])
             }
             let text = EmailReply.answerText(fields[inbound.textField] ?? "")
-            try await process(SMSReply.parse(text), received, channel: "email", gateway: name, keyword: nil, env: env, now: now)
+            env.background.start {
+                do {
+                    try await process(SMSReply.parse(text), received, channel: "email", gateway: name, keyword: nil, env: env, now: now)
+                } catch {
+                    env.logger.error("stored email not processed yet; the sweeper will retry", metadata: ["reply": "\(received.replyID)", "error": "\(error)"])
+                }
+            }
             return try jsonResponse(["status": "received"])
         }
     }

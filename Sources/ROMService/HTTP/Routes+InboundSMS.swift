@@ -1,5 +1,5 @@
 import Delivery
-import Foundation
+public import Foundation
 import HTTPTypes
 import Hummingbird
 import Instruments
@@ -53,7 +53,15 @@ extension Routes {
                                                                 optIn: keyword, now: now) else {
                 return try jsonResponse(["status": "duplicate"])
             }
-            try await process(reply, received, gateway: name, keyword: keyword, env: env, now: now)
+            // Stored (and any STOP recorded) before the answer; parsing and scoring follow, so the provider gets its
+            // acknowledgement fast. A stop in between leaves the row `received` for the sweeper.
+            env.background.start {
+                do {
+                    try await process(reply, received, gateway: name, keyword: keyword, env: env, now: now)
+                } catch {
+                    env.logger.error("stored SMS not processed yet; the sweeper will retry", metadata: ["reply": "\(received.replyID)", "error": "\(error)"])
+                }
+            }
             return try jsonResponse(["status": "received"])
         }
     }
@@ -61,10 +69,10 @@ extension Routes {
     /// Processes SMS and email replies that were stored but not processed (the service stopped in between), so no
     /// answer — above all no risk answer — is lost. Runs at start-up and on every sweep. Returns how many it processed.
     @discardableResult
-    public static func reprocessPendingSMS(_ env: ServiceEnvironment) async throws -> Int {
+    public static func reprocessPendingSMS(_ env: ServiceEnvironment, receivedBefore: Date? = nil) async throws -> Int {
         var count = 0
         for source in ["sms", "email"] {
-            let pending = try await env.store.pendingReplies(source: source)
+            let pending = try await env.store.pendingReplies(source: source, receivedBefore: receivedBefore)
             count += pending.count
             for message in pending {
                 let fields = inboundFields(message.rawBody, contentType: message.contentType)

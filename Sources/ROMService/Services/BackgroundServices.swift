@@ -60,7 +60,8 @@ public enum BackgroundServices {
             dispatcher(env) { dispatches.increment() },
             PeriodicService(name: "sweeper", interval: .seconds(settings.sweeperInterval.seconds), logger: env.logger) {
                 let removed = try await env.store.deleteExpiredSessions(now: env.now())
-                let replies = try await Routes.reprocessPendingSMS(env)
+                // Only replies stored a minute ago or more: newer ones are still being processed by their request.
+                let replies = try await Routes.reprocessPendingSMS(env, receivedBefore: env.now().addingTimeInterval(-60))
                 if replies > 0 { env.logger.notice("stored replies processed after a restart", metadata: ["count": "\(replies)"]) }
                 sweeps.increment()
                 if removed > 0 { env.logger.info("expired sessions removed", metadata: ["count": "\(removed)"]) }
