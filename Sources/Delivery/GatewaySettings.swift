@@ -120,6 +120,18 @@ public struct GatewaySettings: Sendable, Equatable {
         public var idField: String
         public var toField: String
         public var textField: String
+        /// Fields carrying the provider's SPF and DKIM verdicts (Mailgun: `X-Mailgun-Spf`, `X-Mailgun-Dkim-Check-Result`;
+        /// SendGrid: `SPF`, `dkim`). A reply is matched only when one of them says pass; nil turns the check off.
+        public var spfField: String? = "X-Mailgun-Spf"
+        public var dkimField: String? = "X-Mailgun-Dkim-Check-Result"
+
+        /// True when the provider reported SPF or DKIM passing for this message (or the check is off).
+        public func senderAuthenticated(_ fields: [String: String]) -> Bool {
+            let checks = [spfField, dkimField].compactMap { $0 }
+            guard !checks.isEmpty else { return true }
+            // SendGrid writes dkim as `{@example.org : pass}`; Mailgun writes `Pass`.
+            return checks.contains { field in fields[field].map { $0.lowercased().contains("pass") } ?? false }
+        }
 
         public init(signature: Signature, secrets: [SecretReference], idField: String, toField: String, textField: String) {
             self.signature = signature

@@ -19,7 +19,8 @@ struct InboundEmailTests {
     let signature = "26ccedcf1180b6e8e2b0fc3559f21a5767b4508de091660f5b4811465b17f7b5"
 
     func post(_ client: some TestClientProtocol, _ fields: [(String, String)], signature: String? = nil) async throws -> HTTPResponse.Status {
-        let all = fields + [("timestamp", "1793610000"), ("token", token), ("signature", signature ?? self.signature)]
+        let passing = fields.contains { $0.0.hasPrefix("X-Mailgun") } ? [] : [("X-Mailgun-Spf", "Pass"), ("X-Mailgun-Dkim-Check-Result", "Pass")]
+        let all = fields + passing + [("timestamp", "1793610000"), ("token", token), ("signature", signature ?? self.signature)]
         let body = all.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" }.joined(separator: "&")
         return try await client.execute(uri: "/inbound/email/test-email", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
                                         body: ByteBuffer(string: body)).status
@@ -60,10 +61,15 @@ struct InboundEmailTests {
             #expect(stranger == .ok)
             let stop = try await post(client, [("recipient", address), ("body-plain", "STOP\n\n> quoted"), ("Message-Id", "<m3@mail>")])
             #expect(stop == .ok)
+            // Right address, but the provider could not authenticate the sender: kept, never scored.
+            let spoofed = try await post(client, [("recipient", address), ("body-plain", "3 3 3 3 3 3 3 3 3 3"), ("Message-Id", "<m4@mail>"),
+                                                  ("X-Mailgun-Spf", "Fail"), ("X-Mailgun-Dkim-Check-Result", "Fail")])
+            #expect(spoofed == .ok)
         }
         await harness.env.background.drain()
         let replies = try await harness.env.store.inboundReplies(source: "email")
-        #expect(replies.map(\.status) == ["processed", "quarantined", "processed"], "the duplicate is stored once")
+        #expect(replies.map(\.status) == ["processed", "quarantined", "processed", "quarantined"], "the duplicate is stored once")
+        #expect(replies[3].reason == "sender_not_authenticated")
         #expect(replies[1].reason == "unknown_reply_address")
         #expect(replies[2].reason == "opt_out")
         let scores = try await harness.env.store.read { db in

@@ -152,7 +152,8 @@ enum GatewayLoader {
         let from = f.required("from", hint: "the sender address, e.g. `from: \"Check-in <no-reply@example.org>\"`")?.string(what: "from")
         let password = f.optional("password").flatMap(secret)
         var inbound: GatewaySettings.InboundEmail?
-        if let i = f.optional("inbound")?.fields(["signature", "secrets", "id_field", "to_field", "text_field"], what: "inbound") {
+        if let i = f.optional("inbound")?.fields(["signature", "secrets", "id_field", "to_field", "text_field", "spf_field", "dkim_field", "require_sender_auth"],
+                                                  what: "inbound") {
             let signature = i.required("signature", hint: "standard_webhooks or mailgun")?.enumValue(GatewaySettings.InboundEmail.Signature.self, what: "signature")
             let secrets = i.required("secrets", hint: "the webhook signing key, e.g. [{ env: ROM_MAIL_WEBHOOK_KEY }]")?.list(what: "secrets")?.compactMap(secret) ?? []
             if let signature {
@@ -161,6 +162,12 @@ enum GatewayLoader {
                                                        idField: i.optional("id_field")?.string(what: "id_field") ?? "Message-Id",
                                                        toField: i.optional("to_field")?.string(what: "to_field") ?? "recipient",
                                                        textField: i.optional("text_field")?.string(what: "text_field") ?? "body-plain")
+                if let field = i.optional("spf_field")?.string(what: "spf_field") { inbound?.spfField = field }
+                if let field = i.optional("dkim_field")?.string(what: "dkim_field") { inbound?.dkimField = field }
+                if i.optional("require_sender_auth")?.bool(what: "require_sender_auth") == false {
+                    inbound?.spfField = nil
+                    inbound?.dkimField = nil
+                }
             }
         }
         let replyTo = f.optional("reply_to")?.string(what: "reply_to")

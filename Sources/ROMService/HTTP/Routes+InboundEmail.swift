@@ -42,7 +42,9 @@ extension Routes {
             // Providers without a message id field still get one id per distinct delivery.
             let eventID = fields[inbound.idField] ?? SHA256.hash(data: Data(raw)).map { String(format: "%02x", $0) }.joined()
             var person: String?
-            if let token = EmailReply.replyToken(in: fields[inbound.toField] ?? "") {
+            // Only a sender the provider authenticated (SPF or DKIM pass) can answer for a person (R35).
+            let authenticated = inbound.senderAuthenticated(fields)
+            if authenticated, let token = EmailReply.replyToken(in: fields[inbound.toField] ?? "") {
                 person = try await env.store.replyPerson(tokenHash: LinkSigner.hash(token), now: now)
             }
             guard let received = try await env.store.receiveEmail(gateway: name, eventID: eventID, personID: person, rawBody: raw,
@@ -50,6 +52,10 @@ extension Routes {
                 return try jsonResponse(["status": "duplicate"])
             }
             let text = EmailReply.answerText(fields[inbound.textField] ?? "")
+            if !authenticated {
+                try await env.store.quarantine(replyID: received.replyID, reason: "sender_not_authenticated", now: now)
+                return try jsonResponse(["status": "received"])
+            }
             env.background.start {
                 do {
                     try await process(SMSReply.parse(text), received, channel: "email", gateway: name, keyword: nil, env: env, now: now)
