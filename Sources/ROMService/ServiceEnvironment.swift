@@ -22,12 +22,15 @@ public struct ServiceEnvironment: Sendable {
     public let inboundSecrets: [String: (inbound: [String], receipts: [String])]
     /// Replies being processed after their webhook was answered.
     public let background = BackgroundWork()
+    /// Failed credential attempts per source address (R30), shared by every router built from this environment.
+    public let failureLimiter: FailureLimiter
 
     /// Builds gateways (resolving their secrets from `environment` now, so a missing one fails at start-up) and the link signer.
     public init(configuration: Configuration, store: SQLStore, now: @escaping @Sendable () -> Date,
                 metrics: PrometheusCollectorRegistry, logger: Logger,
                 environment: [String: String] = ProcessInfo.processInfo.environment) throws {
         self.configuration = configuration
+        self.failureLimiter = FailureLimiter(limit: configuration.settings.failedAttempts, window: Double(configuration.settings.failedAttemptWindow.seconds))
         self.store = store
         self.now = now
         self.metrics = metrics

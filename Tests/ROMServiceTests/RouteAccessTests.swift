@@ -39,7 +39,10 @@ struct RouteAccessTests {
 
     @Test("No route outside the public list is reachable without a token, and none accepts a role it does not name")
     func everyRouteIsGuarded() async throws {
-        try await Fixtures.withEnvironment { env in
+        // This walk makes hundreds of refused attempts from one address on purpose: lift the failure limit for it.
+        var configuration = try Fixtures.shippedConfiguration()
+        configuration.settings.failedAttempts = 100_000
+        try await Fixtures.withEnvironment(configuration: configuration) { env in
         let tokens = try await makeTokens(env.store)
         let table = Routes.table(env)
         #expect(table.entries.count >= 12)
@@ -112,6 +115,39 @@ struct RouteAccessTests {
         #expect(stored.count == 1)
         #expect(stored.allSatisfy { $0.count == 64 }, "only the SHA-256 of a session is stored")
         }
+    }
+
+    @Test("Guessing check-in links or tokens from one address gets 429 with Retry-After after 20 failures in 10 minutes; probes are not limited; the block lifts")
+    func failedAttemptsAreLimited() async throws {
+        let clock = ManualClock(Fixtures.fixedNow)
+        let (store, _) = try await Fixtures.migratedStore()
+        let env = try ServiceEnvironment(configuration: try Fixtures.shippedConfiguration(), store: store, now: { clock.now }, metrics: .init(),
+                                         logger: Logger(label: "test"))
+        try await Application(router: Routes.router(env)).test(.router) { client in
+            for attempt in 1...20 {
+                let status = try await client.execute(uri: "/c/guess\(attempt)", method: .get).status
+                #expect(status == .gone)
+            }
+            let blocked = try await client.execute(uri: "/c/guess21", method: .get)
+            #expect(blocked.status == .tooManyRequests)
+            #expect(blocked.headers[.retryAfter] == "600")
+            let api = try await client.execute(uri: "/api/v1/flags", method: .get, headers: [.authorization: "Bearer rom_ops_guess"])
+            #expect(api.status == .tooManyRequests, "the same address is refused on every credential route")
+            #expect(try await client.execute(uri: "/healthz", method: .get).status == .ok, "probes are never limited")
+            clock.advance(by: 601)
+            #expect(try await client.execute(uri: "/c/guess22", method: .get).status == .gone, "the block lifts after the window")
+        }
+        try await store.close()
+    }
+
+    @Test("The limiter counts per address: one address blocked leaves another untouched")
+    func limiterIsPerSource() {
+        let limiter = FailureLimiter(limit: 3, window: 60)
+        let now = Fixtures.fixedNow
+        for _ in 0..<3 { limiter.recordFailure("203.0.113.9", now: now) }
+        #expect(limiter.retryAfter("203.0.113.9", now: now) == 60)
+        #expect(limiter.retryAfter("198.51.100.7", now: now) == nil)
+        #expect(limiter.retryAfter("203.0.113.9", now: now.addingTimeInterval(60)) == nil)
     }
 
     @Test("Health, readiness with the SQLite settings in force, and Prometheus metrics")

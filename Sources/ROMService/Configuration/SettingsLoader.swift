@@ -6,7 +6,7 @@ enum SettingsLoader {
     static func read(_ value: YAMLValue) -> ServiceSettings? {
         var settings = ServiceSettings.defaults
         guard let f = value.fields(["server", "database", "timezone", "scheduler", "dispatcher", "sweeper", "sessions",
-                                    "retention", "crisis_text", "link_secret", "sms_replies", "teams"], what: "rom.yaml") else { return nil }
+                                    "retention", "crisis_text", "link_secret", "sms_replies", "teams", "security"], what: "rom.yaml") else { return nil }
         if let secret = f.optional("link_secret"), let reference = GatewayLoader.secret(secret) {
             settings.linkSecret = reference
         }
@@ -58,6 +58,10 @@ enum SettingsLoader {
             if let span = retention.optional("raw_replies")?.duration(what: "raw_replies") { settings.retention.rawReplies = span }
             if let span = retention.optional("outbox_payloads")?.duration(what: "outbox_payloads") { settings.retention.outboxPayloads = span }
             if let span = retention.optional("expired_tokens")?.duration(what: "expired_tokens") { settings.retention.expiredTokens = span }
+        }
+        if let security = f.optional("security")?.fields(["failed_attempts", "window"], what: "security") {
+            if let limit = security.optional("failed_attempts")?.int(what: "failed_attempts", range: 1...100_000) { settings.failedAttempts = limit }
+            if let window = security.optional("window")?.duration(what: "window") { settings.failedAttemptWindow = window }
         }
         if let replies = f.optional("sms_replies")?.fields(["help", "how_to_answer"], what: "sms_replies") {
             if let text = replies.optional("help")?.string(what: "help") { settings.helpText = text }

@@ -59,6 +59,8 @@ struct APIError: Error, HTTPResponseError {
     var code: String
     var message: String
     var details: [String: [String]]? = nil
+    /// Seconds for a Retry-After header (429).
+    var retryAfter: Int? = nil
 
     private struct Body: Encodable {
         struct Inner: Encodable {
@@ -76,6 +78,7 @@ struct APIError: Error, HTTPResponseError {
         var headers = HTTPFields()
         headers[.contentType] = "application/json"
         headers[.cacheControl] = "no-store"
+        if let retryAfter { headers[.retryAfter] = String(retryAfter) }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 }

@@ -1,4 +1,5 @@
 public import Hummingbird
+import NIOCore
 public import Storage
 
 /// Per-request state: the caller's identity once authenticated.
@@ -9,8 +10,12 @@ public struct ROMRequestContext: RequestContext {
     /// True when the identity came from a browser session cookie.
     public var viaSession = false
 
+    /// The peer's IP address, for per-source limits (nil in in-process tests).
+    public var remoteIP: String?
+
     public init(source: Source) {
         self.coreContext = .init(source: source)
+        self.remoteIP = source.channel.remoteAddress?.ipAddress
     }
 
     /// Inbound bodies are small: forms, webhooks, people JSON. Large imports go through the CLI.

@@ -29,38 +29,59 @@ public struct RouteTable: Sendable {
         entries.append(RouteEntry(method: method, path: path, access: access, isPage: page, handler: handler))
     }
 
-    /// Registers every entry on `router`, each wrapped in its access check.
-    func install(on router: Router<ROMRequestContext>, guard authenticator: Authenticator) {
+    /// Routes outside the failure limit: probes and metrics carry no credentials.
+    static let unlimited: Set<String> = ["/healthz", "/readyz", "/metrics"]
+
+    /// Registers every entry on `router`, each behind the per-source failure limit and then its access check.
+    func install(on router: Router<ROMRequestContext>, guard authenticator: Authenticator, limiter: FailureLimiter) {
         for entry in entries {
             let handler = entry.handler
-            switch entry.access {
-            case .open:
-                router.on(RouterPath(entry.path), method: entry.method) { request, context in
-                    try await handler(request, context)
+            let access = entry.access
+            let isPage = entry.isPage
+            let limited = !Self.unlimited.contains(entry.path)
+            router.on(RouterPath(entry.path), method: entry.method) { request, context in
+                guard limited else { return try await Self.serve(request, context, access, isPage, authenticator, handler) }
+                let source = context.remoteIP ?? "local"
+                let now = authenticator.now()
+                // Checked before any credential is looked at, so guessing stops costing us database reads.
+                if let wait = limiter.retryAfter(source, now: now) {
+                    throw APIError(status: .tooManyRequests, code: "too_many_failures",
+                                   message: "too many failed attempts from this address; try again in \(wait) seconds", retryAfter: wait)
                 }
-            case .roles(let roles):
-                let isPage = entry.isPage
-                router.on(RouterPath(entry.path), method: entry.method) { request, context in
-                    var context = context
-                    switch await authenticator.authenticate(request) {
-                    case .none:
-                        if isPage { return Response.redirect(to: "/login?next=\(request.uri.path)", type: .found) }
-                        throw APIError(status: .unauthorized, code: "unauthenticated",
-                                       message: "this route needs a bearer token (Authorization: Bearer …); create one with `rom tokens create`")
-                    case .some(let (token, viaSession)):
-                        guard roles.contains(token.role) else {
-                            throw APIError(status: .forbidden, code: "forbidden",
-                                           message: "a \(token.role.rawValue) token cannot use this route; it needs \(roles.map(\.rawValue).sorted().joined(separator: " or "))")
-                        }
-                        if viaSession && request.method != .get && request.method != .head && !authenticator.isSameOrigin(request) {
-                            throw APIError(status: .forbidden, code: "cross_origin", message: "form posts must come from this service's own pages")
-                        }
-                        context.identity = token
-                        context.viaSession = viaSession
-                        return try await handler(request, context)
-                    }
+                do {
+                    let response = try await Self.serve(request, context, access, isPage, authenticator, handler)
+                    // 401: a refused token, sign-in or signature; 410: an unknown or ended check-in link.
+                    if response.status == .unauthorized || response.status == .gone { limiter.recordFailure(source, now: now) }
+                    return response
+                } catch let error as APIError where error.status == .unauthorized {
+                    limiter.recordFailure(source, now: now)
+                    throw error
                 }
             }
+        }
+    }
+
+    /// The access check, then the handler.
+    private static func serve(_ request: Request, _ context: ROMRequestContext, _ access: Access, _ isPage: Bool, _ authenticator: Authenticator,
+                              _ handler: @Sendable (Request, ROMRequestContext) async throws -> Response) async throws -> Response {
+        guard case .roles(let roles) = access else { return try await handler(request, context) }
+        var context = context
+        switch await authenticator.authenticate(request) {
+        case .none:
+            if isPage && request.headers[.authorization] == nil { return Response.redirect(to: "/login?next=\(request.uri.path)", type: .found) }
+            throw APIError(status: .unauthorized, code: "unauthenticated",
+                           message: "this route needs a bearer token (Authorization: Bearer …); create one with `rom tokens create`")
+        case .some(let (token, viaSession)):
+            guard roles.contains(token.role) else {
+                throw APIError(status: .forbidden, code: "forbidden",
+                               message: "a \(token.role.rawValue) token cannot use this route; it needs \(roles.map(\.rawValue).sorted().joined(separator: " or "))")
+            }
+            if viaSession && request.method != .get && request.method != .head && !authenticator.isSameOrigin(request) {
+                throw APIError(status: .forbidden, code: "cross_origin", message: "form posts must come from this service's own pages")
+            }
+            context.identity = token
+            context.viaSession = viaSession
+            return try await handler(request, context)
         }
     }
 }

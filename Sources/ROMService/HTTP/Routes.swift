@@ -30,7 +30,7 @@ public enum Routes {
         let router = Router(context: ROMRequestContext.self)
         let authenticator = Authenticator(store: env.store, now: env.now, publicURL: env.configuration.settings.publicURL)
         router.add(middleware: RequestMetricsMiddleware(registry: env.metrics))
-        table(env).install(on: router, guard: authenticator)
+        table(env).install(on: router, guard: authenticator, limiter: env.failureLimiter)
         return router
     }
 
