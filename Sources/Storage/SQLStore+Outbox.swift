@@ -289,13 +289,34 @@ extension SQLStore {
             for row in rows {
                 let current = try row.decode(column: "status", as: String.self)
                 let id = try row.decode(column: "id", as: String.self)
-                // Only accepted moves on; delivered and failed are final, so late or repeated receipts change nothing.
-                guard current == "accepted" || (current == "sending" && status != "accepted"), status != "accepted" else { continue }
+                // Only accepted (or unknown: no receipt in time) moves on; delivered and failed are final, so late or
+                // repeated receipts change nothing.
+                guard current == "accepted" || current == "unknown" || (current == "sending" && status != "accepted"), status != "accepted" else { continue }
                 try await db.raw("UPDATE outbox_messages SET status = \(bind: status), last_error = \(bind: detail), updated_at_ms = \(bind: stamp) WHERE id = \(bind: id)").run()
                 try await Self.transition(db, messageID: id, from: current, to: status, detail: detail ?? "receipt", now: stamp)
                 changed += 1
             }
             return changed
+        }
+    }
+
+    /// Accepted messages on `gateways` (those that send delivery receipts) with no receipt since `acceptedBefore`
+    /// become `unknown` (R18): neither delivered nor failed, shown as such in completeness. A late receipt still
+    /// moves them on. Returns how many changed.
+    @discardableResult
+    public func markUndelivered(gateways: [String], acceptedBefore: Date, now: Date) async throws -> Int {
+        guard !gateways.isEmpty else { return 0 }
+        let stamp = now.millis
+        return try await transaction { db in
+            let ids = try await db.raw("""
+                SELECT id FROM outbox_messages WHERE status = 'accepted' AND gateway IN \(SQLQueryString(sqlList(gateways)))
+                AND updated_at_ms < \(bind: acceptedBefore.millis) LIMIT 5000
+                """).all().map { try $0.decode(column: "id", as: String.self) }
+            for chunk in ids.chunked(500) {
+                try await db.raw("UPDATE outbox_messages SET status = 'unknown', updated_at_ms = \(bind: stamp) WHERE status = 'accepted' AND id IN \(SQLQueryString(sqlList(chunk)))").run()
+            }
+            try await Self.transitions(db, ids.map { ($0, "accepted", "unknown", "no delivery receipt in time") }, now: stamp)
+            return ids.count
         }
     }
 

@@ -189,6 +189,28 @@ struct WebhookDispatchTests {
         #expect(try await harness.env.store.outboxRows().allSatisfy { $0.status == "delivered" })
         await harness.close()
     }
+
+    @Test("Accepted with no receipt for 48 hours becomes unknown (R18); a late receipt still moves it on")
+    func noReceiptBecomesUnknown() async throws {
+        let receiver = try HTTPReceiver()
+        defer { receiver.stop() }
+        let harness = try await Harness.make(receiver: receiver, smtp: nil)
+        try await harness.seed("p1,Ana,+447700900001,,,community,2026-11-02,,north")
+        harness.clock.set(sendTime)
+        #expect(try await harness.worker().runOnce().accepted == 1)
+        harness.clock.set(sendTime.addingTimeInterval(47 * 3_600))
+        #expect(try await BackgroundServices.markUndelivered(harness.env) == 0)
+        harness.clock.set(sendTime.addingTimeInterval(48 * 3_600 + 1))
+        // One SMS carried the three baseline prompts: its three outbox rows move together.
+        #expect(try await BackgroundServices.markUndelivered(harness.env) == 3)
+        let rows = try await harness.env.store.outboxRows()
+        #expect(rows.map(\.status) == ["unknown", "unknown", "unknown"])
+        #expect(try await harness.env.store.transitions(messageID: rows[0].id).last == "accepted → unknown")
+        #expect(try await BackgroundServices.markUndelivered(harness.env) == 0, "once")
+        #expect(try await harness.env.store.applyReceipt(gateway: "test-sms", providerMessageID: "msg-1", status: "delivered", detail: nil, now: harness.clock.now) == 3)
+        #expect(try await harness.env.store.outboxRows().allSatisfy { $0.status == "delivered" })
+        await harness.close()
+    }
 }
 
 @Suite("Daily cap", .serialized)

@@ -120,6 +120,8 @@ public struct ServiceSettings: Sendable, Equatable {
     /// SMS auto-replies: to HELP, and to a reply that could not be read. Never clinical.
     public var helpText = "This number sends check-in reminders from your care team. Reply STOP to stop them. In an emergency call 999."
     public var howToAnswerText = "Sorry, we could not read that. Reply with the code and your answers as numbers, e.g. P7 1 2 0 3, or use the link we sent."
+    /// How long an accepted message waits for its delivery receipt before it counts as `unknown` (R18).
+    public var receiptTimeout = TimeSpan.hours(48)
     /// Failed credential attempts (unknown links, refused tokens, sign-ins, signatures) one address may make within
     /// `failedAttemptWindow` before it gets 429 (R30).
     public var failedAttempts = 20

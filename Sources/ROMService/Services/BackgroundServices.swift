@@ -41,6 +41,19 @@ public enum BackgroundServices {
         }
     }
 
+    /// Accepted messages on gateways that send receipts, with none after `receipt_timeout` (48h), become unknown.
+    @discardableResult
+    public static func markUndelivered(_ env: ServiceEnvironment) async throws -> Int {
+        let withReceipts = env.configuration.gateways.compactMap { name, settings -> String? in
+            if case .webhook(let webhook) = settings.kind, webhook.receipts != nil { return name }
+            return nil
+        }
+        let now = env.now()
+        let changed = try await env.store.markUndelivered(gateways: withReceipts, acceptedBefore: now.addingTimeInterval(-Double(env.configuration.settings.receiptTimeout.seconds)), now: now)
+        if changed > 0 { env.logger.notice("messages without a delivery receipt marked unknown", metadata: ["count": "\(changed)"]) }
+        return changed
+    }
+
     static func make(_ env: ServiceEnvironment) -> [any Service] {
         let settings = env.configuration.settings
         let ticks = env.metrics.makeCounter(descriptor: Metrics.backgroundTicks, labels: [("service", "scheduler")])
@@ -60,6 +73,7 @@ public enum BackgroundServices {
             dispatcher(env) { dispatches.increment() },
             PeriodicService(name: "sweeper", interval: .seconds(settings.sweeperInterval.seconds), logger: env.logger) {
                 let removed = try await env.store.deleteExpiredSessions(now: env.now())
+                try await markUndelivered(env)
                 // Only replies stored a minute ago or more: newer ones are still being processed by their request.
                 let replies = try await Routes.reprocessPendingSMS(env, receivedBefore: env.now().addingTimeInterval(-60))
                 if replies > 0 { env.logger.notice("stored replies processed after a restart", metadata: ["count": "\(replies)"]) }
