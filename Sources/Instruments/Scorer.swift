@@ -198,19 +198,9 @@ public struct Scorer: Sendable {
         score.baselineTotal = before
         let delta = now - before
         score.scoreChange = delta
-        let improvement = definition.direction == .higherIsWorse ? -delta : delta
-        if let rule = definition.reliableChange {
-            let threshold = rule.threshold
-            let result: ChangeClass
-            if improvement >= threshold {
-                result = .reliableImprovement
-            } else if -improvement >= threshold {
-                result = .reliableDeterioration
-            } else {
-                result = .noReliableChange
-            }
+        if let rule = definition.reliableChange, let result = classify(from: before, to: now) {
             score.change = result
-            score.steps.append(.change(delta: delta, threshold: threshold, result: result))
+            score.steps.append(.change(delta: delta, threshold: rule.threshold, result: result))
         } else {
             score.steps.append(.noChangeRule(instrument: definition.title))
         }
@@ -226,6 +216,30 @@ public struct Scorer: Sendable {
     }
 
     // MARK: - Helpers
+
+    /// The reliable-change class of a move from `before` to `after` (improvement in the instrument's better
+    /// direction, at least the rule's threshold); nil when the instrument has no reliable-change rule.
+    public func classify(from before: Double, to after: Double) -> ChangeClass? {
+        guard let rule = definition.reliableChange else { return nil }
+        let delta = after - before
+        let improvement = definition.direction == .higherIsWorse ? -delta : delta
+        if improvement >= rule.threshold { return .reliableImprovement }
+        if -improvement >= rule.threshold { return .reliableDeterioration }
+        return .noReliableChange
+    }
+
+    /// The highest total the instrument can produce (for chart scales).
+    public var maximumTotal: Double {
+        if let highest = definition.transform.map(\.score).max() { return highest }
+        let top = Double(definition.options.map(\.value).max() ?? 0)
+        switch definition.total.kind {
+        case .sum:
+            let count = definition.total.items.isEmpty ? (definition.itemCount?.max ?? definition.items.count) : definition.total.items.count
+            return top * Double(count)
+        case .meanTimes10: return top * 10
+        case .mean: return top
+        }
+    }
 
     /// The band with the highest lower bound at or below `total`.
     public func band(for total: Double) -> Band? {

@@ -332,4 +332,33 @@ let migrations: [Migration] = [
             """,
         ]
     },
+    Migration(version: 5, name: "review packs") { _ in
+        [
+            // Goals in the person's own words; a rating's item number is the goal's number.
+            """
+            CREATE TABLE person_goals (
+                person_id TEXT NOT NULL REFERENCES people (id),
+                number INTEGER NOT NULL,
+                text TEXT NOT NULL,
+                set_at_ms BIGINT NOT NULL,
+                PRIMARY KEY (person_id, number)
+            )
+            """,
+            // The clinician's interpretation at a review, carried into the next pack. Append-only like the audit trail.
+            """
+            CREATE TABLE review_notes (
+                id TEXT PRIMARY KEY,
+                person_id TEXT NOT NULL REFERENCES people (id),
+                review_at_ms BIGINT NOT NULL,
+                author TEXT NOT NULL,
+                matches_experience TEXT NOT NULL,
+                note TEXT NOT NULL,
+                recorded_at_ms BIGINT NOT NULL
+            )
+            """,
+            "CREATE INDEX review_notes_person ON review_notes (person_id, review_at_ms)",
+            "CREATE INDEX prompts_person_review ON prompts (person_id, review_at_ms)",
+            "CREATE INDEX scores_person ON scores (person_id, instrument, superseded_by)",
+        ]
+    },
 ]

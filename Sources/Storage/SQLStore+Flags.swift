@@ -83,7 +83,7 @@ extension SQLStore {
         }
     }
 
-    private static func decodeFlag(_ row: any SQLRow) throws -> FlagRecord {
+    static func decodeFlag(_ row: any SQLRow) throws -> FlagRecord {
         FlagRecord(id: try row.decode(column: "id", as: String.self), personID: try row.decode(column: "person_id", as: String.self),
                    team: try row.decode(column: "team", as: String.self), kind: try row.decode(column: "kind", as: String.self),
                    severity: try row.decode(column: "severity", as: String.self), status: try row.decode(column: "status", as: String.self),

@@ -39,30 +39,12 @@ extension Routes {
             if form["action"] == "save" {
                 return try await saveDraft(form: String(decoding: body, as: UTF8.self), fields: form, hash: hash, person: person, prompts: prompts, env: env, now: now)
             }
-            var answers: [CheckinAnswer] = []
-            for prompt in prompts {
-                guard let scorer = try? env.configuration.instruments.scorer(prompt.instrument) else { continue }
-                let definition = scorer.definition
-                let count = definition.itemCount?.max ?? definition.items.count
-                var values: [Int?] = (1...count).map { item in form["a.\(prompt.id).\(item)"].flatMap { Int($0) } }
-                if definition.itemCount != nil {
-                    while values.count > (definition.itemCount?.min ?? 1), values.last == .some(nil) { values.removeLast() }
-                }
-                guard values.contains(where: { $0 != nil }) else {
-                    return HTML.response(formPage(token: token, prompts: prompts, catalog: env.configuration.instruments,
-                                                  error: "Please answer the questions about \(definition.title), or as many as you can.", previous: form),
-                                         status: .unprocessableContent)
-                }
-                let baseline = try await env.store.baselineAnswers(personID: person, instrument: prompt.instrument)
-                    .flatMap { try? AnswerParsing.parseList($0, form: .baseline) }
-                let score: Score
-                do {
-                    score = try scorer.score(values, baseline: prompt.kind == "baseline" ? nil : baseline)
-                } catch {
-                    return HTML.response(formPage(token: token, prompts: prompts, catalog: env.configuration.instruments,
-                                                  error: "\(definition.title): \(error)", previous: form), status: .unprocessableContent)
-                }
-                answers.append(try scoredAnswer(score, answers: values, promptID: prompt.id))
+            let answers: [CheckinAnswer]
+            switch try await scoreForm(form, prompts: prompts, person: person, env: env) {
+            case .success(let scored): answers = scored
+            case .failure(let problem):
+                return HTML.response(formPage(token: token, prompts: prompts, catalog: env.configuration.instruments, error: problem.message, previous: form),
+                                     status: .unprocessableContent)
             }
             switch try await env.store.submitCheckin(tokenHash: hash, personID: person, rawBody: body, answers: answers, now: now) {
             case .alreadyUsed:
@@ -100,6 +82,36 @@ extension Routes {
         Press “Send my answers” when you have finished.</p>
         <p><strong>If you need help now:</strong> \(HTML.escape(env.configuration.settings.crisisText))</p>
         """))
+    }
+
+    struct FormProblem: Error { var message: String }
+
+    /// Scores a submitted form's answers for each open prompt (`a.<prompt>.<item>` fields), against the person's
+    /// baseline; a problem names the measure and what to fix. Shared by the form and `rom demo`.
+    static func scoreForm(_ form: [String: String], prompts: [OpenPrompt], person: String, env: ServiceEnvironment) async throws -> Result<[CheckinAnswer], FormProblem> {
+        var answers: [CheckinAnswer] = []
+        for prompt in prompts {
+            guard let scorer = try? env.configuration.instruments.scorer(prompt.instrument) else { continue }
+            let definition = scorer.definition
+            let count = definition.itemCount?.max ?? definition.items.count
+            var values: [Int?] = (1...count).map { item in form["a.\(prompt.id).\(item)"].flatMap { Int($0) } }
+            if definition.itemCount != nil {
+                while values.count > (definition.itemCount?.min ?? 1), values.last == .some(nil) { values.removeLast() }
+            }
+            guard values.contains(where: { $0 != nil }) else {
+                return .failure(FormProblem(message: "Please answer the questions about \(definition.title), or as many as you can."))
+            }
+            let baseline = try await env.store.baselineAnswers(personID: person, instrument: prompt.instrument)
+                .flatMap { try? AnswerParsing.parseList($0, form: .baseline) }
+            let score: Score
+            do {
+                score = try scorer.score(values, baseline: prompt.kind == "baseline" ? nil : baseline)
+            } catch {
+                return .failure(FormProblem(message: "\(definition.title): \(error)"))
+            }
+            answers.append(try scoredAnswer(score, answers: values, promptID: prompt.id))
+        }
+        return .success(answers)
     }
 
     /// A person's open prompts in the order of their pathway's measures.

@@ -23,6 +23,7 @@ public enum Routes {
         flags(&table, env)
         ops(&table, env)
         clinician(&table, env)
+        reviewPacks(&table, env)
         return table
     }
 

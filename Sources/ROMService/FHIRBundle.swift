@@ -1,0 +1,65 @@
+import Foundation
+import Instruments
+import Review
+
+/// A review pack's responses as FHIR R4: a `collection` Bundle with a QuestionnaireResponse per response and an
+/// Observation per total, LOINC-coded where a code exists (PHQ-9 44249-1 / 44261-6, GAD-7 69737-5 / 70274-6).
+struct FHIRBundle {
+    let pack: ReviewPack
+    let instruments: InstrumentCatalog
+    let base: String
+
+    /// LOINC (questionnaire panel, total score) per instrument.
+    static let loinc: [String: (panel: String, panelName: String, total: String, totalName: String)] = [
+        "phq9": ("44249-1", "PHQ-9 quick depression assessment panel", "44261-6", "Patient Health Questionnaire 9 item (PHQ-9) total score [Reported]"),
+        "gad7": ("69737-5", "Generalized anxiety disorder 7 item (GAD-7)", "70274-6", "Generalized anxiety disorder 7 item (GAD-7) total score [Reported.PHQ]"),
+    ]
+
+    /// FHIR ids allow letters, digits, `-` and `.` only.
+    static func fhirID(_ text: String) -> String {
+        String(text.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "." ? $0 : "-" }.prefix(64))
+    }
+
+    func json() -> String {
+        let stamp = ISO8601DateFormatter()
+        let subject: [String: Any] = ["identifier": ["system": "\(base)/people", "value": pack.personID]]
+        var entries: [[String: Any]] = []
+        for history in pack.measures {
+            let code = Self.loinc[history.instrument]
+            for point in history.points {
+                let qrID = "qr-" + Self.fhirID(point.responseID)
+                let answers = point.answers
+                var questionnaireResponse: [String: Any] = [
+                    "resourceType": "QuestionnaireResponse", "id": qrID, "status": "completed",
+                    "questionnaire": "\(base)/Questionnaire/\(history.instrument)|\(history.version)",
+                    "subject": subject, "authored": stamp.string(from: point.at),
+                    "item": answers.enumerated().compactMap { index, value -> [String: Any]? in
+                        guard let value else { return nil }
+                        return ["linkId": String(index + 1), "answer": [["valueInteger": value]]]
+                    },
+                ]
+                if let code {
+                    questionnaireResponse["meta"] = ["tag": [["system": "http://loinc.org", "code": code.panel, "display": code.panelName]]]
+                }
+                entries.append(["fullUrl": "\(base)/fhir/QuestionnaireResponse/\(qrID)", "resource": questionnaireResponse])
+                guard let total = point.total, point.valid else { continue }
+                var coding: [[String: Any]] = [["system": "\(base)/fhir/CodeSystem/measures", "code": "\(history.instrument)-total"]]
+                if let code { coding.insert(["system": "http://loinc.org", "code": code.total, "display": code.totalName], at: 0) }
+                var observation: [String: Any] = [
+                    "resourceType": "Observation", "id": "obs-" + Self.fhirID(point.responseID), "status": "final",
+                    "category": [["coding": [["system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "survey", "display": "Survey"]]]],
+                    "code": ["coding": coding, "text": "\(instruments.definition(history.instrument)?.title ?? history.instrument) total score"],
+                    "subject": subject, "effectiveDateTime": stamp.string(from: point.at),
+                    "valueQuantity": ["value": total, "unit": "{score}", "system": "http://unitsofmeasure.org", "code": "{score}"],
+                    "derivedFrom": [["reference": "QuestionnaireResponse/\(qrID)"]],
+                ]
+                if let band = point.bandLabel { observation["interpretation"] = [["text": band]] }
+                entries.append(["fullUrl": "\(base)/fhir/Observation/obs-\(Self.fhirID(point.responseID))", "resource": observation])
+            }
+        }
+        let bundle: [String: Any] = ["resourceType": "Bundle", "id": Self.fhirID("review-\(pack.personID)"), "type": "collection",
+                                     "timestamp": stamp.string(from: pack.generatedAt), "entry": entries]
+        let data = (try? JSONSerialization.data(withJSONObject: bundle, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])) ?? Data()
+        return String(decoding: data, as: UTF8.self)
+    }
+}

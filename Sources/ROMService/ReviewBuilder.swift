@@ -1,0 +1,63 @@
+public import Foundation
+import Instruments
+public import Review
+import Scheduling
+import Storage
+
+/// Reads what a review pack needs from the store and hands it to the pure assembly.
+public struct ReviewBuilder: Sendable {
+    let env: ServiceEnvironment
+
+    public init(env: ServiceEnvironment) {
+        self.env = env
+    }
+
+    /// The pack for `personID`'s review at `reviewAt` (default: the next review on or after `now`, else the latest
+    /// one); nil when there is no such person.
+    public func pack(personID: String, reviewAt: Date? = nil, now: Date) async throws -> ReviewPack? {
+        try await input(personID: personID, reviewAt: reviewAt, now: now).map(ReviewPack.assemble)
+    }
+
+    public func input(personID: String, reviewAt requested: Date? = nil, now: Date) async throws -> ReviewInput? {
+        guard let record = try await env.store.person(id: personID) else { return nil }
+        let person = record.person
+        let records = try await env.store.reviewRecords(personID: personID)
+        let catalog = env.configuration.instruments
+        let pathway = env.configuration.pathways[person.pathway]
+        let reviewDates = Array(Set(records.prompts.map(\.reviewAt))).sorted()
+        let reviewAt = requested ?? reviewDates.first { $0 >= now } ?? reviewDates.last ?? now
+        let previous = reviewDates.last { $0 < reviewAt }
+
+        func points(_ instrument: String) -> [ScorePoint] {
+            records.scores.filter { $0.instrument == instrument }.map { row in
+                let report = try? JSONDecoder().decode(ScoreReport.self, from: Data(row.result.utf8))
+                return ScorePoint(responseID: row.responseID, at: row.submittedAt, total: row.total, band: row.band, valid: row.valid,
+                                  kind: row.promptKind == "baseline" ? "baseline" : row.promptKind == nil ? "unprompted" : "review",
+                                  answers: (try? AnswerParsing.parseList(row.answers)) ?? [], explanation: report?.explanation ?? [])
+            }
+        }
+        // The pathway's measures first, then anything else the person has scores for.
+        let order = (pathway?.measures ?? []) + Array(Set(records.scores.map(\.instrument))).sorted()
+        var seen = Set<String>()
+        var measures: [MeasureHistory] = []
+        var goals: GoalHistory?
+        for id in order where seen.insert(id).inserted {
+            guard let definition = catalog.definition(id) else { continue }
+            if definition.itemCount != nil {
+                goals = GoalHistory(definition: definition, texts: records.goals, ratings: points(id))
+            } else {
+                measures.append(MeasureHistory(definition: definition, points: points(id)))
+            }
+        }
+        return ReviewInput(
+            personID: person.id, givenName: person.givenName, pathway: person.pathway, team: person.team, reviewAt: reviewAt, previousReviewAt: previous,
+            generatedAt: now, timeZone: person.timezone ?? pathway?.timezone ?? env.configuration.settings.defaultTimeZone, measures: measures, goals: goals,
+            prompts: records.prompts.map { PromptRecord(instrument: $0.instrument, kind: $0.kind, reviewAt: $0.reviewAt, closesAt: $0.closesAt,
+                                                        status: $0.status, statusReason: $0.statusReason, delivery: $0.delivery) },
+            flags: records.flags.map { FlagSummary(id: $0.id, kind: $0.kind, severity: $0.severity, status: $0.status, raisedAt: $0.raisedAt,
+                                                   acknowledgedBy: $0.acknowledgedBy, acknowledgedAt: $0.acknowledgedAt, actionedBy: $0.actionedBy,
+                                                   actionedAt: $0.actionedAt, note: $0.note) },
+            notes: records.notes.map { ReviewNote(reviewAt: $0.reviewAt, author: $0.author, recordedAt: $0.recordedAt,
+                                                  matchesExperience: $0.matchesExperience, note: $0.note) })
+    }
+}

@@ -1,0 +1,126 @@
+public import Foundation
+import Instruments
+import Mustache
+public import Review
+
+/// Review pack formats: HTML and Markdown through the service's Mustache templates (`review_html`, `review_md`),
+/// JSON as the pack's own shape, FHIR R4 as a Bundle.
+public enum ReviewFormat: String, Sendable, CaseIterable {
+    case html, md, json, fhir
+}
+
+public struct ReviewRenderer: Sendable {
+    private let library: MustacheLibrary
+    let publicURL: String
+    let instruments: InstrumentCatalog
+
+    public static let templates = ["review_html", "review_md"]
+
+    public init(configuration: Configuration) throws {
+        var library = MustacheLibrary()
+        for name in Self.templates {
+            guard let text = configuration.templates[name] else { throw ReviewRenderError(description: "templates/\(name).mustache is missing") }
+            try library.register(name == "review_md" ? "{{% CONTENT_TYPE: TEXT}}" + text : text, named: name)
+        }
+        self.library = library
+        self.publicURL = configuration.settings.publicURL
+        self.instruments = configuration.instruments
+    }
+
+    public func render(_ pack: ReviewPack, as format: ReviewFormat) -> String {
+        switch format {
+        case .html: return library.render(view(pack), withTemplate: "review_html") ?? ""
+        case .md: return library.render(view(pack), withTemplate: "review_md") ?? ""
+        case .json:
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+            encoder.dateEncodingStrategy = .iso8601
+            return String(decoding: (try? encoder.encode(pack)) ?? Data(), as: UTF8.self)
+        case .fhir: return FHIRBundle(pack: pack, instruments: instruments, base: publicURL).json()
+        }
+    }
+
+    // MARK: - The view the templates see: strings ready to print, dates in the person's zone.
+
+    func view(_ pack: ReviewPack) -> [String: Any] {
+        let day = DateFormatter()
+        day.locale = Locale(identifier: "en_GB")
+        day.timeZone = TimeZone(identifier: pack.timeZone) ?? TimeZone(identifier: "UTC")
+        day.dateFormat = "EEE d MMM yyyy"
+        let short = DateFormatter()
+        short.locale = day.locale
+        short.timeZone = day.timeZone
+        short.dateFormat = "d MMM yyyy"
+        func number(_ value: Double?) -> String {
+            guard let value else { return "—" }
+            return value == value.rounded() ? String(Int(value)) : String(format: "%.1f", value)
+        }
+        func signed(_ value: Double) -> String { value > 0 ? "+" + number(value) : value < 0 ? "−" + number(-value) : "0" }
+        func changeText(_ change: ReviewPack.Change?) -> String {
+            guard let change else { return "—" }
+            let words: String
+            switch change.change {
+            case .reliableImprovement?: words = "reliable improvement"
+            case .reliableDeterioration?: words = "reliable deterioration"
+            case .noReliableChange?: words = "no reliable change"
+            case nil: words = "no reliable-change rule"
+            }
+            return "\(signed(change.delta)) (\(number(change.from)) → \(number(change.to)), \(words))"
+        }
+        let measures: [[String: Any]] = pack.measures.map { measure in
+            let recovery: String
+            switch (measure.recovered, measure.reliableRecovery) {
+            case (true?, true?): recovery = "reliable recovery"
+            case (true?, _): recovery = "recovered"
+            case (false?, _): recovery = "not recovered"
+            default: recovery = "—"
+            }
+            return [
+                "instrument": measure.instrument, "title": measure.title, "version": measure.version,
+                "latest_total": number(measure.latest?.total), "latest_band": measure.latest?.bandLabel ?? "—",
+                "latest_date": measure.latest.map { short.string(from: $0.at) } ?? "no score yet",
+                "baseline_total": number(measure.baseline?.total), "baseline_date": measure.baseline.map { short.string(from: $0.at) } ?? "—",
+                "since_baseline": changeText(measure.sinceBaseline), "since_last_review": changeText(measure.sinceLastReview),
+                "recovery": recovery, "chart": measure.chartSVG,
+                "deteriorated": measure.sinceBaseline?.change == .reliableDeterioration || measure.sinceLastReview?.change == .reliableDeterioration,
+                "explanation": measure.explanation.map { ["line": $0] }, "has_explanation": !measure.explanation.isEmpty,
+                "scores": measure.points.map { ["date": short.string(from: $0.at), "total": number($0.total), "band": $0.bandLabel ?? "—", "valid": $0.valid] },
+            ]
+        }
+        let goals: [[String: Any]] = pack.goals.map { goal in
+            ["number": goal.number, "text": goal.text ?? "Goal \(goal.number) (no wording recorded)",
+             "ratings": goal.ratings.map { String($0.value) }.joined(separator: " → "),
+             "latest": goal.ratings.last.map { String($0.value) } ?? "—", "has_ratings": !goal.ratings.isEmpty]
+        }
+        let c = pack.completeness
+        let completeness: [String: Any] = [
+            "since": c.since.map { day.string(from: $0) } ?? "the start", "due": c.due, "sent": c.sent, "delivered": c.delivered,
+            "answered": c.answered, "missed": c.missed, "open": c.open,
+            "reasons": c.missedReasons.sorted { $0.key < $1.key }.map { ["reason": $0.key, "count": $0.value] }, "has_reasons": !c.missedReasons.isEmpty,
+            "rows": c.rows.map { ["date": short.string(from: $0.reviewAt), "instrument": instruments.definition($0.instrument)?.title ?? $0.instrument,
+                                  "kind": $0.kind, "status": $0.status, "delivery": $0.delivery ?? "not sent", "reason": $0.reason ?? ""] },
+        ]
+        let flags: [[String: Any]] = pack.flags.map { flag in
+            ["id": flag.id, "kind": flag.kind, "severity": flag.severity, "status": flag.status, "urgent": flag.severity == "urgent",
+             "open": flag.status == "open", "raised": day.string(from: flag.raisedAt),
+             "acknowledged": flag.acknowledgedAt.map { "\(day.string(from: $0)) by \(flag.acknowledgedBy ?? "?")" } ?? "",
+             "actioned": flag.actionedAt.map { "\(day.string(from: $0)) by \(flag.actionedBy ?? "?")" } ?? "", "note": flag.note ?? ""]
+        }
+        let notes: [[String: Any]] = pack.notes.map { note in
+            ["review": day.string(from: note.reviewAt), "recorded": day.string(from: note.recordedAt), "author": note.author,
+             "matches": note.matchesExperience, "note": note.note]
+        }
+        return [
+            "person_id": pack.personID, "given_name": pack.givenName, "pathway": pack.pathway, "team": pack.team,
+            "review_date": day.string(from: pack.reviewAt), "review_at": ISO8601DateFormatter().string(from: pack.reviewAt),
+            "previous_review_date": pack.previousReviewAt.map { day.string(from: $0) } ?? "none (first review)",
+            "generated": ISO8601DateFormatter().string(from: pack.generatedAt),
+            "measures": measures, "goals": goals, "has_goals": !goals.isEmpty, "completeness": completeness,
+            "flags": flags, "has_flags": !flags.isEmpty, "notes": notes, "has_notes": !notes.isEmpty,
+        ]
+    }
+}
+
+public struct ReviewRenderError: Error, CustomStringConvertible {
+    public var description: String
+}
