@@ -98,13 +98,17 @@ public struct ReviewRenderer: Sendable {
             "answered": c.answered, "missed": c.missed, "open": c.open,
             "reasons": c.missedReasons.sorted { $0.key < $1.key }.map { ["reason": $0.key, "count": $0.value] }, "has_reasons": !c.missedReasons.isEmpty,
             "rows": c.rows.map { ["date": short.string(from: $0.reviewAt), "instrument": instruments.definition($0.instrument)?.title ?? $0.instrument,
-                                  "kind": $0.kind, "status": $0.status, "delivery": $0.delivery ?? "not sent", "reason": $0.reason ?? ""] },
+                                  "kind": $0.kind, "status": $0.status, "delivery": $0.delivery ?? "not sent", "reason": $0.reason.map(ReviewPack.describe) ?? ""] },
         ]
+        // Absent keys are false in Mustache (an empty string is not), so optional parts are left out when empty.
         let flags: [[String: Any]] = pack.flags.map { flag in
-            ["id": flag.id, "kind": flag.kind, "severity": flag.severity, "status": flag.status, "urgent": flag.severity == "urgent",
-             "open": flag.status == "open", "raised": day.string(from: flag.raisedAt),
-             "acknowledged": flag.acknowledgedAt.map { "\(day.string(from: $0)) by \(flag.acknowledgedBy ?? "?")" } ?? "",
-             "actioned": flag.actionedAt.map { "\(day.string(from: $0)) by \(flag.actionedBy ?? "?")" } ?? "", "note": flag.note ?? ""]
+            var entry: [String: Any] = ["id": flag.id, "kind": flag.kind, "severity": flag.severity, "status": flag.status,
+                                        "urgent": flag.severity == "urgent", "open": flag.status == "open", "raised": day.string(from: flag.raisedAt),
+                                        "person_id": pack.personID]
+            if let at = flag.acknowledgedAt { entry["acknowledged"] = "\(day.string(from: at)) by \(flag.acknowledgedBy ?? "?")" }
+            if let at = flag.actionedAt { entry["actioned"] = "\(day.string(from: at)) by \(flag.actionedBy ?? "?")" }
+            if let note = flag.note, !note.isEmpty { entry["note"] = note }
+            return entry
         }
         let notes: [[String: Any]] = pack.notes.map { note in
             ["review": day.string(from: note.reviewAt), "recorded": day.string(from: note.recordedAt), "author": note.author,

@@ -178,6 +178,15 @@ extension ReviewPack {
         return result
     }
 
+    /// Words for the scheduler's status reasons.
+    public static func describe(_ reason: String) -> String {
+        switch reason {
+        case "closed": return "not answered before the check-in closed"
+        case "replanned": return "replaced when the review moved"
+        default: return reason.replacingOccurrences(of: "_", with: " ")
+        }
+    }
+
     static func completeness(_ input: ReviewInput) -> Completeness {
         let rows = input.prompts.filter { prompt in
             prompt.reviewAt <= input.reviewAt && (input.previousReviewAt.map { prompt.reviewAt > $0 } ?? true)
@@ -185,9 +194,9 @@ extension ReviewPack {
         var reasons: [String: Int] = [:]
         for row in rows where row.status == "missed" || row.status == "expired" || row.status == "closed" {
             let reason: String
-            if row.delivery == nil { reason = "never sent" + (row.statusReason.map { " (\($0))" } ?? "") }
+            if row.delivery == nil { reason = "never sent" + (row.statusReason.map { " (\(describe($0)))" } ?? "") }
             else if row.delivery == "failed" { reason = "message failed" }
-            else { reason = row.statusReason ?? "not answered in time" }
+            else { reason = row.statusReason.map(describe) ?? "not answered in time" }
             reasons[reason, default: 0] += 1
         }
         return Completeness(

@@ -147,6 +147,9 @@ extension SQLStore {
             """).run()
     }
 
+    /// Flags that describe a lasting state rather than a single answer.
+    static let standingFlagKinds: Set<String> = ["reliable_deterioration", "severe_band"]
+
     /// Responses, scores and flags for answers; marks their prompts answered. Returns how many flags were raised.
     static func insertScored(_ db: any SQLDatabase, _ answers: [CheckinAnswer], personID: String, source: String, replyID: String,
                              requireOpenPrompt: Bool, now stamp: Int64) async throws -> Int {
@@ -172,6 +175,16 @@ extension SQLStore {
                         \(bind: answer.score.valid ? 1 : 0), \(bind: answer.score.total), \(bind: answer.score.band), \(bind: answer.score.result), \(bind: stamp))
                 """).run()
             for flag in answer.flags {
+                // A standing state (still deteriorated, still severe) is one flag until a clinician actions it, not one per
+                // check-in; risk answers are new evidence every time and always raise.
+                if Self.standingFlagKinds.contains(flag.kind) {
+                    let existing = try await db.raw("""
+                        SELECT 1 AS hit FROM flags f JOIN scores s ON s.id = f.score_id
+                        WHERE f.person_id = \(bind: personID) AND f.kind = \(bind: flag.kind) AND s.instrument = \(bind: answer.instrument)
+                        AND f.status IN ('open', 'acknowledged') LIMIT 1
+                        """).first()
+                    if existing != nil { continue }
+                }
                 try await db.raw("""
                     INSERT INTO flags (id, person_id, kind, severity, status, evidence, prompt_id, score_id, raised_at_ms)
                     VALUES (\(bind: "fl_" + newID()), \(bind: personID), \(bind: flag.kind), \(bind: flag.severity), 'open', \(bind: flag.evidence),

@@ -52,3 +52,16 @@ extension SQLStore {
         }
     }
 }
+
+extension SQLStore {
+    /// The newest check-in link the sandbox delivered to any of `recipients`.
+    public func latestSandboxLink(recipients: [String]) async throws -> String? {
+        guard !recipients.isEmpty else { return nil }
+        return try await read { db in
+            try await db.raw("""
+                SELECT link FROM sandbox_messages WHERE link IS NOT NULL AND recipient IN \(SQLQueryString(sqlList(recipients)))
+                ORDER BY created_at_ms DESC, rowid DESC LIMIT 1
+                """).first()?.decode(column: "link", as: String?.self)
+        }
+    }
+}
