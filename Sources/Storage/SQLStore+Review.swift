@@ -119,3 +119,54 @@ extension SQLStore {
         }
     }
 }
+
+/// One row of a clinician's caseload.
+public struct CaseloadRow: Sendable, Equatable {
+    public var personID: String
+    public var givenName: String
+    public var pathway: String
+    public var mode: String
+    public var nextReview: Date?
+    /// instrument → (latest total, band id)
+    public var latest: [String: (total: Double?, band: String?)]
+    public var openFlags: Int
+    public var urgentFlags: Int
+
+    public static func == (a: CaseloadRow, b: CaseloadRow) -> Bool {
+        a.personID == b.personID && a.nextReview == b.nextReview && a.openFlags == b.openFlags && a.urgentFlags == b.urgentFlags
+    }
+}
+
+extension SQLStore {
+    /// A team's people with their next review, latest score per measure and open flags.
+    public func caseload(team: String, now: Date, limit: Int = 1_000) async throws -> [CaseloadRow] {
+        try await read { db in
+            var rows: [String: CaseloadRow] = [:]
+            var order: [String] = []
+            for row in try await db.raw("""
+                SELECT p.id, p.given_name, e.pathway, e.mode,
+                       (SELECT MIN(review_at_ms) FROM prompts q WHERE q.person_id = p.id AND q.review_at_ms >= \(bind: now.millis)) AS next_review,
+                       (SELECT COUNT(*) FROM flags f WHERE f.person_id = p.id AND f.status = 'open') AS open_flags,
+                       (SELECT COUNT(*) FROM flags f WHERE f.person_id = p.id AND f.status = 'open' AND f.severity = 'urgent') AS urgent_flags
+                FROM people p JOIN enrolments e ON e.person_id = p.id WHERE p.team = \(bind: team) ORDER BY p.id LIMIT \(literal: limit)
+                """).all() {
+                let id = try row.decode(column: "id", as: String.self)
+                order.append(id)
+                rows[id] = CaseloadRow(personID: id, givenName: try row.decode(column: "given_name", as: String.self),
+                                       pathway: try row.decode(column: "pathway", as: String.self), mode: try row.decode(column: "mode", as: String.self),
+                                       nextReview: try row.decode(column: "next_review", as: Int64?.self).map(Date.init(millis:)), latest: [:],
+                                       openFlags: try row.decode(column: "open_flags", as: Int.self), urgentFlags: try row.decode(column: "urgent_flags", as: Int.self))
+            }
+            for row in try await db.raw("""
+                SELECT s.person_id, s.instrument, s.total, s.band, MAX(r.submitted_at_ms) AS t
+                FROM scores s JOIN responses r ON r.id = s.response_id JOIN people p ON p.id = s.person_id
+                WHERE p.team = \(bind: team) AND s.superseded_by IS NULL AND s.valid = 1 GROUP BY s.person_id, s.instrument
+                """).all() {
+                let id = try row.decode(column: "person_id", as: String.self)
+                rows[id]?.latest[try row.decode(column: "instrument", as: String.self)] = (try row.decode(column: "total", as: Double?.self),
+                                                                                         try row.decode(column: "band", as: String?.self))
+            }
+            return order.compactMap { rows[$0] }
+        }
+    }
+}

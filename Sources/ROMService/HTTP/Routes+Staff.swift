@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import Logging
+import Instruments
 import Intake
 import Scheduling
 import Storage
@@ -79,7 +80,7 @@ extension Routes {
             }.joined()
             return HTML.response(HTML.page(title: "Operations", body: """
             <h1>Operations</h1><p>\(count) people enrolled.</p>
-            <ul><li><a href="/ops/sandbox">Sandbox outbox</a></li></ul>
+            <ul><li><a href="/ops/sandbox">Sandbox outbox</a></li><li><a href="/ops/reports">Reports</a></li></ul>
             <h2>Pathways</h2><table><tr><th>Pathway</th><th>Cadence (routine / step-up)</th><th>Measures</th><th>Send window</th></tr>\(pathways)</table>
             """, signedIn: true))
         }
@@ -130,15 +131,30 @@ extension Routes {
     static func clinician(_ table: inout RouteTable, _ env: ServiceEnvironment) {
         table.add(.get, "/clinician/people", .roles([.clinician]), page: true) { _, context in
             let team = context.identity?.team ?? "\u{0}"
-            let people = try await env.store.people(team: team)
-            try await env.store.audit(AuditEvent(at: env.now(), actor: context.identity?.id ?? "?", action: "caseload.view",
+            let now = env.now()
+            let people = try await env.store.caseload(team: team, now: now)
+            try await env.store.audit(AuditEvent(at: now, actor: context.identity?.id ?? "?", action: "caseload.view",
                                                  personID: nil, detail: "\(people.count) people", requestID: context.id))
-            let rows = people.map { record in
-                "<tr><td>\(HTML.escape(record.person.id))</td><td>\(HTML.escape(record.person.givenName))</td><td>\(HTML.escape(record.person.pathway))</td><td>\(record.person.startDate)</td><td>\(HTML.escape(record.mode))</td></tr>"
+            let day = DateFormatter()
+            day.locale = Locale(identifier: "en_GB")
+            day.timeZone = TimeZone(identifier: env.configuration.settings.defaultTimeZone)
+            day.dateFormat = "EEE d MMM"
+            let rows = people.map { person in
+                let measures = env.configuration.pathways[person.pathway]?.measures ?? []
+                let scores = measures.compactMap { id -> String? in
+                    guard let latest = person.latest[id], let total = latest.total else { return nil }
+                    let title = env.configuration.instruments.definition(id)?.title ?? id
+                    let band = latest.band.flatMap { band in env.configuration.instruments.definition(id)?.bands.first { $0.id == band }?.label }
+                    return "\(HTML.escape(title)) \(total == total.rounded() ? String(Int(total)) : String(format: "%.1f", total))\(band.map { " (\(HTML.escape($0)))" } ?? "")"
+                }.joined(separator: "<br>")
+                let flags = person.openFlags == 0 ? "—" : "\(person.urgentFlags > 0 ? "<strong>\(person.urgentFlags) urgent</strong>, " : "")\(person.openFlags) open"
+                return "<tr><td><a href=\"/clinician/people/\(HTML.escape(person.personID))/review\">\(HTML.escape(person.givenName))</a> <span class=\"muted\">\(HTML.escape(person.personID))</span></td>"
+                    + "<td>\(HTML.escape(person.pathway)) · \(HTML.escape(person.mode))</td><td>\(person.nextReview.map { day.string(from: $0) } ?? "—")</td><td>\(scores.isEmpty ? "—" : scores)</td><td>\(flags)</td></tr>"
             }.joined()
             return HTML.response(HTML.page(title: "Caseload", body: """
             <h1>Caseload: team \(HTML.escape(team))</h1>
-            <table><tr><th>Id</th><th>Given name</th><th>Pathway</th><th>Start</th><th>Mode</th></tr>\(rows)</table>
+            <p><a href="/clinician/flags">Open flags</a></p>
+            <table><tr><th>Person</th><th>Pathway · mode</th><th>Next review</th><th>Latest scores</th><th>Flags</th></tr>\(rows)</table>
             """, signedIn: true))
         }
     }

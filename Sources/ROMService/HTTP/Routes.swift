@@ -24,6 +24,7 @@ public enum Routes {
         ops(&table, env)
         clinician(&table, env)
         reviewPacks(&table, env)
+        reports(&table, env)
         return table
     }
 
