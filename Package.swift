@@ -120,6 +120,15 @@ let package = Package(
         .testTarget(name: "StorageTests", dependencies: ["Storage", "ROMTesting", "Scheduling", .product(name: "SQLKit", package: "sql-kit"), .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
         .testTarget(name: "DeliveryTests", dependencies: ["Delivery", "Storage", "ROMTesting", "Scheduling", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: swiftSettings),
         .testTarget(
+            name: "ReviewTests",
+            dependencies: [
+                "Review", "Instruments", "ROMService", "ROMTesting", "Storage", "Scheduling",
+                .product(name: "SQLKit", package: "sql-kit"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "IntegrationTests",
             dependencies: [
                 "ROMService", "ROMTesting", "Storage", "Scheduling", "Delivery", "Instruments",

@@ -66,6 +66,13 @@ public struct ReviewPack: Sendable, Equatable, Codable {
         public var delta: Double
         /// Nil when the measure has no reliable-change rule.
         public var change: ChangeClass?
+
+        public init(from: Double, to: Double, delta: Double, change: ChangeClass?) {
+            self.from = from
+            self.to = to
+            self.delta = delta
+            self.change = change
+        }
     }
 
     public struct GoalSummary: Sendable, Equatable, Codable {

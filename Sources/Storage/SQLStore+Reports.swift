@@ -34,6 +34,17 @@ public struct PromptGroup: Sendable, Equatable {
     public var delivered: Bool
     public var failed: Bool
     public var count: Int
+
+    public init(instrument: String, kind: String, status: String, reason: String?, sent: Bool, delivered: Bool, failed: Bool, count: Int) {
+        self.instrument = instrument
+        self.kind = kind
+        self.status = status
+        self.reason = reason
+        self.sent = sent
+        self.delivered = delivered
+        self.failed = failed
+        self.count = count
+    }
 }
 
 /// A person's first and latest valid score of one measure (the latest within the scope's dates).
@@ -46,6 +57,16 @@ public struct ScorePair: Sendable, Equatable {
     public var latest: Double
     /// Valid scores up to the latest; 1 means the baseline is the only one (no pair).
     public var count: Int
+
+    public init(personID: String, pathway: String, team: String, instrument: String, baseline: Double, latest: Double, count: Int) {
+        self.personID = personID
+        self.pathway = pathway
+        self.team = team
+        self.instrument = instrument
+        self.baseline = baseline
+        self.latest = latest
+        self.count = count
+    }
 }
 
 /// A non-response flag with its handling times.
@@ -58,6 +79,17 @@ public struct NonResponseFlag: Sendable, Equatable {
     public var acknowledgedAt: Date?
     public var actionedAt: Date?
     public var status: String
+
+    public init(flagID: String, personID: String, team: String, pathway: String, raisedAt: Date, acknowledgedAt: Date?, actionedAt: Date?, status: String) {
+        self.flagID = flagID
+        self.personID = personID
+        self.team = team
+        self.pathway = pathway
+        self.raisedAt = raisedAt
+        self.acknowledgedAt = acknowledgedAt
+        self.actionedAt = actionedAt
+        self.status = status
+    }
 }
 
 /// One prompt behind a completeness figure.

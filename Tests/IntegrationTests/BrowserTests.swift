@@ -42,4 +42,32 @@ struct BrowserTests {
         #expect(scores == 3, "the answers reached the store and were scored")
         await harness.close()
     }
+
+    @Test("A clinician's review page renders in Chromium with one trend chart per measure, drawn at full size, and prints the figures")
+    func reviewPageInChromium() async throws {
+        let harness = try await Harness.make(receiver: nil, smtp: nil)
+        let now = ISO8601DateFormatter().date(from: "2026-11-24T12:00:00Z")!
+        harness.clock.set(now)
+        _ = try await DemoSeeder(env: harness.env).run(count: 3, days: 150, now: now, seed: 7)
+        let session = "session-for-browser-test"
+        try await harness.env.store.insertToken(id: "tok_c1", hash: "unused-hash", role: .clinician, team: "north", label: "test", now: now)
+        try await harness.env.store.insertSession(hash: Credentials.hash(session), tokenID: "tok_c1", now: now, expiresAt: now.addingTimeInterval(3_600))
+        let app = Application(router: Routes.router(harness.env), configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+        do { try await app.test(.live) { client in
+            let port = try #require(client.port)
+            let shot = "\(Browser.screenshotFolder)/review-page.png"
+            let report = try Browser.run(["page", "http://127.0.0.1:\(port)/clinician/people/demo01/review", shot, "rom_session=\(session)"])
+            let text = try #require(report["text"] as? String)
+            #expect(text.contains("Review pack: Ana"))
+            #expect(text.contains("PHQ-9") && text.contains("GAD-7"))
+            #expect(text.contains("Change since baseline"))
+            #expect(report["svgs"] as? Int == 2, "one chart each for PHQ-9 and GAD-7")
+            let boxes = try #require(report["svg_boxes"] as? [[Double]])
+            #expect(boxes.allSatisfy { $0[0] >= 600 && $0[1] >= 200 }, "charts render at their full 640×220 size: \(boxes)")
+            #expect(FileManager.default.fileExists(atPath: shot))
+        } } catch {
+            Issue.record(error)
+        }
+        await harness.close()
+    }
 }

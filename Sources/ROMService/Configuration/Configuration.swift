@@ -43,6 +43,10 @@ public struct Configuration: Sendable {
         } ?? [:]
 
         let templates = loadTemplates(display("templates"), log: log)
+        for name in ["review_html", "review_md"] where templates[name] == nil && FileManager.default.fileExists(atPath: display("templates")) {
+            log.add(display("templates/\(name).mustache"), nil, "the review pack template is missing",
+                    hint: "copy \(name).mustache from the repository's config/templates and restyle it")
+        }
 
         for (team, alert) in settings.teams.sorted(by: { $0.key < $1.key }) {
             guard let gateway = gateways[alert.gateway] else {

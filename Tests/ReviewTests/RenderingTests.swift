@@ -1,0 +1,78 @@
+import Foundation
+import Review
+import ROMService
+import ROMTesting
+import Testing
+
+/// Golden packs: the fixed history rendered through the shipped templates. The figures inside were checked by hand
+/// against ReviewPackTests; `ROM_UPDATE_GOLDEN=1 swift test --filter Golden` rewrites them after a deliberate change.
+@Suite("Review pack formats")
+struct RenderingTests {
+    static let folder = "\(Fixtures.repositoryRoot)/Tests/ReviewTests/Golden"
+
+    func golden(_ name: String, _ text: String) throws {
+        let path = "\(Self.folder)/\(name)"
+        if ProcessInfo.processInfo.environment["ROM_UPDATE_GOLDEN"] == "1" {
+            try text.write(toFile: path, atomically: true, encoding: .utf8)
+        }
+        let expected = try String(contentsOfFile: path, encoding: .utf8)
+        #expect(text == expected, "\(name) differs from the golden file; diff it, and rewrite with ROM_UPDATE_GOLDEN=1 only if the change is intended")
+    }
+
+    @Test("Golden Markdown, JSON and HTML packs", arguments: [ReviewFormat.md, .json, .html])
+    func goldenPacks(format: ReviewFormat) throws {
+        let renderer = try ReviewRenderer(configuration: try Fixtures.shippedConfiguration())
+        let text = renderer.render(ReviewPack.assemble(try ReviewFixture.input()), as: format)
+        try golden("review.\(format.rawValue)", text)
+    }
+
+    @Test("Markdown states the hand-computed figures")
+    func markdownFigures() throws {
+        let renderer = try ReviewRenderer(configuration: try Fixtures.shippedConfiguration())
+        let text = renderer.render(ReviewPack.assemble(try ReviewFixture.input()), as: .md)
+        #expect(text.contains("Since baseline: −9 (18 → 9, reliable improvement)"))
+        #expect(text.contains("Since last review: −5 (14 → 9, no reliable change)"))
+        #expect(text.contains("Recovery: reliable recovery"))
+        #expect(text.contains("Since baseline: +6 (6 → 12, reliable deterioration)"))
+        #expect(text.contains("3 due, 2 sent, 1 delivered, 2 answered, 1 missed, 0 open."))
+        #expect(text.contains("Goal 1: Walk to the shop on my own — ratings 3 → 6"))
+        #expect(!text.contains("&#"), "Markdown is not HTML-escaped")
+    }
+
+    @Test("FHIR R4: a Bundle that the fhir.resources library parses, with LOINC 44261-6 = 9 and 70274-6 = 12 for the latest totals")
+    func fhirValidates() throws {
+        let renderer = try ReviewRenderer(configuration: try Fixtures.shippedConfiguration())
+        let json = renderer.render(ReviewPack.assemble(try ReviewFixture.input()), as: .fhir)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+        let resources = (object["entry"] as? [[String: Any]] ?? []).compactMap { $0["resource"] as? [String: Any] }
+        #expect(resources.filter { $0["resourceType"] as? String == "QuestionnaireResponse" }.count == 5, "3 PHQ-9 + 2 GAD-7 responses")
+        let observations = resources.filter { $0["resourceType"] as? String == "Observation" }
+        func value(_ loinc: String, at time: String) -> Double? {
+            observations.first { observation in
+                ((observation["code"] as? [String: Any])?["coding"] as? [[String: Any]])?.contains { $0["code"] as? String == loinc } == true
+                    && observation["effectiveDateTime"] as? String == time
+            }.flatMap { ($0["valueQuantity"] as? [String: Any])?["value"] as? Double }
+        }
+        #expect(value("44261-6", at: "2026-03-30T18:00:00Z") == 9)
+        #expect(value("70274-6", at: "2026-03-30T18:00:00Z") == 12)
+        // Validation by a real FHIR library (scripts/test installs fhir.resources in var/pyenv).
+        let python = "\(Fixtures.repositoryRoot)/var/pyenv/bin/python"
+        guard FileManager.default.isExecutableFile(atPath: python) else {
+            Issue.record("var/pyenv is missing: run scripts/test, which creates it and installs fhir.resources")
+            return
+        }
+        let file = "\(try Fixtures.temporaryDirectory())/bundle.json"
+        try json.write(toFile: file, atomically: true, encoding: .utf8)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = ["\(Fixtures.repositoryRoot)/Tests/Fixtures/validate_fhir.py", file]
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        try process.run()
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 0, "fhir.resources refused the bundle: \(text)")
+        #expect(text.contains("valid Bundle with 10 entries"), "\(text)")
+    }
+}
