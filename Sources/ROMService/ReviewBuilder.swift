@@ -28,9 +28,14 @@ public struct ReviewBuilder: Sendable {
         let reviewAt = requested ?? reviewDates.first { $0 >= now } ?? reviewDates.last ?? now
         let previous = reviewDates.last { $0 < reviewAt }
 
+        let cutoff = reviewAt
         func points(_ instrument: String) -> [ScorePoint] {
-            records.scores.filter { $0.instrument == instrument }.map { row in
-                let report = try? JSONDecoder().decode(ScoreReport.self, from: Data(row.result.utf8))
+            let rows = records.scores.filter { $0.instrument == instrument }
+            // Only the latest valid score's explanation is shown: decode that one stored report, not years of them.
+            let explained = rows.lastIndex { $0.valid && $0.total != nil && $0.submittedAt <= cutoff }
+            return rows.indices.map { index in
+                let row = rows[index]
+                let report = index == explained ? try? JSONDecoder().decode(ScoreReport.self, from: Data(row.result.utf8)) : nil
                 return ScorePoint(responseID: row.responseID, at: row.submittedAt, total: row.total, band: row.band, valid: row.valid,
                                   kind: row.promptKind == "baseline" ? "baseline" : row.promptKind == nil ? "unprompted" : "review",
                                   answers: (try? AnswerParsing.parseList(row.answers)) ?? [], explanation: report?.explanation ?? [])

@@ -84,7 +84,6 @@ public struct ReviewRenderer: Sendable {
                 "recovery": recovery, "chart": measure.chartSVG,
                 "deteriorated": measure.sinceBaseline?.change == .reliableDeterioration || measure.sinceLastReview?.change == .reliableDeterioration,
                 "explanation": measure.explanation.map { ["line": $0] }, "has_explanation": !measure.explanation.isEmpty,
-                "scores": measure.points.map { ["date": short.string(from: $0.at), "total": number($0.total), "band": $0.bandLabel ?? "—", "valid": $0.valid] },
             ]
         }
         let goals: [[String: Any]] = pack.goals.map { goal in

@@ -32,7 +32,12 @@ public struct TrendChart: Sendable {
         let top = max(maximum, dated.compactMap(\.total).max() ?? 0, 1)
         func x(_ date: Date) -> Double { Self.left + plotW * date.timeIntervalSince(start) / span }
         func y(_ value: Double) -> Double { Self.top + plotH * (1 - min(max(value, 0), top) / top) }
-        func f(_ value: Double) -> String { String(format: "%.1f", value) }
+        // One decimal without String(format:), which costs microseconds per call on Linux and a chart makes thousands.
+        func f(_ value: Double) -> String {
+            let tenths = Int((value * 10).rounded())
+            let sign = tenths < 0 ? "-" : ""
+            return "\(sign)\(abs(tenths) / 10).\(abs(tenths) % 10)"
+        }
         var out = "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(Int(w)) \(Int(h))\" width=\"\(Int(w))\" height=\"\(Int(h))\" role=\"img\" "
         out += "aria-label=\"\(escape(definition.title)) scores over time\" class=\"trend\">"
         // Bands, lowest first.

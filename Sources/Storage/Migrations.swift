@@ -361,4 +361,18 @@ let migrations: [Migration] = [
             "CREATE INDEX scores_person ON scores (person_id, instrument, superseded_by)",
         ]
     },
+    Migration(version: 6, name: "prompt delivery") { _ in
+        [
+            // The furthest status any message for a prompt has now (delivered > accepted > unknown > failed), kept in
+            // step with the outbox in the same transactions, so reports scan prompts alone.
+            "ALTER TABLE prompts ADD COLUMN delivery TEXT",
+            """
+            UPDATE prompts SET delivery = (SELECT o.status FROM outbox_messages o WHERE o.prompt_id = prompts.id
+                AND o.status IN ('accepted', 'delivered', 'unknown', 'failed')
+                ORDER BY CASE o.status WHEN 'delivered' THEN 0 WHEN 'accepted' THEN 1 WHEN 'unknown' THEN 2 ELSE 3 END LIMIT 1)
+            """,
+            // Covers the completeness report: an index-only scan of the period's prompts.
+            "CREATE INDEX prompts_report ON prompts (review_at_ms, instrument, kind, status, status_reason, delivery, person_id, enrolment_id)",
+        ]
+    },
 ]

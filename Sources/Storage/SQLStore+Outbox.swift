@@ -233,6 +233,7 @@ extension SQLStore {
                     WHERE outbox_messages.id = v.column1 AND outbox_messages.status = 'sending'
                     """).run()
             }
+            try await Self.refreshDelivery(db, promptIDs: outcomes.flatMap(\.1.promptIDs))
             for chunk in sentPrompts.chunked(500) {
                 try await db.raw("UPDATE prompts SET status = 'sent' WHERE status = 'scheduled' AND id IN \(SQLQueryString(sqlList(chunk)))").run()
             }
@@ -296,6 +297,11 @@ extension SQLStore {
                 try await Self.transition(db, messageID: id, from: current, to: status, detail: detail ?? "receipt", now: stamp)
                 changed += 1
             }
+            if changed > 0 {
+                try await Self.refreshDelivery(db, promptIDs: try await db.raw("""
+                    SELECT prompt_id FROM outbox_messages WHERE gateway = \(bind: gateway) AND provider_message_id = \(bind: providerMessageID) AND prompt_id IS NOT NULL
+                    """).all().map { try $0.decode(column: "prompt_id", as: String.self) })
+            }
             return changed
         }
     }
@@ -316,7 +322,24 @@ extension SQLStore {
                 try await db.raw("UPDATE outbox_messages SET status = 'unknown', updated_at_ms = \(bind: stamp) WHERE status = 'accepted' AND id IN \(SQLQueryString(sqlList(chunk)))").run()
             }
             try await Self.transitions(db, ids.map { ($0, "accepted", "unknown", "no delivery receipt in time") }, now: stamp)
+            for chunk in ids.chunked(500) {
+                try await Self.refreshDelivery(db, promptIDs: try await db.raw("""
+                    SELECT prompt_id FROM outbox_messages WHERE prompt_id IS NOT NULL AND id IN \(SQLQueryString(sqlList(chunk)))
+                    """).all().map { try $0.decode(column: "prompt_id", as: String.self) })
+            }
             return ids.count
+        }
+    }
+
+    /// Recomputes `prompts.delivery` — the furthest current status of the prompt's messages — for `promptIDs`.
+    static func refreshDelivery(_ db: any SQLDatabase, promptIDs: [String]) async throws {
+        for chunk in Array(Set(promptIDs)).chunked(500) {
+            try await db.raw("""
+                UPDATE prompts SET delivery = (SELECT o.status FROM outbox_messages o WHERE o.prompt_id = prompts.id
+                    AND o.status IN ('accepted', 'delivered', 'unknown', 'failed')
+                    ORDER BY CASE o.status WHEN 'delivered' THEN 0 WHEN 'accepted' THEN 1 WHEN 'unknown' THEN 2 ELSE 3 END LIMIT 1)
+                WHERE id IN \(SQLQueryString(sqlList(chunk)))
+                """).run()
         }
     }
 

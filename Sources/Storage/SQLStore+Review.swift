@@ -63,9 +63,7 @@ extension SQLStore {
             }
             // The furthest status any message for the prompt reached.
             let prompts = try await db.raw("""
-                SELECT p.instrument, p.kind, p.review_at_ms, p.closes_at_ms, p.status, p.status_reason,
-                       (SELECT o.status FROM outbox_messages o WHERE o.prompt_id = p.id AND o.status IN ('accepted', 'delivered', 'failed', 'unknown')
-                        ORDER BY CASE o.status WHEN 'delivered' THEN 0 WHEN 'accepted' THEN 1 WHEN 'unknown' THEN 2 ELSE 3 END LIMIT 1) AS delivery
+                SELECT p.instrument, p.kind, p.review_at_ms, p.closes_at_ms, p.status, p.status_reason, p.delivery
                 FROM prompts p WHERE p.person_id = \(bind: personID)
                 ORDER BY p.review_at_ms, p.instrument
                 """).all().map { row in

@@ -228,3 +228,9 @@ if which == "dispatch-http" || which == "dispatch-smtp" {
 if which == "import" || which == "all" {
     try await benchImport(rows: Int(arguments.dropFirst().first ?? "") ?? 100_000, sqlite3: sqlite3)
 }
+if which == "review" {
+    try await benchReviewPack(iterations: Int(arguments.dropFirst().first ?? "") ?? 300)
+}
+if which == "reports" {
+    try await benchReports(responses: Int(arguments.dropFirst().first ?? "") ?? 1_000_000)
+}
