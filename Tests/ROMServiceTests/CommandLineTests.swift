@@ -32,6 +32,33 @@ struct CommandLineTests {
         return Run(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
     }
 
+    @Test("rom demo, then rom review and rom report against its database: FHIR and CSV out, clear errors for a bad report or person")
+    func demoReviewReport() throws {
+        let folder = try Fixtures.temporaryDirectory()
+        let config = try Fixtures.copyOfConfig()
+        var rom = try String(contentsOfFile: "\(config)/rom.yaml", encoding: .utf8)
+        rom = rom.replacingOccurrences(of: "link_secret: { file: var/link-secret }", with: "link_secret: { file: \(folder)/link-secret }")
+        try rom.write(toFile: "\(config)/rom.yaml", atomically: true, encoding: .utf8)
+        let environment = ["ROM_DATABASE_URL": "sqlite:\(folder)/rom.sqlite"]
+        let now = "2026-11-24T12:00:00Z"
+        let demo = try self.rom(["demo", "--config", config, "--people", "4", "--days", "120", "--now", now], environment: environment)
+        #expect(demo.status == 0, "\(demo.stderr)")
+        #expect(demo.stdout.contains("Seeded 4 people over 121 days"))
+        let fhir = try self.rom(["review", "--config", config, "--person", "demo01", "--format", "fhir", "--now", now], environment: environment)
+        #expect(fhir.status == 0, "\(fhir.stderr)")
+        let bundle = try #require(try JSONSerialization.jsonObject(with: Data(fhir.stdout.utf8)) as? [String: Any])
+        #expect(bundle["resourceType"] as? String == "Bundle" && bundle["type"] as? String == "collection")
+        let csv = try self.rom(["report", "outcomes", "--config", config, "--format", "csv", "--now", now], environment: environment)
+        #expect(csv.status == 0, "\(csv.stderr)")
+        #expect(csv.stdout.hasPrefix("pathway,team,measure,people,reliable improvement,no reliable change,reliable deterioration,recovery,reliable recovery\n"))
+        let rows = try self.rom(["report", "completeness", "--rows", "answered", "--config", config, "--format", "csv", "--now", now], environment: environment)
+        #expect(rows.status == 0 && rows.stdout.hasPrefix("person,measure,kind,review,status,reason,message\n"))
+        let bad = try self.rom(["report", "outcome", "--config", config], environment: environment)
+        #expect(bad.status == 64 && bad.stderr.contains("completeness, outcomes or non-response"))
+        let nobody = try self.rom(["review", "--config", config, "--person", "nobody", "--now", now], environment: environment)
+        #expect(nobody.status != 0 && nobody.stderr.contains("no person `nobody`"))
+    }
+
     @Test("rom score prints the JSON fields and exits 65 with a coded error on bad input")
     func score() throws {
         let ok = try rom(["score", "--config", Fixtures.configDirectory, "--instrument", "phq9", "--answers", "1,2,0,3,1,0,2,1,0"])
