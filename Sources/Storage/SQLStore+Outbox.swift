@@ -1,5 +1,5 @@
 public import Foundation
-import SQLKit
+public import SQLKit
 
 /// Outbox rows claimed together for one message: a person's due prompts of one check-in go out as one message.
 public struct ClaimedMessage: Sendable, Equatable {
@@ -397,7 +397,7 @@ extension SQLStore {
 }
 
 /// `(?, ?), (?, ?)` with every value bound, for multi-row VALUES lists.
-func valuesList(_ rows: [[any Encodable & Sendable]]) -> SQLQueryString {
+public func valuesList(_ rows: [[any Encodable & Sendable]]) -> SQLQueryString {
     var text = SQLQueryString("")
     for (index, row) in rows.enumerated() {
         text.appendLiteral(index == 0 ? "(" : ", (")

@@ -48,40 +48,27 @@ func seedHistory(_ store: SQLStore, people: [String], weeks: Int, start: Date, c
             for rows in promptRows.chunked(into: 75) {
                 try await db.raw("""
                     INSERT INTO prompts (id, enrolment_id, review_id, person_id, instrument, kind, send_at_ms, closes_at_ms, status, idempotency_key, created_at_ms, review_at_ms, delivery)
-                    VALUES \(benchValues(rows))
+                    VALUES \(valuesList(rows))
                     """).run()
             }
             for rows in outboxRows.chunked(into: 70) {
                 try await db.raw("""
                     INSERT INTO outbox_messages (id, prompt_id, person_id, purpose, channel, gateway, status, attempt, due_at_ms, idempotency_key, payload, created_at_ms, updated_at_ms)
-                    VALUES \(benchValues(rows))
+                    VALUES \(valuesList(rows))
                     """).run()
             }
             for rows in responseRows.chunked(into: 120) {
                 try await db.raw("""
-                    INSERT INTO responses (id, prompt_id, person_id, instrument, answers, source, submitted_at_ms, created_at_ms) VALUES \(benchValues(rows))
+                    INSERT INTO responses (id, prompt_id, person_id, instrument, answers, source, submitted_at_ms, created_at_ms) VALUES \(valuesList(rows))
                     """).run()
             }
             for rows in scoreRows.chunked(into: 90) {
                 try await db.raw("""
-                    INSERT INTO scores (id, response_id, person_id, instrument, definition_version, valid, total, band, result, created_at_ms) VALUES \(benchValues(rows))
+                    INSERT INTO scores (id, response_id, person_id, instrument, definition_version, valid, total, band, result, created_at_ms) VALUES \(valuesList(rows))
                     """).run()
             }
         }
     }
-}
-
-func benchValues(_ rows: [[any Encodable & Sendable]]) -> SQLQueryString {
-    var text = SQLQueryString("")
-    for (index, row) in rows.enumerated() {
-        text.appendLiteral(index == 0 ? "(" : ", (")
-        for (column, value) in row.enumerated() {
-            if column > 0 { text.appendLiteral(", ") }
-            text.appendInterpolation(bind: value)
-        }
-        text.appendLiteral(")")
-    }
-    return text
 }
 
 extension Array {
