@@ -52,6 +52,14 @@ public final class SQLStore: Sendable {
         return SQLStore(engine: .sqlite, database: database, connection: connection, logger: logger)
     }
 
+    /// A command that fails before `close()` (say, on an unmigrated database) must still end cleanly: start the
+    /// close here. The pending close keeps the connection alive until SQLite has released the file.
+    deinit {
+        if let connection, !connection.isClosed {
+            _ = connection.close()
+        }
+    }
+
     /// Closes the connection; the store cannot be used afterwards.
     public func close() async throws {
         try await connection?.close()

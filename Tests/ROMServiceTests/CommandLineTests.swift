@@ -57,6 +57,12 @@ struct CommandLineTests {
         #expect(bad.status == 64 && bad.stderr.contains("completeness, outcomes or non-response"))
         let nobody = try self.rom(["review", "--config", config, "--person", "nobody", "--now", now], environment: environment)
         #expect(nobody.status != 0 && nobody.stderr.contains("no person `nobody`"))
+        // An unmigrated database is a clear error, not a crash (the store used to trap when a command failed before closing it).
+        let fresh = ["ROM_DATABASE_URL": "sqlite:\(folder)/empty.sqlite"]
+        for command in [["report", "outcomes"], ["review", "--person", "demo01"], ["schedule"]] {
+            let run = try self.rom(command + ["--config", config], environment: fresh)
+            #expect(run.status == 1 && run.stderr.contains("run `rom migrate`") && !run.stderr.contains("crashed"), "\(command): \(run.stderr.prefix(300))")
+        }
     }
 
     @Test("rom score prints the JSON fields and exits 65 with a coded error on bad input")

@@ -65,6 +65,16 @@ extension Routes {
                 html += "</tr>"
             }
             html += "</table>"
+            // Non-response: the flags behind the figures, each with its person's review pack.
+            if kind == .nonResponse {
+                let flags = try await env.store.nonResponseFlags(scope)
+                let stamp = ISO8601DateFormatter()
+                html += "<h3>The \(flags.count) flag\(flags.count == 1 ? "" : "s") behind these figures</h3><table><tr><th>Person</th><th>Raised</th><th>Acknowledged</th><th>Actioned</th><th>Status</th></tr>"
+                html += flags.map { flag in
+                    "<tr><td><a href=\"/clinician/people/\(HTML.escape(flag.personID))/review\">\(HTML.escape(flag.personID))</a></td><td>\(stamp.string(from: flag.raisedAt))</td>"
+                        + "<td>\(flag.acknowledgedAt.map { stamp.string(from: $0) } ?? "—")</td><td>\(flag.actionedAt.map { stamp.string(from: $0) } ?? "—")</td><td>\(HTML.escape(flag.status))</td></tr>"
+                }.joined() + "</table>"
+            }
             let day = ISO8601DateFormatter()
             day.formatOptions = [.withFullDate]
             let options = ReportRunner.Kind.allCases.map { "<option value=\"\($0.rawValue)\"\($0 == kind ? " selected" : "")>\($0.rawValue)</option>" }.joined()

@@ -16,7 +16,8 @@ struct ReportCommand: AsyncParsableCommand {
                        cases), by pathway, team and measure — every percentage with its count
         non-response   flags raised for missed check-ins, how many were contacted (acknowledged) and reviewed
                        (actioned), and how long that took
-        --rows FIGURE lists the prompts behind a completeness figure (due, sent, delivered, answered, missed, open).
+        --rows FIGURE lists the prompts behind a completeness figure (due, sent, delivered, answered, missed, open);
+        with non-response, --rows flags lists the flags. Outcomes in JSON list the people in every class.
           rom report completeness --from 2026-06-01 --to 2026-12-01 --team north
           rom report outcomes --format csv > outcomes.csv
         """
@@ -42,7 +43,7 @@ struct ReportCommand: AsyncParsableCommand {
     @Option(help: "table, csv or json.")
     var format: String = "table"
 
-    @Option(help: "Completeness only: list the prompts behind this figure instead.")
+    @Option(help: "List the rows behind a figure instead: completeness due|sent|delivered|answered|missed|open; non-response flags.")
     var rows: String?
 
     func run() async throws {
@@ -64,9 +65,18 @@ struct ReportCommand: AsyncParsableCommand {
         let store = try await SQLStore.open(url: configuration.settings.databaseURL, logger: makeLogger(level: .warning))
         try await store.checkReady()
         let env = try ServiceEnvironment.command(configuration: configuration, store: store, now: { now }, logger: makeLogger(level: .warning))
-        if let figure = rows {
+        if kind == .nonResponse, rows != nil {
+            // The flags behind the non-response figures.
+            let flags = try await store.nonResponseFlags(scope)
+            let stamp = ISO8601DateFormatter()
+            let table = [["flag", "person", "team", "pathway", "raised", "acknowledged", "actioned", "status"]] + flags.map {
+                [$0.flagID, $0.personID, $0.team, $0.pathway, stamp.string(from: $0.raisedAt), $0.acknowledgedAt.map { stamp.string(from: $0) } ?? "",
+                 $0.actionedAt.map { stamp.string(from: $0) } ?? "", $0.status]
+            }
+            print(ReportRunner.render(rows: table, value: table, as: format), terminator: "")
+        } else if let figure = rows {
             guard kind == .completeness, ["due", "sent", "delivered", "answered", "missed", "open"].contains(figure) else {
-                throw ValidationError("--rows works with completeness and one of due, sent, delivered, answered, missed, open")
+                throw ValidationError("--rows works with completeness (due, sent, delivered, answered, missed, open) and non-response (flags)")
             }
             let details = try await store.promptDetails(scope, figure: figure, limit: 100_000)
             let table = [["person", "measure", "kind", "review", "status", "reason", "message"]] + details.map {
