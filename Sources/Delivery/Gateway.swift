@@ -47,4 +47,10 @@ public protocol Gateway: Sendable {
     var name: String { get }
     var channel: Channel { get }
     func send(_ message: OutboundMessage, now: Date) async -> SendOutcome
+    /// True when messages carry a reply token (an SMTP Reply-To with `{token}`), so the dispatcher stores one.
+    var usesReplyTokens: Bool { get }
+}
+
+extension Gateway {
+    public var usesReplyTokens: Bool { false }
 }

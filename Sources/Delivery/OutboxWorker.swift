@@ -98,9 +98,11 @@ public struct OutboxWorker: Sendable {
                 let link = links.unsubscribe(personID: claim.personID, channel: claim.channel)
                 unsubscribeTokens.append((LinkSigner.hash(link.token), claim.personID, claim.channel))
                 unsubscribe = link.url
-                let token = links.reply(key: claim.idempotencyKey)
-                replyTokens.append((LinkSigner.hash(token), claim.personID, context.closesAt ?? now.addingTimeInterval(7 * 86_400)))
-                replyToken = token
+                if gateway.usesReplyTokens {
+                    let token = links.reply(key: claim.idempotencyKey)
+                    replyTokens.append((LinkSigner.hash(token), claim.personID, context.closesAt ?? now.addingTimeInterval(7 * 86_400)))
+                    replyToken = token
+                }
             }
             // Reply-by-SMS pathways: the SMS names each prompt's code, so a reply can say which it answers.
             var codes: [String] = []

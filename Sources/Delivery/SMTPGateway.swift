@@ -41,6 +41,8 @@ public struct SMTPGateway: Gateway {
                     unsubscribeURL: message.unsubscribeURL)
     }
 
+    public var usesReplyTokens: Bool { settings.replyTo?.contains("{token}") ?? false }
+
     public var url: String {
         let scheme = settings.tls == .implicit ? "smtps" : "smtp"
         return "\(scheme)://\(settings.host):\(settings.port)/rom"

@@ -197,6 +197,7 @@ extension SQLStore {
             var held: [Bool] = []
             var transitions: [(String, String?, String, String?)] = []
             var sentPrompts: [String] = []
+            var failedPrompts: [String] = []
             // (id, status, provider id, error, due, attempt refund) for every row still held.
             var updates: [(String, String, String?, String?, Int64?, Int)] = []
             for (result, claim) in outcomes {
@@ -219,7 +220,8 @@ extension SQLStore {
                         transitions.append((id, "sending", "expired", reason))
                     }
                 }
-                if case .accepted = result, claim.purpose == "prompt" { sentPrompts += claim.promptIDs }
+                if case .accepted = result { sentPrompts += claim.promptIDs }
+                if case .failed = result { failedPrompts += claim.promptIDs }
             }
             for chunk in updates.chunked(150) {
                 let values = valuesList(chunk.map { [$0.0, $0.1, $0.2, $0.3, $0.4, $0.5] })
@@ -233,9 +235,17 @@ extension SQLStore {
                     WHERE outbox_messages.id = v.column1 AND outbox_messages.status = 'sending'
                     """).run()
             }
-            try await Self.refreshDelivery(db, promptIDs: outcomes.flatMap(\.1.promptIDs))
+            // prompts.delivery only rises here (accepted beats unknown and failed; failed fills only a blank), so a
+            // plain update does what a recompute would; receipts, which can lower it, recompute.
             for chunk in sentPrompts.chunked(500) {
-                try await db.raw("UPDATE prompts SET status = 'sent' WHERE status = 'scheduled' AND id IN \(SQLQueryString(sqlList(chunk)))").run()
+                try await db.raw("""
+                    UPDATE prompts SET status = CASE WHEN status = 'scheduled' THEN 'sent' ELSE status END,
+                           delivery = CASE WHEN delivery = 'delivered' THEN delivery ELSE 'accepted' END
+                    WHERE id IN \(SQLQueryString(sqlList(chunk)))
+                    """).run()
+            }
+            for chunk in failedPrompts.chunked(500) {
+                try await db.raw("UPDATE prompts SET delivery = 'failed' WHERE delivery IS NULL AND id IN \(SQLQueryString(sqlList(chunk)))").run()
             }
             try await Self.transitions(db, transitions, now: stamp)
             return held
