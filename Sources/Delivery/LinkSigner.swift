@@ -15,13 +15,21 @@ public struct LinkSigner: Sendable {
     /// A 256-bit URL-safe token for `purpose` and `key`.
     public func token(_ purpose: String, _ key: String) -> String {
         let mac = HMAC<SHA256>.authenticationCode(for: Data("\(purpose)|\(key)".utf8), using: SymmetricKey(data: secret))
-        return Data(mac).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
+        // base64url without padding, mapped byte by byte (three `replacingOccurrences` per token showed in profiles).
+        let encoded = Data(mac).base64EncodedString().utf8.compactMap { byte -> UInt8? in
+            switch byte {
+            case UInt8(ascii: "+"): return UInt8(ascii: "-")
+            case UInt8(ascii: "/"): return UInt8(ascii: "_")
+            case UInt8(ascii: "="): return nil
+            default: return byte
+            }
+        }
+        return String(decoding: encoded, as: UTF8.self)
     }
 
     /// Lower-case hex SHA-256 of a token: the only form stored.
     public static func hash(_ token: String) -> String {
-        SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
+        Hex.encode(SHA256.hash(data: Data(token.utf8)))
     }
 
     /// The check-in link for a message's idempotency key.

@@ -62,7 +62,7 @@ public struct MIMEMessage: Sendable {
         }
         let textPart = Self.base64Body(text)
         if let html {
-            let digest = SHA256.hash(data: Data(messageID.utf8)).prefix(12).map { String(format: "%02x", $0) }.joined()
+            let digest = Hex.encode(SHA256.hash(data: Data(messageID.utf8)).prefix(12))
             let boundary = "rom-\(digest)-alt"
             lines += [
                 "Content-Type: multipart/alternative; boundary=\"\(boundary)\"", "",

@@ -6,7 +6,7 @@ public import Foundation
 public enum MailgunSignature {
     public static func expected(timestamp: String, token: String, key: String) -> String {
         let mac = HMAC<SHA256>.authenticationCode(for: Data((timestamp + token).utf8), using: SymmetricKey(data: Data(key.utf8)))
-        return mac.map { String(format: "%02x", $0) }.joined()
+        return Hex.encode(mac)
     }
 
     public static func isValid(timestamp: String?, token: String?, signature: String?, keys: [String], now: Date, tolerance: TimeInterval = 300) -> Bool {

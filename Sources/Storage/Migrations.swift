@@ -375,4 +375,11 @@ let migrations: [Migration] = [
             "CREATE INDEX prompts_report ON prompts (review_at_ms, instrument, kind, status, status_reason, delivery, person_id, enrolment_id)",
         ]
     },
+    Migration(version: 7, name: "outbox index trim") { _ in
+        [
+            // outbox_claim (status, due_at_ms, person_id) serves every query outbox_due did; one index fewer to
+            // update on each of the two status writes per message.
+            "DROP INDEX outbox_due",
+        ]
+    },
 ]

@@ -40,7 +40,7 @@ extension Routes {
                 throw APIError(status: .badRequest, code: "invalid_message", message: "the body is not JSON, form-encoded or multipart form data")
             }
             // Providers without a message id field still get one id per distinct delivery.
-            let eventID = fields[inbound.idField] ?? SHA256.hash(data: Data(raw)).map { String(format: "%02x", $0) }.joined()
+            let eventID = fields[inbound.idField] ?? Hex.encode(SHA256.hash(data: Data(raw)))
             var person: String?
             // Only a sender the provider authenticated (SPF or DKIM pass) can answer for a person (R35).
             let authenticated = inbound.senderAuthenticated(fields)
