@@ -57,6 +57,26 @@ struct FHIRBundle {
                 entries.append(["fullUrl": "\(base)/fhir/Observation/obs-\(Self.fhirID(point.responseID))", "resource": observation])
             }
         }
+        // Goals: one QuestionnaireResponse per goals response, each item carrying the goal in the person's words.
+        var goalResponses: [String: (at: Date, items: [(number: Int, text: String?, value: Int)])] = [:]
+        for goal in pack.goals {
+            for rating in goal.ratings {
+                goalResponses[rating.responseID, default: (rating.at, [])].items.append((goal.number, goal.text, rating.value))
+            }
+        }
+        for (responseID, response) in goalResponses.sorted(by: { ($0.value.at, $0.key) < ($1.value.at, $1.key) }) {
+            let qrID = "qr-" + Self.fhirID(responseID)
+            let resource: [String: Any] = [
+                "resourceType": "QuestionnaireResponse", "id": qrID, "status": "completed",
+                "questionnaire": "\(base)/Questionnaire/goals", "subject": subject, "authored": stamp.string(from: response.at),
+                "item": response.items.sorted { $0.number < $1.number }.map { item -> [String: Any] in
+                    var entry: [String: Any] = ["linkId": String(item.number), "answer": [["valueInteger": item.value]]]
+                    if let text = item.text { entry["text"] = text }
+                    return entry
+                },
+            ]
+            entries.append(["fullUrl": "\(base)/fhir/QuestionnaireResponse/\(qrID)", "resource": resource])
+        }
         let bundle: [String: Any] = ["resourceType": "Bundle", "id": Self.fhirID("review-\(pack.personID)"), "type": "collection",
                                      "timestamp": stamp.string(from: pack.generatedAt), "entry": entries]
         let data = (try? JSONSerialization.data(withJSONObject: bundle, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])) ?? Data()

@@ -84,6 +84,13 @@ public struct ReviewPack: Sendable, Equatable, Codable {
         public struct Rating: Sendable, Equatable, Codable {
             public var at: Date
             public var value: Int
+            /// The response the rating came in, for FHIR.
+            public var responseID: String
+
+            enum CodingKeys: String, CodingKey {
+                case at, value
+                case responseID = "response_id"
+            }
         }
     }
 
@@ -139,7 +146,7 @@ extension ReviewPack {
             goals = numbers.sorted().map { number in
                 GoalSummary(number: number, text: history.texts[number],
                             ratings: ratings.compactMap { point in
-                                number <= point.answers.count ? point.answers[number - 1].map { GoalSummary.Rating(at: point.at, value: $0) } : nil
+                                number <= point.answers.count ? point.answers[number - 1].map { GoalSummary.Rating(at: point.at, value: $0, responseID: point.responseID) } : nil
                             })
             }
         }

@@ -39,13 +39,17 @@ struct RenderingTests {
         #expect(!text.contains("&#"), "Markdown is not HTML-escaped")
     }
 
-    @Test("FHIR R4: a Bundle that the fhir.resources library parses, with LOINC 44261-6 = 9 and 70274-6 = 12 for the latest totals")
+    @Test("FHIR R4: a Bundle that the fhir.resources library parses, with LOINC 44261-6 = 9 and 70274-6 = 12 for the latest totals, and goals in the person's words")
     func fhirValidates() throws {
         let renderer = try ReviewRenderer(configuration: try Fixtures.shippedConfiguration())
         let json = renderer.render(ReviewPack.assemble(try ReviewFixture.input()), as: .fhir)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
         let resources = (object["entry"] as? [[String: Any]] ?? []).compactMap { $0["resource"] as? [String: Any] }
-        #expect(resources.filter { $0["resourceType"] as? String == "QuestionnaireResponse" }.count == 5, "3 PHQ-9 + 2 GAD-7 responses")
+        #expect(resources.filter { $0["resourceType"] as? String == "QuestionnaireResponse" }.count == 7, "3 PHQ-9 + 2 GAD-7 + 2 goals responses")
+        let goals = resources.first { ($0["questionnaire"] as? String)?.hasSuffix("/Questionnaire/goals") == true && $0["authored"] as? String == "2026-03-30T18:00:00Z" }
+        let goalItems = try #require(goals?["item"] as? [[String: Any]])
+        #expect(goalItems.first?["text"] as? String == "Walk to the shop on my own")
+        #expect((goalItems.first?["answer"] as? [[String: Any]])?.first?["valueInteger"] as? Int == 6)
         let observations = resources.filter { $0["resourceType"] as? String == "Observation" }
         func value(_ loinc: String, at time: String) -> Double? {
             observations.first { observation in
@@ -73,6 +77,6 @@ struct RenderingTests {
         let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         #expect(process.terminationStatus == 0, "fhir.resources refused the bundle: \(text)")
-        #expect(text.contains("valid Bundle with 10 entries"), "\(text)")
+        #expect(text.contains("valid Bundle with 12 entries"), "\(text)")
     }
 }
