@@ -382,4 +382,15 @@ let migrations: [Migration] = [
             "DROP INDEX outbox_due",
         ]
     },
+    Migration(version: 8, name: "partial outbox indexes") { _ in
+        [
+            // The claim and lease indexes hold only the rows they look for (queued; sending), so they stay small
+            // however long the outbox grows, and a row leaves them once instead of being moved inside them on every
+            // status write. Queries keep the literal status so both SQLite and PostgreSQL pick them.
+            "DROP INDEX outbox_claim",
+            "DROP INDEX outbox_lease",
+            "CREATE INDEX outbox_claim ON outbox_messages (due_at_ms, person_id) WHERE status = 'queued'",
+            "CREATE INDEX outbox_lease ON outbox_messages (lease_until_ms) WHERE status = 'sending'",
+        ]
+    },
 ]
