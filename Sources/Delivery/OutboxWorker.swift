@@ -15,6 +15,15 @@ public struct OutboxWorker: Sendable {
         public var staleLeases = 0
 
         public init() {}
+
+        public mutating func add(_ other: Summary) {
+            claimed += other.claimed
+            accepted += other.accepted
+            retried += other.retried
+            failed += other.failed
+            expired += other.expired
+            staleLeases += other.staleLeases
+        }
     }
 
     let store: SQLStore

@@ -197,6 +197,12 @@ func benchDispatch(kind: String, target: String, count: Int) async throws {
     _ = try await PeopleImporter(env: env).importCSV(csv, partial: false)
     _ = try await SchedulerRunner(env: env).tick(now: seedAt)
     clock.set(sendAt)
+    // For profiling only the timed part: `ROM_BENCH_PAUSE=1` says when it starts and waits two seconds, so a profiler
+    // can attach (`perf record -p PID`).
+    if ProcessInfo.processInfo.environment["ROM_BENCH_PAUSE"] != nil {
+        FileHandle.standardError.write(Data("pid \(getpid()) ready\n".utf8))
+        try await Task.sleep(for: .seconds(2))
+    }
     var accepted = 0
     var claimed = 0
     let elapsed = try await secondsAsync {

@@ -241,4 +241,83 @@ struct DailyCapTests {
         #expect(waiting.allSatisfy { $0.attempt == 0 && $0.error?.contains("daily cap") == true })
         await harness.close()
     }
+
+    /// Twelve one-row reminders for p1 besides the three-prompt check-in: 13 messages, all due by `sendTime`. The
+    /// reminders are due a millisecond apart, so small batches split them (a batch keeps a person's rows of one
+    /// due time together).
+    func seedThirteen(_ harness: Harness, sendTime: Date) async throws {
+        try await harness.seed("p1,Ana,+447700900001,,,community,2026-11-02,,north")
+        try await harness.env.store.transaction { db in
+            let prompt = try await db.raw("SELECT id FROM prompts LIMIT 1").first()!.decode(column: "id", as: String.self)
+            for index in 0..<12 {
+                try await db.raw("""
+                    INSERT INTO outbox_messages (id, prompt_id, person_id, purpose, channel, gateway, status, attempt, due_at_ms, idempotency_key, payload, created_at_ms, updated_at_ms)
+                    VALUES (\(bind: "ob_extra\(index)"), \(bind: prompt), 'p1', \(bind: "reminder-\(index)"), 'sms', 'test-sms', 'queued', 0, \(bind: sendTime.millis - 12 + Int64(index)), \(bind: "k\(index)"), '{}', 0, 0)
+                    """).run()
+            }
+        }
+        harness.clock.set(sendTime)
+    }
+
+    @Test("Messages another live claim is sending count against the cap, so overlapping claims see each other; once recorded they count as sent, never twice")
+    func inFlightCounts() async throws {
+        let harness = try await Harness.make(receiver: nil, smtp: nil)
+        let sendTime = ISO8601DateFormatter().date(from: "2026-11-02T09:00:00Z")!
+        try await seedThirteen(harness, sendTime: sendTime)
+        let store = harness.env.store
+        // Rows sort by due time, so the first claim takes a few of the 15 rows and the second the rest.
+        let first = try await store.claimDue(now: sendTime, limit: 4, lease: 60)
+        let second = try await store.claimDue(now: sendTime, limit: 100, lease: 60)
+        try #require(!first.isEmpty && !second.isEmpty)
+        #expect(first.flatMap(\.rowIDs).count + second.flatMap(\.rowIDs).count == 15)
+        #expect(first.count + second.count == 13, "the three check-in rows are one message")
+        #expect(try await store.deliveryContexts(for: second, now: sendTime).allSatisfy { $0?.sentToday == first.count })
+        #expect(try await store.deliveryContexts(for: first, now: sendTime).allSatisfy { $0?.sentToday == second.count })
+        // The first claim is recorded as accepted (one provider id per message): same count, now from accepted rows.
+        let accepted = first.enumerated().map { (SendResult.accepted(providerMessageID: "pm-\($0.offset)"), $0.element) }
+        #expect(try await store.record(accepted, now: sendTime) == Array(repeating: true, count: first.count))
+        #expect(try await store.deliveryContexts(for: second, now: sendTime).allSatisfy { $0?.sentToday == first.count })
+        // Once the second claim's lease has expired its rows no longer count (that claim is dead; they will be
+        // claimed again): only the accepted messages do.
+        let later = sendTime.addingTimeInterval(61)
+        #expect(try await store.deliveryContexts(for: first, now: later).allSatisfy { $0?.sentToday == first.count })
+        #expect(try await store.deliveryContexts(for: first, now: sendTime).allSatisfy { $0?.sentToday == first.count + second.count })
+        await harness.close()
+    }
+
+    @Test("Two passes side by side with small batches still send a person at most daily_cap messages", arguments: 1...5)
+    func capAcrossPasses(round: Int) async throws {
+        let receiver = try HTTPReceiver()
+        defer { receiver.stop() }
+        let harness = try await Harness.make(receiver: receiver, smtp: nil)
+        try await seedThirteen(harness, sendTime: ISO8601DateFormatter().date(from: "2026-11-02T09:00:00Z")!)
+        let env = harness.env
+        let clock = harness.clock
+        // Batches of two rows, so the passes interleave claims, sends and records many times.
+        let worker = OutboxWorker(store: env.store, gateways: env.gateways, composer: env.composer, pathways: env.configuration.pathways, links: env.links,
+                                  lease: 60, dailyCap: env.configuration.settings.dailyCap, batch: 2, concurrency: 4,
+                                  clock: { clock.now }, jitter: { 0.5 }, logger: env.logger)
+        let accepted = try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<2 {
+                group.addTask {
+                    var accepted = 0
+                    while true {
+                        let summary = try await worker.runOnce()
+                        accepted += summary.accepted
+                        if summary.claimed == 0 { return accepted }
+                    }
+                }
+            }
+            return try await group.reduce(0, +)
+        }
+        // Never more than the cap. Two claims that each read while the other is in flight both hold back, so a
+        // message can wait an hour it need not have: the safe side. Nothing is lost either way.
+        #expect(accepted <= 10 && accepted >= 8)
+        #expect(receiver.requests().count == accepted)
+        let rows = try await env.store.outboxRows()
+        let waiting = rows.filter { $0.status == "queued" }
+        #expect(waiting.allSatisfy { $0.error?.contains("daily cap") == true && $0.due > clock.now.millis && $0.attempt == 0 })
+        #expect(rows.filter { $0.status == "accepted" }.count + waiting.count == 15)
+        await harness.close()
+    }
 }

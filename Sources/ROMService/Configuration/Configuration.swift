@@ -121,6 +121,8 @@ public struct ServiceSettings: Sendable, Equatable {
     public var dailyCap: Int
     /// Sends in flight at once per dispatcher.
     public var dispatchConcurrency = 16
+    /// Dispatch passes run side by side, so one prepares and sends while the other waits on the database.
+    public var dispatchPasses = 2
     /// SMS auto-replies: to HELP, and to a reply that could not be read. Never clinical.
     public var helpText = "This number sends check-in reminders from your care team. Reply STOP to stop them. In an emergency call 999."
     public var howToAnswerText = "Sorry, we could not read that. Reply with the code and your answers as numbers, e.g. P7 1 2 0 3, or use the link we sent."

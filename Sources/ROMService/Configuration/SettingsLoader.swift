@@ -38,9 +38,10 @@ enum SettingsLoader {
         if let scheduler = f.optional("scheduler")?.fields(["tick"], what: "scheduler"), let tick = scheduler.optional("tick")?.duration(what: "tick") {
             settings.schedulerTick = tick
         }
-        if let dispatcher = f.optional("dispatcher")?.fields(["poll", "lease", "daily_cap", "concurrency", "receipt_timeout"], what: "dispatcher") {
+        if let dispatcher = f.optional("dispatcher")?.fields(["poll", "lease", "daily_cap", "concurrency", "passes", "receipt_timeout"], what: "dispatcher") {
             if let timeout = dispatcher.optional("receipt_timeout")?.duration(what: "receipt_timeout") { settings.receiptTimeout = timeout }
             if let concurrency = dispatcher.optional("concurrency")?.int(what: "concurrency", range: 1...64) { settings.dispatchConcurrency = concurrency }
+            if let passes = dispatcher.optional("passes")?.int(what: "passes", range: 1...4) { settings.dispatchPasses = passes }
             if let poll = dispatcher.optional("poll")?.duration(what: "poll") { settings.dispatcherPoll = poll }
             if let lease = dispatcher.optional("lease")?.duration(what: "lease") {
                 if lease.seconds >= 35 { settings.dispatcherLease = lease } else {
