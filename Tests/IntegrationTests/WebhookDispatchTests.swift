@@ -285,6 +285,20 @@ struct DailyCapTests {
         await harness.close()
     }
 
+    @Test("A full batch takes the rest of its last person's rows due at that time: a three-prompt check-in is never split")
+    func batchKeepsMessagesWhole() async throws {
+        let harness = try await Harness.make(receiver: nil, smtp: nil)
+        try await harness.seed("p1,Ana,+447700900001,,,community,2026-11-02,,north\np2,Ben,+447700900002,,,community,2026-11-02,,north")
+        let sendTime = ISO8601DateFormatter().date(from: "2026-11-02T09:00:00Z")!
+        let first = try await harness.env.store.claimDue(now: sendTime, limit: 2, lease: 60)
+        #expect(first.count == 1)
+        #expect(first.first?.rowIDs.count == 3 && first.first?.promptIDs.count == 3)
+        let second = try await harness.env.store.claimDue(now: sendTime, limit: 2, lease: 60)
+        #expect(second.count == 1 && second.first?.rowIDs.count == 3 && second.first?.personID != first.first?.personID)
+        #expect(try await harness.env.store.claimDue(now: sendTime, limit: 2, lease: 60).isEmpty)
+        await harness.close()
+    }
+
     @Test("Two passes side by side with small batches still send a person at most daily_cap messages", arguments: 1...5)
     func capAcrossPasses(round: Int) async throws {
         let receiver = try HTTPReceiver()

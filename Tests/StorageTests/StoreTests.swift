@@ -91,4 +91,30 @@ struct StoreTests {
             #expect(try await store.auditEvents(limit: 100).count == 50)
         }
     }
+
+    @Test("Row ids are 25 base-36 characters, unique, and sort by the millisecond they were made (so a batch's rows share index pages)")
+    func timeOrderedIDs() async throws {
+        let early = (0..<1_000).map { _ in newID() }
+        try await Task.sleep(for: .milliseconds(3))
+        let late = (0..<1_000).map { _ in newID() }
+        let allowed = Set("0123456789abcdefghijklmnopqrstuvwxyz")
+        #expect((early + late).allSatisfy { $0.count == 25 && $0.allSatisfy(allowed.contains) })
+        #expect(Set(early + late).count == 2_000)
+        #expect(early.max()! < late.min()!)
+        // The first nine characters are the Unix time in milliseconds, in base 36.
+        let millis = Int64(late[0].prefix(9), radix: 36)!
+        #expect(abs(Double(millis) / 1000 - Date().timeIntervalSince1970) < 5)
+    }
+
+    @Test("PRAGMA cache_size is 64 MiB and temporary tables stay in memory")
+    func cachePragmas() async throws {
+        try await Fixtures.withStore { store, _ in
+            let values = try await store.read { db -> (Int?, Int?) in
+                (try await db.raw("PRAGMA cache_size").first()?.decode(column: "cache_size", as: Int.self),
+                 try await db.raw("PRAGMA temp_store").first()?.decode(column: "temp_store", as: Int.self))
+            }
+            #expect(values.0 == -65_536)
+            #expect(values.1 == 2)
+        }
+    }
 }
