@@ -30,11 +30,7 @@ public struct MIMEMessage: Sendable {
 
     /// `Tue, 24 Nov 2026 09:00:00 +0000`.
     public static func rfc5322Date(_ date: Date) -> String {
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "UTC")
-        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss Z"
-        return formatter.string(from: date)
+        TextBytes.rfc5322Date(date)
     }
 
     /// The bare address in `Name <address>` or `address`.
@@ -42,7 +38,7 @@ public struct MIMEMessage: Sendable {
         if let open = field.lastIndex(of: "<"), let close = field.lastIndex(of: ">"), open < close {
             return String(field[field.index(after: open)..<close])
         }
-        return field.trimmingCharacters(in: .whitespaces)
+        return TextBytes.trimmed(field)
     }
 
     /// The whole message as bytes.
@@ -78,18 +74,18 @@ public struct MIMEMessage: Sendable {
 
     /// Header text with any line break removed (no header injection).
     static func header(_ value: String) -> String {
-        value.replacingOccurrences(of: "\r", with: " ").replacingOccurrences(of: "\n", with: " ")
+        TextBytes.singleLine(value)
     }
 
     /// RFC 2047 encoded-word when the subject is not plain ASCII.
     static func encodedWord(_ text: String) -> String {
         let clean = header(text)
-        if clean.allSatisfy({ $0.isASCII }) { return clean }
+        if clean.utf8.allSatisfy({ $0 < 128 }) { return clean }
         return "=?utf-8?B?\(Data(clean.utf8).base64EncodedString())?="
     }
 
+    /// The body in base64 lines of 76, every line break CRLF first.
     static func base64Body(_ text: String) -> String {
-        let normalised = text.replacingOccurrences(of: "\r\n", with: "\n").replacingOccurrences(of: "\n", with: "\r\n")
-        return Data(normalised.utf8).base64EncodedString(options: [.lineLength76Characters, .endLineWithCarriageReturn, .endLineWithLineFeed])
+        TextBytes.base64Lines(TextBytes.crlfLines(text))
     }
 }

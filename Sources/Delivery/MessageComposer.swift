@@ -25,7 +25,7 @@ public struct MessageComposer: Sendable {
         let codes = replyCodes.count <= 1 ? replyCodes.joined() : replyCodes.dropLast().joined(separator: ", ") + " and " + replyCodes.last!
         let values: [String: String] = ["given_name": givenName, "link": link, "unsubscribe_link": unsubscribeLink ?? "", "codes": codes]
         func render(_ name: String) -> String? {
-            library.render(values, withTemplate: name)?.trimmingCharacters(in: .whitespacesAndNewlines)
+            library.render(values, withTemplate: name).map(TextBytes.trimmed)
         }
         switch channel {
         case .sms:
