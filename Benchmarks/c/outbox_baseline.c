@@ -54,6 +54,8 @@ int main(int argc, char **argv) {
     const char *url = argv[2], *body = argv[5];
     long count = atol(argv[3]);
     int width = atoi(argv[4]);
+    /* OUTBOX_ROWS=1: one outbox row per message instead of one per prompt (the design rom has not adopted yet). */
+    int per_message = getenv("OUTBOX_ROWS") && atoi(getenv("OUTBOX_ROWS")) == 1 ? 1 : 3;
     if (sqlite3_open(argv[1], &db) != SQLITE_OK) { fprintf(stderr, "open failed\n"); return 1; }
     exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA cache_size=-65536; PRAGMA temp_store=MEMORY;");
     exec("CREATE TABLE prompts (id TEXT PRIMARY KEY, person_id TEXT NOT NULL, status TEXT NOT NULL, delivery TEXT);"
@@ -85,6 +87,7 @@ int main(int argc, char **argv) {
         for (int k = 0; k < 3; k++) {
             new_id(pid, "pr_");
             sqlite3_bind_text(prompt, 1, pid, -1, SQLITE_TRANSIENT); sqlite3_bind_text(prompt, 2, person, -1, SQLITE_TRANSIENT); step(prompt);
+            if (k >= per_message) continue;
             new_id(id, "ob_");
             sqlite3_bind_text(row, 1, id, -1, SQLITE_TRANSIENT); sqlite3_bind_text(row, 2, pid, -1, SQLITE_TRANSIENT);
             sqlite3_bind_text(row, 3, person, -1, SQLITE_TRANSIENT); sqlite3_bind_text(row, 4, pid, -1, SQLITE_TRANSIENT); step(row);
@@ -93,13 +96,16 @@ int main(int argc, char **argv) {
     exec("COMMIT");
 
     sqlite3_stmt *due = prepare("SELECT id, person_id, prompt_id FROM outbox_messages WHERE status = 'queued' AND due_at_ms <= 2"
-                                " ORDER BY due_at_ms, person_id LIMIT 999");
+                                " ORDER BY due_at_ms, person_id LIMIT ?");
+    sqlite3_bind_int(due, 1, 333 * per_message);
     sqlite3_stmt *claim = prepare("UPDATE outbox_messages SET status = 'sending', attempt = attempt + 1, lease_token = ?, lease_until_ms = 60000,"
                                   " updated_at_ms = 2 WHERE id = ?");
     sqlite3_stmt *transition = prepare("INSERT INTO outbox_transitions (id, message_id, from_status, to_status, detail, at_ms) VALUES (?, ?, ?, ?, ?, 2)");
     sqlite3_stmt *token = prepare("INSERT INTO checkin_tokens (token_hash, person_id, created_at_ms, expires_at_ms) VALUES (?, ?, 2, 604800000)");
     sqlite3_stmt *accept = prepare("UPDATE outbox_messages SET status = 'accepted', provider_message_id = ?, lease_token = NULL, lease_until_ms = NULL,"
                                    " updated_at_ms = 3 WHERE id = ? AND status = 'sending' AND lease_token = ?");
+    sqlite3_stmt *sent_all = prepare("UPDATE prompts SET status = CASE WHEN status = 'scheduled' THEN 'sent' ELSE status END, delivery = 'accepted'"
+                                     " WHERE person_id = ?");
     sqlite3_stmt *sent = prepare("UPDATE prompts SET status = CASE WHEN status = 'scheduled' THEN 'sent' ELSE status END, delivery = 'accepted' WHERE id = ?");
 
     curl_global_init(CURL_GLOBAL_ALL);
@@ -168,7 +174,8 @@ int main(int argc, char **argv) {
             sqlite3_bind_text(transition, 1, id, -1, SQLITE_TRANSIENT); sqlite3_bind_text(transition, 2, ids[i], -1, SQLITE_STATIC);
             sqlite3_bind_text(transition, 3, "sending", -1, SQLITE_STATIC); sqlite3_bind_text(transition, 4, "accepted", -1, SQLITE_STATIC);
             sqlite3_bind_text(transition, 5, "ok", -1, SQLITE_STATIC); step(transition);
-            sqlite3_bind_text(sent, 1, prompts[i], -1, SQLITE_STATIC); step(sent);
+            if (per_message == 3) { sqlite3_bind_text(sent, 1, prompts[i], -1, SQLITE_STATIC); step(sent); }
+            else { sqlite3_bind_text(sent_all, 1, persons[i], -1, SQLITE_STATIC); step(sent_all); }
         }
         exec("COMMIT");
         if (getenv("OUTBOX_TRACE")) fprintf(stderr, "batch %ld: %d rows %d messages at %.3f s\n", batch, rows, messages, now() - start);
@@ -176,6 +183,6 @@ int main(int argc, char **argv) {
         batch++;
     }
     double seconds = now() - start;
-    printf("{\"client\":\"c+sqlite\",\"mode\":\"http\",\"count\":%ld,\"seconds\":%f,\"per_second\":%.1f}\n", accepted, seconds, accepted / seconds);
+    printf("{\"client\":\"c+sqlite\",\"mode\":\"http\",\"rows_per_message\":%d,\"count\":%ld,\"seconds\":%f,\"per_second\":%.1f}\n", per_message, accepted, seconds, accepted / seconds);
     return accepted == count ? 0 : 1;
 }
