@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 public import Scheduling
 
 /// A configured way out: the sandbox, an SMS-provider webhook, or an SMTP server.

@@ -1,5 +1,5 @@
 import Crypto
-public import Foundation
+import Foundation
 
 /// Check-in and unsubscribe links: the token is HMAC-SHA256(secret, purpose|key), so the same prompt gets the same
 /// link on every retry without the token ever being stored; only its SHA-256 is kept to look it up.

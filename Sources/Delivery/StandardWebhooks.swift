@@ -1,5 +1,5 @@
 public import Crypto
-public import Foundation
+import Foundation
 
 /// Standard Webhooks v1 signatures (HMAC-SHA256 over `{id}.{timestamp}.{body}`, `whsec_` base64 secrets).
 ///

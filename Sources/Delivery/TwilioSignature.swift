@@ -1,5 +1,5 @@
 import Crypto
-public import Foundation
+import Foundation
 
 /// Twilio's `X-Twilio-Signature`: base64 HMAC-SHA1, keyed with the auth token, over the full URL Twilio requested
 /// followed by every POST parameter's name and value, sorted by name (references/reliability.md §2.1).

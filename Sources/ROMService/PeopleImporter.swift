@@ -1,6 +1,6 @@
-public import Foundation
+import Foundation
 public import Intake
-public import Scheduling
+import Scheduling
 import Storage
 
 /// Imports people from a CSV file or API rows: every bad row reported, the good ones written in one transaction.

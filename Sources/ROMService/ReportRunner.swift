@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 public import Storage
 
 /// `rom report` and `/ops/reports`: runs a report over a scope and renders it as a table, CSV or JSON.

@@ -1,4 +1,4 @@
-public import Foundation
+import Foundation
 import Instruments
 import Scheduling
 public import Intake

@@ -1,6 +1,6 @@
 public import Foundation
 import Logging
-public import Scheduling
+import Scheduling
 public import Storage
 
 /// Runs the pure planner over stored enrolments and performs its actions; also answers "what would happen".

@@ -82,7 +82,7 @@ public struct ServiceEnvironment: Sendable {
             let bytes = (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
             let folder = (path as NSString).deletingLastPathComponent
             if !folder.isEmpty { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
-            FileManager.default.createFile(atPath: path, contents: Data(Data(bytes).base64EncodedString().utf8), attributes: [.posixPermissions: 0o600])
+            _ = FileManager.default.createFile(atPath: path, contents: Data(Data(bytes).base64EncodedString().utf8), attributes: [.posixPermissions: 0o600])
         }
         return try reference.resolve(environment: environment)
     }

@@ -18,8 +18,8 @@ public struct ReportScope: Sendable, Equatable {
     /// `AND e.pathway = … AND pe.team = …` for queries that join enrolments `e` and people `pe`.
     var filters: SQLQueryString {
         var text = SQLQueryString("")
-        if let pathway { text.appendInterpolation(raw: " AND e.pathway = "); text.appendInterpolation(bind: pathway) }
-        if let team { text.appendInterpolation(raw: " AND pe.team = "); text.appendInterpolation(bind: team) }
+        if let pathway { text.appendInterpolation(unsafeRaw: " AND e.pathway = "); text.appendInterpolation(bind: pathway) }
+        if let team { text.appendInterpolation(unsafeRaw: " AND pe.team = "); text.appendInterpolation(bind: team) }
         return text
     }
 }
@@ -119,7 +119,7 @@ extension SQLStore {
                        CASE WHEN p.delivery = 'delivered' THEN 1 ELSE 0 END AS delivered,
                        CASE WHEN p.delivery = 'failed' THEN 1 ELSE 0 END AS failed,
                        COUNT(*) AS n
-                FROM prompts p \(scope.pathway == nil && scope.team == nil ? "" : "JOIN enrolments e ON e.id = p.enrolment_id JOIN people pe ON pe.id = p.person_id")
+                FROM prompts p \(unsafeRaw: scope.pathway == nil && scope.team == nil ? "" : "JOIN enrolments e ON e.id = p.enrolment_id JOIN people pe ON pe.id = p.person_id")
                 WHERE p.review_at_ms >= \(bind: scope.from.millis) AND p.review_at_ms < \(bind: scope.to.millis)
                   AND (p.status_reason IS NULL OR p.status_reason <> 'replanned') \(scope.filters)
                 GROUP BY 1, 2, 3, 4, 5, 6, 7

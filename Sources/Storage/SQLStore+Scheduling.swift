@@ -1,6 +1,6 @@
 public import Foundation
 public import Scheduling
-public import SQLKit
+import SQLKit
 
 /// One enrolment with everything the planner needs, as loaded for a scheduler tick.
 public struct SchedulingInput: Sendable {

@@ -1,6 +1,6 @@
 public import Foundation
 public import Logging
-public import Scheduling
+import Scheduling
 import NIOPosix
 public import SQLKit
 import SQLiteKit
@@ -143,7 +143,7 @@ public final class SQLStore: Sendable {
         try await read { db in
             var values: [String: String] = [:]
             for name in ["journal_mode", "synchronous", "busy_timeout", "foreign_keys"] {
-                if let row = try await db.raw(SQLQueryString("PRAGMA \(name)")).first() {
+                if let row = try await db.raw(SQLQueryString("PRAGMA " + name)).first() {
                     let column = row.allColumns.first ?? name
                     if let text = try? row.decode(column: column, as: String.self) {
                         values[name] = text

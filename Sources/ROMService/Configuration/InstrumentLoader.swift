@@ -65,7 +65,7 @@ enum InstrumentLoader {
             sources: f.optional("sources")?.stringList(what: "sources") ?? []
         )
         if let id, !id.allSatisfy({ $0.isLowercase || $0.isNumber || $0 == "_" }) || id.isEmpty {
-            value.log.add(value.file, value.line(at: ["id"]), "instrument id `\(id ?? "")` must be lower_snake_case", hint: "e.g. phq9, core10")
+            value.log.add(value.file, value.line(at: ["id"]), "instrument id `\(id)` must be lower_snake_case", hint: "e.g. phq9, core10")
         }
         guard value.log.problems.count == before else { return nil }
         for issue in definition.validate() {
