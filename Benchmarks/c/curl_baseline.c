@@ -4,12 +4,12 @@
  * Prints one JSON line: {"client":"c", "mode":..., "count":N, "seconds":S, "per_second":R, "connects":C}
  */
 #include <curl/curl.h>
+#include "bench_common.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-static size_t discard(char *p, size_t s, size_t n, void *u) { (void)p; (void)u; return s * n; }
 
 struct upload { const char *data; size_t len, off; };
 static size_t feed(char *buf, size_t s, size_t n, void *u) {
@@ -17,18 +17,7 @@ static size_t feed(char *buf, size_t s, size_t n, void *u) {
     memcpy(buf, up->data + up->off, k); up->off += k; return k;
 }
 
-static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec / 1e9; }
 
-static CURL *http_handle(const char *url, const char *body, struct curl_slist *headers) {
-    CURL *h = curl_easy_init();
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-    curl_easy_setopt(h, CURLOPT_COPYPOSTFIELDS, body);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
-    return h;
-}
 
 int main(int argc, char **argv) {
     if (argc < 6) { fprintf(stderr, "usage: see the comment at the top\n"); return 2; }

@@ -11,25 +11,14 @@
  * Prints one JSON line: {"client":"c+sqlite", "mode":"http", "count":N, "seconds":S, "per_second":R}
  */
 #include <curl/curl.h>
+#include "bench_common.h"
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + t.tv_nsec / 1e9; }
-static size_t discard(char *p, size_t s, size_t n, void *u) { (void)p; (void)u; return s * n; }
 
-static CURL *post(const char *url, const char *body, struct curl_slist *headers) {
-    CURL *h = curl_easy_init();
-    curl_easy_setopt(h, CURLOPT_URL, url);
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
-    curl_easy_setopt(h, CURLOPT_COPYPOSTFIELDS, body);
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
-    return h;
-}
 
 static sqlite3 *db;
 static void exec(const char *sql) {
@@ -136,7 +125,6 @@ int main(int argc, char **argv) {
             sqlite3_bind_text(transition, 5, "attempt 1", -1, SQLITE_STATIC); step(transition);
         }
         exec("COMMIT");
-        if (getenv("OUTBOX_TRACE")) fprintf(stderr, "claimed at %.3f s\n", now() - start);
         /* Rows come person by person; a message is one person's three rows. */
         int messages = 0, first[1000];
         for (int i = 0; i < rows; i++) if (i == 0 || strcmp(persons[i], persons[i - 1]) != 0) first[messages++] = i;
@@ -147,11 +135,10 @@ int main(int argc, char **argv) {
             sqlite3_bind_text(token, 1, hash, -1, SQLITE_TRANSIENT); sqlite3_bind_text(token, 2, persons[first[m]], -1, SQLITE_STATIC); step(token);
         }
         exec("COMMIT");
-        if (getenv("OUTBOX_TRACE")) fprintf(stderr, "tokens at %.3f s\n", now() - start);
         int started = 0, done = 0;
         while (done < messages) {
             /* Fill free slots before polling: a fast peer can finish every transfer in one perform. */
-            while (started - done < width && started < messages) { curl_multi_add_handle(multi, post(url, body, headers)); started++; }
+            while (started - done < width && started < messages) { curl_multi_add_handle(multi, http_handle(url, body, headers)); started++; }
             int running, queued;
             curl_multi_perform(multi, &running);
             CURLMsg *msg;
@@ -162,10 +149,9 @@ int main(int argc, char **argv) {
                 curl_easy_cleanup(msg->easy_handle);
                 done++;
             }
-            while (started - done < width && started < messages) { curl_multi_add_handle(multi, post(url, body, headers)); started++; }
+            while (started - done < width && started < messages) { curl_multi_add_handle(multi, http_handle(url, body, headers)); started++; }
             if (done < messages) curl_multi_poll(multi, NULL, 0, 1000, NULL);
         }
-        if (getenv("OUTBOX_TRACE")) fprintf(stderr, "sent at %.3f s\n", now() - start);
         exec("BEGIN IMMEDIATE");
         for (int i = 0; i < rows; i++) {
             sqlite3_bind_text(accept, 1, "ok", -1, SQLITE_STATIC); sqlite3_bind_text(accept, 2, ids[i], -1, SQLITE_STATIC);
@@ -178,7 +164,6 @@ int main(int argc, char **argv) {
             else { sqlite3_bind_text(sent_all, 1, persons[i], -1, SQLITE_STATIC); step(sent_all); }
         }
         exec("COMMIT");
-        if (getenv("OUTBOX_TRACE")) fprintf(stderr, "batch %ld: %d rows %d messages at %.3f s\n", batch, rows, messages, now() - start);
         accepted += messages;
         batch++;
     }

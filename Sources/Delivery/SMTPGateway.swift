@@ -12,6 +12,9 @@ public struct SMTPGateway: Gateway {
     let limiter: RateLimiter?
     let timeouts: (connect: Int, total: Int)
     let caBundle: String?
+    /// The bare sender address and its domain, worked out once rather than per message.
+    let fromAddress: String
+    let messageIDDomain: String
 
     public init(name: String, settings: GatewaySettings.SMTP, rateLimit: Double?, curl: CurlMultiLoop, environment: [String: String],
                 connectTimeoutMilliseconds: Int = 5_000, timeoutMilliseconds: Int = 30_000, caBundle: String? = nil) throws {
@@ -23,13 +26,13 @@ public struct SMTPGateway: Gateway {
         self.limiter = rateLimit.map { RateLimiter(perSecond: $0) }
         self.timeouts = (connectTimeoutMilliseconds, timeoutMilliseconds)
         self.caBundle = caBundle
+        self.fromAddress = MIMEMessage.address(settings.from)
+        self.messageIDDomain = fromAddress.split(separator: "@").last.map(String.init) ?? "rom.invalid"
     }
 
     /// `<key@sender-domain>` without the brackets.
     public func messageID(for key: String) -> String {
-        let address = MIMEMessage.address(settings.from)
-        let domain = address.split(separator: "@").last.map(String.init) ?? "rom.invalid"
-        return "\(key)@\(domain)"
+        "\(key)@\(messageIDDomain)"
     }
 
     /// The RFC 5322 message for an outbound message, dated `date`.
@@ -56,7 +59,7 @@ public struct SMTPGateway: Gateway {
         case .implicit: security = .implicitTLS
         case .none: security = .none
         }
-        let envelope = SMTPEnvelope(from: MIMEMessage.address(settings.from), recipients: [message.recipient],
+        let envelope = SMTPEnvelope(from: fromAddress, recipients: [message.recipient],
                                     message: mime(for: message, date: now).rendered(), security: security,
                                     username: settings.username, password: password)
         let request = CurlRequest(url: url, payload: .smtp(envelope), connectTimeoutMilliseconds: timeouts.connect,

@@ -1,4 +1,5 @@
 import Foundation
+import Scheduling
 
 /// Text helpers for the send path, on bytes and scalars. Foundation's `replacingOccurrences`, `trimmingCharacters`
 /// and `DateFormatter` bridge through NSString and ICU on Linux, and a dispatch profile showed them taking over a
@@ -79,29 +80,12 @@ enum TextBytes {
 
     /// `Tue, 24 Nov 2026 09:00:00 +0000`: the RFC 5322 date in UTC, from the proleptic Gregorian calendar.
     static func rfc5322Date(_ date: Date) -> String {
-        let seconds = Int64(date.timeIntervalSince1970.rounded(.down))
-        let (dayNumber, secondOfDay) = floorDivide(seconds, 86_400)
-        let (year, month, day) = civil(fromDays: dayNumber)
-        let weekday = Int(((dayNumber % 7) + 7) % 7)
-        func two(_ value: Int64) -> String { value < 10 ? "0\(value)" : "\(value)" }
-        return "\(days[weekday]), \(two(day)) \(months[Int(month) - 1]) \(year) \(two(secondOfDay / 3_600)):\(two(secondOfDay % 3_600 / 60)):\(two(secondOfDay % 60)) +0000"
-    }
-
-    private static func floorDivide(_ value: Int64, _ divisor: Int64) -> (Int64, Int64) {
-        let quotient = value >= 0 ? value / divisor : (value - divisor + 1) / divisor
-        return (quotient, value - quotient * divisor)
-    }
-
-    /// Year, month and day of the `days`-th day after 1970-01-01 (Howard Hinnant's `civil_from_days`).
-    private static func civil(fromDays days: Int64) -> (Int64, Int64, Int64) {
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let monthIndex = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
-        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
-        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
+        let seconds = Int(date.timeIntervalSince1970.rounded(.down))
+        let dayNumber = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
+        let secondOfDay = seconds - dayNumber * 86_400
+        let day = LocalDate(dayNumber: dayNumber)
+        let weekday = ((dayNumber % 7) + 7) % 7
+        func two(_ value: Int) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        return "\(days[weekday]), \(two(day.day)) \(months[day.month - 1]) \(day.year) \(two(secondOfDay / 3_600)):\(two(secondOfDay % 3_600 / 60)):\(two(secondOfDay % 60)) +0000"
     }
 }
