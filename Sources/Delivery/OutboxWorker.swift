@@ -199,10 +199,25 @@ public struct OutboxWorker: Sendable {
         if context.contactErased { return .failed(reason: "contact erased") }
         if context.optedOut { return .failed(reason: "opted out of \(claim.channel)") }
         if context.address == nil { return .failed(reason: "no \(claim.channel) address") }
+        if let opening = windowOpening(context: context, now: now) {
+            return .retry(at: opening, reason: "outside the send window; deferred to its next opening", countsAsAttempt: false)
+        }
         if context.sentToday >= dailyCap {
             return .retry(at: now.addingTimeInterval(3_600), reason: "daily cap of \(dailyCap) messages reached", countsAsAttempt: false)
         }
         return nil
+    }
+
+    /// When `now` is outside the pathway's send window in the person's own time zone (the pathway's when they have
+    /// none), the window's next opening; nil when a message may go now. The scheduler plans sends inside the window,
+    /// but a retry, a cap hold or a dispatcher that was down overnight would otherwise send at 3 a.m.: quiet hours
+    /// defer, never drop (a check-in that closes first is expired at its next claim, never sent late).
+    func windowOpening(context: DeliveryContext, now: Date) -> Date? {
+        guard let pathway = pathways[context.pathway],
+              let zone = context.timezone.flatMap(ZoneRules.cached) ?? ZoneRules.cached(pathway.timezone) else { return nil }
+        let seconds = Int64(now.timeIntervalSince1970.rounded(.down))
+        let opening = Planner(pathway: pathway, zone: zone).deferIntoWindow(seconds)
+        return opening > seconds ? Date(timeIntervalSince1970: Double(opening)) : nil
     }
 
     /// What to record for a gateway's answer: retries with backoff until the last attempt, then dead-letter.

@@ -34,21 +34,17 @@ public struct SchedulerRunner: Sendable {
     }
 
     private func planners() -> [String: Planner] {
-        var zones: [String: ZoneRules] = [:]
         var planners: [String: Planner] = [:]
         for (id, pathway) in env.configuration.pathways {
-            let zone = zones[pathway.timezone] ?? ZoneRules(identifier: pathway.timezone)
-            zones[pathway.timezone] = zone
-            if let zone { planners[id] = Planner(pathway: pathway, zone: zone) }
+            if let zone = ZoneRules.cached(pathway.timezone) { planners[id] = Planner(pathway: pathway, zone: zone) }
         }
         return planners
     }
 
-    private func planner(for input: SchedulingInput, pathways: [String: Planner], zones: inout [String: ZoneRules]) -> Planner? {
+    private func planner(for input: SchedulingInput, pathways: [String: Planner]) -> Planner? {
         guard let base = pathways[input.enrolment.pathwayID] else { return nil }
         guard input.enrolment.timezone != base.pathway.timezone else { return base }
-        if zones[input.enrolment.timezone] == nil { zones[input.enrolment.timezone] = ZoneRules(identifier: input.enrolment.timezone) }
-        return zones[input.enrolment.timezone].map { Planner(pathway: base.pathway, zone: $0) }
+        return ZoneRules.cached(input.enrolment.timezone).map { Planner(pathway: base.pathway, zone: $0) }
     }
 
     /// Plans and applies every enrolment (or one person's) at `now`, one transaction per enrolment.
@@ -56,11 +52,10 @@ public struct SchedulerRunner: Sendable {
         let pathways = env.configuration.pathways
         let inputs = try await env.store.schedulingInputs(personID: personID) { pathways[$0]?.timezone ?? "Europe/London" }
         let planners = self.planners()
-        var zones: [String: ZoneRules] = [:]
         let seconds = Int64(now.timeIntervalSince1970)
         var total = AppliedPlan()
         for input in inputs {
-            guard let planner = planner(for: input, pathways: planners, zones: &zones) else {
+            guard let planner = planner(for: input, pathways: planners) else {
                 env.logger.warning("enrolment skipped: unknown pathway or zone", metadata: ["enrolment": "\(input.enrolment.id)"])
                 continue
             }
@@ -77,13 +72,12 @@ public struct SchedulerRunner: Sendable {
         let pathways = env.configuration.pathways
         let inputs = try await env.store.schedulingInputs(personID: personID) { pathways[$0]?.timezone ?? "Europe/London" }
         let planners = self.planners()
-        var zones: [String: ZoneRules] = [:]
         let start = Int64(now.timeIntervalSince1970)
         let end = start + Int64(days) * 86_400
         var rows: [Row] = []
         func date(_ seconds: Int64) -> Date { Date(timeIntervalSince1970: Double(seconds)) }
         for input in inputs {
-            guard let planner = planner(for: input, pathways: planners, zones: &zones) else { continue }
+            guard let planner = planner(for: input, pathways: planners) else { continue }
             let person = input.enrolment.personID
             // Prompts already queued whose send time falls in the period.
             for p in input.history.prompts where p.status == .scheduled && p.sendAt >= start && p.sendAt <= end {

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A time zone's UTC offsets over a span of years, precomputed so that converting between UTC and
 /// local wall-clock time is a binary search, not a calendar computation.
@@ -32,6 +33,17 @@ public struct ZoneRules: Sendable {
         self.starts = starts
         self.offsets = offsets
     }
+
+    /// Rules for `identifier` over the default years, built once per process and shared (building walks a century
+    /// of transitions); nil for an unknown zone.
+    public static func cached(_ identifier: String) -> ZoneRules? {
+        if let known = cache.withLock({ $0[identifier] }) { return known }
+        let rules = ZoneRules(identifier: identifier)
+        cache.withLock { $0[identifier] = .some(rules) }
+        return rules
+    }
+
+    private static let cache = Mutex<[String: ZoneRules?]>([:])
 
     /// Offset from UTC, in seconds, in force at `utc`.
     public func offset(atUTC utc: Int64) -> Int64 {

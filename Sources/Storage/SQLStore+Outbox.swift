@@ -25,6 +25,8 @@ public struct ClaimedMessage: Sendable, Equatable {
 public struct DeliveryContext: Sendable, Equatable {
     public var givenName: String
     public var pathway: String
+    /// The person's own time zone; nil means the pathway's.
+    public var timezone: String?
     /// The address for the claimed channel; nil when there is none or it is suppressed.
     public var address: String?
     public var contactErased: Bool
@@ -143,7 +145,7 @@ extension SQLStore {
         return try await read { db in
             let people = Array(Set(claims.map(\.personID)))
             let ownLeases = Array(Set(claims.map(\.leaseToken)))
-            var names: [String: (name: String, erased: Bool, pathway: String)] = [:]
+            var names: [String: (name: String, erased: Bool, pathway: String, zone: String?)] = [:]
             var addresses: [String: [String: String]] = [:]
             var consent: [String: [String: String]] = [:]
             var sent: [String: Int] = [:]
@@ -151,12 +153,13 @@ extension SQLStore {
             for chunk in people.chunked(400) {
                 let list = SQLQueryString(sqlList(chunk))
                 for row in try await db.raw("""
-                    SELECT p.id, p.given_name, p.contact_erased_at_ms, e.pathway FROM people p JOIN enrolments e ON e.person_id = p.id
+                    SELECT p.id, p.given_name, p.contact_erased_at_ms, p.timezone, e.pathway FROM people p JOIN enrolments e ON e.person_id = p.id
                     WHERE p.id IN \(list) ORDER BY e.created_at_ms
                     """).all() {
                     names[try row.decode(column: "id", as: String.self)] = (try row.decode(column: "given_name", as: String.self),
                                                                            try row.decode(column: "contact_erased_at_ms", as: Int64?.self) != nil,
-                                                                           try row.decode(column: "pathway", as: String.self))
+                                                                           try row.decode(column: "pathway", as: String.self),
+                                                                           try row.decode(column: "timezone", as: String?.self))
                 }
                 for row in try await db.raw("SELECT person_id, channel, address FROM contact_points WHERE address IS NOT NULL AND suppressed_at_ms IS NULL AND person_id IN \(list)").all() {
                     addresses[try row.decode(column: "person_id", as: String.self), default: [:]][try row.decode(column: "channel", as: String.self)] =
@@ -199,7 +202,7 @@ extension SQLStore {
                 let states = claim.promptIDs.compactMap { prompts[$0] }
                 let closes = states.map(\.closes).max().map(Date.init(millis:))
                 let open = states.filter { $0.status == "scheduled" || $0.status == "sent" }.count
-                return DeliveryContext(givenName: person.name, pathway: person.pathway, address: addresses[claim.personID]?[claim.channel],
+                return DeliveryContext(givenName: person.name, pathway: person.pathway, timezone: person.zone, address: addresses[claim.personID]?[claim.channel],
                                        contactErased: person.erased, optedOut: optedOut(claim.channel), closesAt: closes,
                                        promptsClosed: !claim.promptIDs.isEmpty && open == 0, sentToday: sent[claim.personID] ?? 0,
                                        usableChannels: usable)

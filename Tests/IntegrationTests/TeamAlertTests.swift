@@ -60,6 +60,21 @@ struct TeamAlertTests {
         await harness.close()
     }
 
+    @Test("At 03:00 an urgent flag still reaches the team at once, while the person's check-in waits for the send window")
+    func alertAtNight() async throws {
+        let harness = try await Harness.make(receiver: nil, smtp: nil)
+        _ = try await raiseUrgentFlag(harness)
+        let night = ISO8601DateFormatter().date(from: "2026-11-03T03:00:00Z")!
+        harness.clock.set(night)
+        _ = try await BackgroundServices.drain(harness.env)
+        #expect(try await teamMessages(harness).map(\.to).contains("duty-team@example.nhs.uk"))
+        let toPerson = try await harness.env.store.sandboxMessages().filter { !$0.recipient.hasSuffix("@example.nhs.uk") }
+        #expect(toPerson.isEmpty, "nothing to the person at night")
+        let prompts = try await harness.env.store.outboxRows().filter { $0.purpose == "prompt" && $0.status == "queued" }
+        #expect(!prompts.isEmpty && prompts.allSatisfy { $0.due == ISO8601DateFormatter().date(from: "2026-11-03T09:00:00Z")!.millis })
+        await harness.close()
+    }
+
     @Test("An acknowledged flag does not escalate")
     func acknowledgedDoesNotEscalate() async throws {
         let harness = try await Harness.make(receiver: nil, smtp: nil)

@@ -335,3 +335,69 @@ struct DailyCapTests {
         await harness.close()
     }
 }
+
+/// Quiet hours at send time: the shipped pathways send between 09:00 and 19:00 in the person's own time zone
+/// (Europe/London by default, GMT in November). Expected instants are worked out by hand from that rule.
+@Suite("Send window", .serialized)
+struct SendWindowTests {
+    func instant(_ text: String) -> Date { ISO8601DateFormatter().date(from: text)! }
+
+    @Test("A retry that falls after 19:00 waits for 09:00 the next morning, without using an attempt, and goes then under the same key")
+    func retryDefersToMorning() async throws {
+        let receiver = try HTTPReceiver()
+        defer { receiver.stop() }
+        let harness = try await Harness.make(receiver: receiver, smtp: nil)
+        try await harness.seed("p1,Ana,+447700900001,,,community,2026-11-02,,north")
+        harness.clock.set(instant("2026-11-02T18:58:00Z"))
+        try receiver.setMode("503")
+        let worker = harness.worker(policy: RetryPolicy(base: 120, multiplier: 2, cap: 3_600, jitter: 0, maxAttempts: 5))
+        #expect(try await worker.runOnce().retried == 1)
+        #expect(try await harness.env.store.outboxRows().allSatisfy { $0.due == instant("2026-11-02T19:00:00Z").millis }, "503 at 18:58 + 120 s")
+        try receiver.setMode("200")
+        harness.clock.set(instant("2026-11-02T19:00:00Z"))
+        let night = try await worker.runOnce()
+        #expect(night.claimed == 1 && night.retried == 1 && night.accepted == 0)
+        #expect(receiver.requests().count == 1, "nothing crosses at 19:00: the window is 09:00 up to 19:00")
+        var rows = try await harness.env.store.outboxRows()
+        #expect(rows.allSatisfy { $0.status == "queued" && $0.attempt == 1 && $0.due == instant("2026-11-03T09:00:00Z").millis })
+        #expect(rows.allSatisfy { $0.error?.contains("send window") == true })
+        harness.clock.set(instant("2026-11-03T08:59:59Z"))
+        #expect(try await worker.runOnce().claimed == 0)
+        harness.clock.set(instant("2026-11-03T09:00:00Z"))
+        #expect(try await worker.runOnce().accepted == 1)
+        rows = try await harness.env.store.outboxRows()
+        #expect(rows.allSatisfy { $0.status == "accepted" && $0.attempt == 2 })
+        let keys = receiver.requests().map { $0.headers["idempotency-key"] ?? "" }
+        #expect(keys.count == 2 && Set(keys).count == 1)
+        await harness.close()
+    }
+
+    @Test("A dispatcher that starts at 03:00 sends nothing to people until their window opens, in each person's own zone")
+    func ownZone() async throws {
+        let receiver = try HTTPReceiver()
+        defer { receiver.stop() }
+        let harness = try await Harness.make(receiver: receiver, smtp: nil)
+        try await harness.seed("p1,Ana,+447700900001,,,community,2026-11-02,,north\np2,Ben,+12125550100,,America/New_York,community,2026-11-02,,north")
+        // The scheduler already plans Ben's baseline for 09:00 in New York (EST, UTC-5): 14:00 UTC.
+        let planned = try await harness.env.store.outboxRows().filter { $0.status == "queued" }
+        #expect(Set(planned.map(\.due)) == [instant("2026-11-02T09:00:00Z").millis, instant("2026-11-02T14:00:00Z").millis])
+        // The service was down all day and comes back at 03:00 the next night: both check-ins are overdue.
+        harness.clock.set(instant("2026-11-03T03:00:00Z"))
+        let night = try await harness.worker().runOnce()
+        #expect(night.claimed == 2 && night.accepted == 0 && night.retried == 2)
+        #expect(receiver.requests().isEmpty)
+        let deferred = try await harness.env.store.read { db in
+            try await db.raw("SELECT DISTINCT person_id, due_at_ms FROM outbox_messages ORDER BY person_id").all()
+                .map { "\(try $0.decode(column: "person_id", as: String.self)) \(try $0.decode(column: "due_at_ms", as: Int64.self))" }
+        }
+        #expect(deferred == ["p1 \(instant("2026-11-03T09:00:00Z").millis)", "p2 \(instant("2026-11-03T14:00:00Z").millis)"])
+        // 12:00 UTC is inside London's window and 07:00 in New York.
+        harness.clock.set(instant("2026-11-03T12:00:00Z"))
+        #expect(try await harness.worker().runOnce().accepted == 1)
+        #expect(receiver.requests().map { $0.body.contains("+447700900001") } == [true])
+        harness.clock.set(instant("2026-11-03T14:00:00Z"))
+        #expect(try await harness.worker().runOnce().accepted == 1)
+        #expect(receiver.requests().count == 2 && receiver.requests()[1].body.contains("+12125550100"))
+        await harness.close()
+    }
+}
