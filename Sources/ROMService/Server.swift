@@ -20,8 +20,11 @@ public enum Server {
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let store = try await SQLStore.open(url: configuration.settings.databaseURL, logger: logger)
+        // Held until the process exits: on SQLite a second `rom serve` or `rom dispatch` is refused (R12).
+        let lock: DispatcherLock?
         do {
             try await store.checkReady()
+            lock = try store.dispatcherLock(holder: "rom serve")
         } catch {
             try? await store.close()
             throw error
@@ -46,6 +49,7 @@ public enum Server {
         try await group.run()
         await env.background.drain()
         try await store.close()
+        withExtendedLifetime(lock) {}
         logger.info("stopped")
     }
 }

@@ -17,11 +17,14 @@ public final class SQLStore: Sendable {
     private let connection: SQLiteConnection?
     private let mutex = AsyncMutex()
     private let logger: Logger
+    /// The SQLite file; nil in memory.
+    let filePath: String?
 
-    private init(engine: Engine, database: any SQLDatabase, connection: SQLiteConnection?, logger: Logger) {
+    private init(engine: Engine, database: any SQLDatabase, connection: SQLiteConnection?, filePath: String?, logger: Logger) {
         self.engine = engine
         self.database = database
         self.connection = connection
+        self.filePath = filePath
         self.logger = logger
     }
 
@@ -49,7 +52,7 @@ public final class SQLStore: Sendable {
         for pragma in ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA busy_timeout=5000", "PRAGMA foreign_keys=ON", "PRAGMA cache_size=-65536", "PRAGMA temp_store=MEMORY"] {
             try await database.raw(SQLQueryString(pragma)).run()
         }
-        return SQLStore(engine: .sqlite, database: database, connection: connection, logger: logger)
+        return SQLStore(engine: .sqlite, database: database, connection: connection, filePath: path == ":memory:" ? nil : path, logger: logger)
     }
 
     /// A command that fails before `close()` (say, on an unmigrated database) must still end cleanly: start the
@@ -170,9 +173,13 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case notMigrated
     case duplicate(String)
     case notFound(String)
+    /// Another process dispatches from this SQLite file (its note: who and which pid).
+    case dispatcherRunning(String)
 
     public var description: String {
         switch self {
+        case .dispatcherRunning(let holder):
+            return "another dispatcher is running on this database (\(holder)); on SQLite only one may run: stop it first, or use one `rom serve`"
         case .unsupported(let message): return message
         case .notMigrated: return "the database is not migrated to the current schema; run `rom migrate`"
         case .duplicate(let message): return message

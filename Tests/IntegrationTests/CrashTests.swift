@@ -70,4 +70,48 @@ struct CrashTests {
         #expect(copies.values.map(\.killed).reduce(0, +) == 20, "one copy per crash, each with its message's own key")
         await harness.close()
     }
+
+    @Test("On SQLite a second dispatcher is refused while the first runs, naming it; the lock goes with the process, even on kill -9 (R12)")
+    func oneDispatcher() async throws {
+        let harness = try await Harness.make(receiver: nil, smtp: nil)
+        let environment = ProcessInfo.processInfo.environment.merging(["ROM_DATABASE_URL": harness.databaseURL]) { _, new in new }
+        func start(_ arguments: [String]) throws -> (Process, Pipe) {
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: Self.binary)
+            process.arguments = arguments + ["--config", harness.config]
+            process.environment = environment.merging(["ROM_LISTEN": "127.0.0.1:\(Int.random(in: 20_000...40_000))"]) { _, new in new }
+            let errors = Pipe()
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = errors
+            try process.run()
+            return (process, errors)
+        }
+        /// Runs to the end, or is killed after 20 s (a second dispatcher that was not refused would run on).
+        func finish(_ arguments: [String]) throws -> (status: Int32, stderr: String) {
+            let (process, errors) = try start(arguments)
+            let deadline = Date().addingTimeInterval(20)
+            while process.isRunning && Date() < deadline { usleep(50_000) }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            return (process.terminationStatus, text)
+        }
+        let lockFile = String(harness.databaseURL.dropFirst("sqlite:".count)) + ".dispatcher-lock"
+        let (first, _) = try start(["dispatch"])
+        let note = "rom dispatch, pid \(first.processIdentifier)"
+        for _ in 0..<200 where (try? String(contentsOfFile: lockFile, encoding: .utf8))?.contains(note) != true { usleep(50_000) }
+        #expect(try String(contentsOfFile: lockFile, encoding: .utf8).contains(note))
+
+        let second = try finish(["dispatch", "--once"])
+        #expect(second.status == 1)
+        #expect(second.stderr.contains("another dispatcher is running on this database (\(note))"), "\(second.stderr)")
+        let serve = try finish(["serve"])
+        #expect(serve.status == 1 && serve.stderr.contains("another dispatcher is running"), "\(serve.stderr)")
+
+        kill(first.processIdentifier, SIGKILL)
+        first.waitUntilExit()
+        let after = try finish(["dispatch", "--once"])
+        #expect(after.status == 0, "the kernel released the killed dispatcher's lock: \(after.stderr)")
+        await harness.close()
+    }
 }

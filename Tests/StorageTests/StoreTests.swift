@@ -117,4 +117,18 @@ struct StoreTests {
             #expect(values.1 == 2)
         }
     }
+
+    @Test("The dispatcher lock: a second holder on the same file is refused with the first one's name and pid; released, it can be taken again; an in-memory store needs none")
+    func dispatcherLock() async throws {
+        try await Fixtures.withStore { store, _ in
+            var first = try store.dispatcherLock(holder: "rom serve")
+            #expect(first != nil)
+            #expect(throws: StoreError.dispatcherRunning("rom serve, pid \(getpid())")) { try store.dispatcherLock(holder: "rom dispatch") }
+            first = nil
+            #expect(try store.dispatcherLock(holder: "rom dispatch") != nil)
+        }
+        let memory = try await SQLStore.open(url: "sqlite::memory:", logger: Logger(label: "test"))
+        #expect(try memory.dispatcherLock(holder: "rom serve") == nil)
+        try await memory.close()
+    }
 }

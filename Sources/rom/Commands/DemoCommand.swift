@@ -36,6 +36,9 @@ struct DemoCommand: AsyncParsableCommand {
         let now = try options.clock()()
         let store = try await SQLStore.open(url: configuration.settings.databaseURL, logger: makeLogger(level: .warning))
         _ = try await store.migrate(now: now)
+        // The demo dispatches through the sandbox: not beside a running `rom serve` on the same file.
+        let lock = try store.dispatcherLock(holder: "rom demo")
+        defer { withExtendedLifetime(lock) {} }
         let env = try ServiceEnvironment.command(configuration: configuration, store: store, now: { now }, logger: makeLogger(level: .warning))
         let summary = try await DemoSeeder(env: env).run(count: people, days: days, now: now, seed: seed)
         let secret = Credentials.newSecret(prefix: "rom_clinician")
