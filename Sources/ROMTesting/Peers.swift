@@ -68,7 +68,7 @@ public final class HTTPReceiver: Sendable {
         public var mode: String
     }
 
-    /// Switches how later requests are answered: ok, 429, 503, 400, hang, kill:PIDFILE.
+    /// Switches how later requests are answered: ok, 429, 503, 400, hang, reset, cut, kill:PIDFILE (see http_receiver.py).
     public func setMode(_ mode: String) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")

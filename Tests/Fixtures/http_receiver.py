@@ -3,7 +3,9 @@
 
 Usage: http_receiver.py PORTFILE LOGFILE
 Writes the port it listens on to PORTFILE, then appends one JSON line per request to LOGFILE.
-POST /_mode with a body of: ok | 429 | 503 | 400 | hang | kill:PIDFILE switches how later requests are answered.
+POST /_mode with a body of: ok | 429 | 503 | 400 | hang | reset | cut | kill:PIDFILE switches how later requests are
+answered. `reset` closes the connection after reading the request, with no answer; `cut` sends a 200 status and headers,
+then half the body it promised and closes: both leave the sender unsure whether the message was taken.
 """
 import json, os, signal, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -43,6 +45,21 @@ class Handler(BaseHTTPRequestHandler):
                 sys.stderr.write(f"kill failed: {error}\n")
             time.sleep(0.2)
             return self.reply(200, json.dumps({"id": f"msg-{n}"}).encode())
+        if current == "reset":
+            self.close_connection = True
+            self.connection.shutdown(2)
+            return
+        if current == "cut":
+            body = json.dumps({"data": {"id": f"msg-{n}"}}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.close_connection = True
+            self.connection.shutdown(2)
+            return
         if current == "hang":
             time.sleep(30)
             return

@@ -86,6 +86,31 @@ struct WebhookDispatchTests {
         await harness.close()
     }
 
+    @Test("A connection reset before the answer, or an answer cut off mid-body, is \"maybe sent\": retried under the same key, never dropped (R9)")
+    func ambiguousOutcome() async throws {
+        let receiver = try HTTPReceiver()
+        defer { receiver.stop() }
+        let harness = try await Harness.make(receiver: receiver, smtp: nil)
+        try await harness.seed("p1,Ana,+447700900001,,,community,2026-11-02,,north")
+        harness.clock.set(sendTime)
+        let worker = harness.worker(policy: RetryPolicy(base: 30, multiplier: 2, cap: 600, jitter: 0, maxAttempts: 5))
+        for mode in ["reset", "cut"] {
+            try receiver.setMode(mode)
+            let summary = try await worker.runOnce()
+            #expect(summary.retried == 1 && summary.failed == 0 && summary.accepted == 0, "\(mode)")
+            let rows = try await harness.env.store.outboxRows()
+            #expect(rows.allSatisfy { $0.status == "queued" && $0.error?.hasPrefix("network: ") == true }, "\(mode): \(rows.map(\.error))")
+            harness.clock.advance(by: 600)
+        }
+        try receiver.setMode("ok")
+        #expect(try await worker.runOnce().accepted == 1)
+        #expect(try await harness.env.store.outboxRows().allSatisfy { $0.status == "accepted" && $0.attempt == 3 })
+        let requests = receiver.requests()
+        #expect(requests.map(\.mode) == ["reset", "cut", "ok"])
+        #expect(Set(requests.map { $0.headers["idempotency-key"] ?? "" }).count == 1, "every copy carries the message's one key")
+        await harness.close()
+    }
+
     @Test("Retries stop at the cap and dead-letter with the reason")
     func deadLetter() async throws {
         let receiver = try HTTPReceiver()
