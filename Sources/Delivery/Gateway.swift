@@ -17,6 +17,9 @@ public struct OutboundMessage: Sendable, Equatable {
     public var unsubscribeURL: String?
     /// Fills `{token}` in an SMTP gateway's Reply-To, so a reply names this message.
     public var replyToken: String?
+    /// When the message was first attempted: an email's `Date`, kept on every retry so a copy resent after an
+    /// ambiguous drop is the same message byte for byte (R11). Nil: the send time.
+    public var dated: Date?
 
     public init(personID: String, channel: Channel, recipient: String, subject: String?, text: String, html: String?,
                 link: String?, idempotencyKey: String, unsubscribeURL: String? = nil) {

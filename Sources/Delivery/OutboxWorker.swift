@@ -121,6 +121,7 @@ public struct OutboxWorker: Sendable {
             var message = composer.compose(personID: claim.personID, givenName: context.givenName, channel: channel, recipient: address,
                                            link: link.url, unsubscribeLink: unsubscribe, idempotencyKey: claim.idempotencyKey, replyCodes: codes)
             message.replyToken = replyToken
+            message.dated = claim.firstAttemptAt
             ready.append((claim, context, gateway, message))
             sendingNow[claim.personID, default: 0] += 1
         }
@@ -187,8 +188,10 @@ public struct OutboxWorker: Sendable {
             recipient = content.recipient
         }
         guard let recipient else { return .failure(Refusal(result: .failed(reason: "no \(claim.channel) address"))) }
-        return .success(OutboundMessage(personID: claim.personID, channel: channel, recipient: recipient, subject: content.subject, text: content.text,
-                                        html: nil, link: nil, idempotencyKey: claim.idempotencyKey))
+        var message = OutboundMessage(personID: claim.personID, channel: channel, recipient: recipient, subject: content.subject, text: content.text,
+                                      html: nil, link: nil, idempotencyKey: claim.idempotencyKey)
+        message.dated = claim.firstAttemptAt
+        return .success(message)
     }
 
     /// A result without sending, when a check says the message must not go now; nil when it may be sent.

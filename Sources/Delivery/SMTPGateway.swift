@@ -60,7 +60,7 @@ public struct SMTPGateway: Gateway {
         case .none: security = .none
         }
         let envelope = SMTPEnvelope(from: fromAddress, recipients: [message.recipient],
-                                    message: mime(for: message, date: now).rendered(), security: security,
+                                    message: mime(for: message, date: message.dated ?? now).rendered(), security: security,
                                     username: settings.username, password: password)
         let request = CurlRequest(url: url, payload: .smtp(envelope), connectTimeoutMilliseconds: timeouts.connect,
                                   timeoutMilliseconds: timeouts.total, caBundle: caBundle)

@@ -393,4 +393,10 @@ let migrations: [Migration] = [
             "CREATE INDEX outbox_lease ON outbox_messages (lease_until_ms) WHERE status = 'sending'",
         ]
     },
+    Migration(version: 9, name: "first attempt time") { _ in
+        [
+            // When a message was first claimed: an email's Date header, so every retry is the same message (R11).
+            "ALTER TABLE outbox_messages ADD COLUMN first_attempt_at_ms BIGINT",
+        ]
+    },
 ]

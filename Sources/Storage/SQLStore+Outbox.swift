@@ -17,6 +17,8 @@ public struct ClaimedMessage: Sendable, Equatable {
     /// Fencing token: only this lease may record the outcome.
     public var leaseToken: String
     public var leaseUntil: Date
+    /// When the message was first claimed; the same on every retry (an email's `Date`).
+    public var firstAttemptAt: Date = .distantPast
     /// The decided content of a message that is not a prompt (`DirectMessage` JSON); `{}` for prompts.
     public var payload: String = "{}"
 }
@@ -91,14 +93,14 @@ extension SQLStore {
             var rows: [any SQLRow] = []
             for chunk in ids.map(\.0).chunked(500) {
                 rows += try await db.raw("""
-                    SELECT o.id, o.prompt_id, o.person_id, o.purpose, o.channel, o.gateway, o.attempt, o.idempotency_key, o.status, o.due_at_ms, o.payload,
+                    SELECT o.id, o.prompt_id, o.person_id, o.purpose, o.channel, o.gateway, o.attempt, o.idempotency_key, o.status, o.due_at_ms, o.payload, o.first_attempt_at_ms,
                            COALESCE(p.enrolment_id || '|' || p.review_id || '|' || p.kind, o.id) AS grp
                     FROM outbox_messages o LEFT JOIN prompts p ON p.id = o.prompt_id
                     WHERE o.id IN \(SQLQueryString(sqlList(chunk)))
                     ORDER BY o.due_at_ms, o.person_id, o.id
                     """).all()
             }
-            struct Row { var id, person, purpose, channel, gateway, key, status, group, payload: String; var prompt: String?; var attempt: Int }
+            struct Row { var id, person, purpose, channel, gateway, key, status, group, payload: String; var prompt: String?; var attempt: Int; var first: Int64? }
             var groups: [String: [Row]] = [:]
             var order: [String] = []
             for row in rows {
@@ -107,7 +109,8 @@ extension SQLStore {
                                gateway: try row.decode(column: "gateway", as: String.self), key: try row.decode(column: "idempotency_key", as: String.self),
                                status: try row.decode(column: "status", as: String.self), group: try row.decode(column: "grp", as: String.self),
                                payload: try row.decode(column: "payload", as: String.self),
-                               prompt: try row.decode(column: "prompt_id", as: String?.self), attempt: try row.decode(column: "attempt", as: Int.self))
+                               prompt: try row.decode(column: "prompt_id", as: String?.self), attempt: try row.decode(column: "attempt", as: Int.self),
+                               first: try row.decode(column: "first_attempt_at_ms", as: Int64?.self))
                 let key = [item.person, item.purpose, item.channel, item.gateway, item.group].joined(separator: "\u{1F}")
                 if groups[key] == nil { order.append(key) }
                 groups[key, default: []].append(item)
@@ -125,12 +128,14 @@ extension SQLStore {
                 for member in members { transitions.append((member.id, member.status, "sending", "attempt \(attempt)")) }
                 claims.append(ClaimedMessage(rowIDs: members.map(\.id), leadID: lead.id, promptIDs: members.compactMap(\.prompt), personID: lead.person,
                                              purpose: lead.purpose, channel: lead.channel, gateway: lead.gateway, attempt: attempt,
-                                             idempotencyKey: lead.key, leaseToken: token, leaseUntil: until, payload: lead.payload))
+                                             idempotencyKey: lead.key, leaseToken: token, leaseUntil: until,
+                                             firstAttemptAt: Date(millis: members.compactMap(\.first).min() ?? stamp), payload: lead.payload))
             }
             for chunk in claimedIDs.chunked(500) {
                 try await db.raw("""
                     UPDATE outbox_messages SET status = 'sending', attempt = attempt + 1, lease_token = \(bind: token),
-                           lease_until_ms = \(bind: until.millis), updated_at_ms = \(bind: stamp)
+                           lease_until_ms = \(bind: until.millis), updated_at_ms = \(bind: stamp),
+                           first_attempt_at_ms = COALESCE(first_attempt_at_ms, \(bind: stamp))
                     WHERE id IN \(SQLQueryString(sqlList(chunk)))
                     """).run()
             }

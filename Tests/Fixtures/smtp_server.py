@@ -3,6 +3,8 @@
 
 Usage: smtp_server.py PORTFILE MAILDIR [CERT KEY]
 With CERT and KEY it offers STARTTLS and refuses mail before it; without them it offers no TLS at all.
+While a file named `drop` exists in MAILDIR, each message is stored and then the connection is cut before the
+server's 250 reply (the sender cannot tell whether the message was taken); each drop removes one line of the file.
 """
 import asyncio, os, socket, ssl, sys, time
 from aiosmtpd.controller import Controller
@@ -20,6 +22,17 @@ class Store:
             f.write(envelope.original_content or envelope.content)
         with open(os.path.join(self.folder, "log"), "a") as log:
             log.write(f"MAIL FROM {envelope.mail_from} RCPT {','.join(envelope.rcpt_tos)} TLS {session.ssl is not None}\n")
+        drop = os.path.join(self.folder, "drop")
+        if os.path.exists(drop):
+            with open(drop) as f:
+                lines = f.read().splitlines()
+            if len(lines) > 1:
+                with open(drop, "w") as f:
+                    f.write("\n".join(lines[1:]) + "\n")
+            else:
+                os.remove(drop)
+            server.transport.abort()
+            return "421 dropped"
         return "250 OK"
 
 

@@ -52,6 +52,29 @@ struct SMTPDispatchTests {
         await harness.close()
     }
 
+    @Test("A connection cut after the message's final dot is retried later as the very same message: same Message-ID, same Date, same bytes (R11)")
+    func dropAfterDot() async throws {
+        let certificate = try makeCertificate()
+        let server = try SMTPServer(certificate: certificate)
+        defer { server.stop() }
+        let harness = try await Harness.make(receiver: nil, smtp: (server.port, "starttls", certificate.cert))
+        try await harness.seed("p1,Ana,,ana@example.org,,core,2026-11-02,,north")
+        harness.clock.set(sendTime)
+        try "drop\n".write(toFile: "\(server.maildir)/drop", atomically: true, encoding: .utf8)
+        let worker = harness.worker(policy: RetryPolicy(base: 60, multiplier: 2, cap: 600, jitter: 0, maxAttempts: 5))
+        let first = try await worker.runOnce()
+        #expect(first.retried == 1 && first.accepted == 0, "no 250 reply: maybe sent, so retried")
+        #expect(server.messages().count == 1, "the server had taken the message before the cut")
+        harness.clock.advance(by: 600)
+        #expect(try await worker.runOnce().accepted == 1)
+        let messages = server.messages()
+        try #require(messages.count == 2)
+        #expect(messages[0] == messages[1], "the retry is the same message byte for byte")
+        #expect(messages[1].contains("Date: Mon, 02 Nov 2026 09:00:00 +0000"), "dated at the first attempt, not the retry ten minutes later")
+        #expect(try await harness.env.store.outboxRows().allSatisfy { $0.status == "accepted" && $0.attempt == 2 })
+        await harness.close()
+    }
+
     @Test("STARTTLS required but not offered: the send fails and nothing crosses in clear (no MAIL FROM)")
     func refusesWithoutTLS() async throws {
         let server = try SMTPServer(certificate: nil)
