@@ -4,6 +4,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import Logging
 import ROMService
 import ROMTesting
 import SQLKit
@@ -108,6 +109,52 @@ struct WebhookDispatchTests {
         let requests = receiver.requests()
         #expect(requests.map(\.mode) == ["reset", "cut", "ok"])
         #expect(Set(requests.map { $0.headers["idempotency-key"] ?? "" }).count == 1, "every copy carries the message's one key")
+        await harness.close()
+    }
+
+    @Test("The claim is committed before the network call and no lock is held during it: another connection sees `sending` while the provider hangs (R4)")
+    func claimCommittedBeforeSend() async throws {
+        let receiver = try HTTPReceiver()
+        defer { receiver.stop() }
+        let harness = try await Harness.make(receiver: receiver, smtp: nil, timeout: "3s")
+        try await harness.seed("p1,Ana,+447700900001,,,community,2026-11-02,,north")
+        harness.clock.set(sendTime)
+        try receiver.setMode("hang")
+        let worker = harness.worker()
+        let pass = Task { try await worker.runOnce() }
+        for _ in 0..<100 where receiver.requests().isEmpty { try await Task.sleep(for: .milliseconds(20)) }
+        try #require(receiver.requests().count == 1, "the send is in flight")
+        // A second connection to the same file, as another process would have.
+        let other = try await SQLStore.open(url: harness.databaseURL, logger: Logger(label: "test"))
+        let seen = try await other.outboxRows()
+        try await other.close()
+        #expect(seen.count == 3 && seen.allSatisfy { $0.status == "sending" && $0.attempt == 1 }, "\(seen.map(\.status))")
+        #expect(receiver.requests().count == 1, "no second attempt while we read")
+        let summary = try await pass.value
+        #expect(summary.retried == 1, "the hung send timed out and waits for a retry")
+        await harness.close()
+    }
+
+    @Test("A paused worker's late outcome is fenced off: after its lease another pass sends, and the late write changes nothing (R6)")
+    func fencing() async throws {
+        let receiver = try HTTPReceiver()
+        defer { receiver.stop() }
+        let harness = try await Harness.make(receiver: receiver, smtp: nil)
+        try await harness.seed("p1,Ana,+447700900001,,,community,2026-11-02,,north")
+        // Worker A claims, then stalls (SIGSTOP, a long GC pause) past its 60 s lease.
+        let paused = try await harness.env.store.claimDue(now: sendTime, limit: 100, lease: 60)
+        try #require(paused.count == 1)
+        harness.clock.set(sendTime.addingTimeInterval(61))
+        let summary = try await harness.worker().runOnce()
+        #expect(summary.claimed == 1 && summary.accepted == 1, "the expired claim is taken over and sent")
+        // A wakes up and reports a failure for its attempt.
+        let held = try await harness.env.store.record([(.failed(reason: "late"), paused[0])], now: sendTime.addingTimeInterval(62))
+        #expect(held == [false])
+        let rows = try await harness.env.store.outboxRows()
+        #expect(rows.allSatisfy { $0.status == "accepted" && $0.attempt == 2 && $0.error == nil })
+        let history = try await harness.env.store.transitions(messageID: rows[0].id)
+        #expect(!history.contains { $0.contains("failed") })
+        #expect(receiver.requests().count == 1)
         await harness.close()
     }
 
