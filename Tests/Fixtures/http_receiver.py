@@ -3,14 +3,16 @@
 
 Usage: http_receiver.py PORTFILE LOGFILE
 Writes the port it listens on to PORTFILE, then appends one JSON line per request to LOGFILE.
-POST /_mode with a body of: ok | 429 | 503 | 400 | hang | reset | cut | kill:PIDFILE switches how later requests are
-answered. `reset` closes the connection after reading the request, with no answer; `cut` sends a 200 status and headers,
+POST /_mode with a body of: ok | 429 | 503 | 400 | hang | reset | cut | flaky:SEED | kill:PIDFILE switches how later
+requests are answered. `flaky:SEED` answers 503 or 200 at random, from a generator seeded with SEED (the log records
+which). `reset` closes the connection after reading the request, with no answer; `cut` sends a 200 status and headers,
 then half the body it promised and closes: both leave the sender unsure whether the message was taken.
 """
-import json, os, signal, sys, threading, time
+import json, os, random, signal, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 mode = {"value": "ok"}
+flaky = random.Random(0)
 lock = threading.Lock()
 counter = {"n": 0}
 
@@ -28,11 +30,15 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == "/_mode":
             with lock:
                 mode["value"] = body.decode().strip()
+                if mode["value"].startswith("flaky:"):
+                    flaky.seed(int(mode["value"][6:]))
             return self.reply(200, b"{}")
         with lock:
             counter["n"] += 1
             n = counter["n"]
             current = mode["value"]
+            if current.startswith("flaky:"):
+                current = "503" if flaky.random() < 0.5 else "ok"
             with open(sys.argv[2], "a") as log:
                 log.write(json.dumps({"n": n, "path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
                                       "body": body.decode("utf-8", "replace"), "mode": current, "at": time.time()}) + "\n")

@@ -158,6 +158,38 @@ struct WebhookDispatchTests {
         await harness.close()
     }
 
+    @Test("With a provider refusing half the sends at random, each message keeps one key over all its retries, no two share one, and each is taken once (R3)",
+          arguments: [1, 2, 3])
+    func keysUnderRandomRetries(seed: Int) async throws {
+        let receiver = try HTTPReceiver()
+        defer { receiver.stop() }
+        let harness = try await Harness.make(receiver: receiver, smtp: nil)
+        let people = (10...21).map { "p\($0),Ana,+4477009000\($0),,,community,2026-11-02,,north" }
+        try await harness.seed(people.joined(separator: "\n"))
+        harness.clock.set(sendTime)
+        try receiver.setMode("flaky:\(seed)")
+        let worker = harness.worker(policy: RetryPolicy(base: 1, multiplier: 1, cap: 1, jitter: 0, maxAttempts: 30))
+        for _ in 0..<30 where try await harness.env.store.outboxRows().contains(where: { $0.status != "accepted" }) {
+            _ = try await worker.runOnce()
+            harness.clock.advance(by: 1)
+        }
+        #expect(try await harness.env.store.outboxRows().allSatisfy { $0.status == "accepted" })
+        var keys: [String: Set<String>] = [:]
+        var taken: [String: Int] = [:]
+        for request in receiver.requests() {
+            let body = try #require(try JSONSerialization.jsonObject(with: Data(request.body.utf8)) as? [String: String])
+            let key = try #require(request.headers["idempotency-key"])
+            #expect(key == "\"\(body["reference"] ?? "")\"")
+            keys[body["to"] ?? "", default: []].insert(key)
+            if request.mode == "ok" { taken[key, default: 0] += 1 }
+        }
+        #expect(receiver.requests().count > 12, "some sends were refused and retried")
+        #expect(keys.count == 12 && keys.values.allSatisfy { $0.count == 1 }, "one key per message across its retries")
+        #expect(Set(keys.values.flatMap { $0 }).count == 12, "no two messages share a key")
+        #expect(taken.count == 12 && taken.values.allSatisfy { $0 == 1 }, "each message taken exactly once")
+        await harness.close()
+    }
+
     @Test("Retries stop at the cap and dead-letter with the reason")
     func deadLetter() async throws {
         let receiver = try HTTPReceiver()
