@@ -206,9 +206,19 @@ public struct OutboxWorker: Sendable {
             return .retry(at: opening, reason: "outside the send window; deferred to its next opening", countsAsAttempt: false)
         }
         if context.sentToday >= dailyCap {
-            return .retry(at: now.addingTimeInterval(3_600), reason: "daily cap of \(dailyCap) messages reached", countsAsAttempt: false)
+            return .retry(at: capRetry(context: context, now: now), reason: "daily cap of \(dailyCap) messages reached", countsAsAttempt: false)
         }
         return nil
+    }
+
+    /// When to look again at a message held by the daily cap. Held only because other claims are sending to the same
+    /// person: once their lease is up their outcome is known (a failure frees the place). Otherwise when the oldest
+    /// message counted leaves the 24-hour window — at least a minute on, at most a day (the send window still applies
+    /// at the next claim).
+    func capRetry(context: DeliveryContext, now: Date) -> Date {
+        if context.sentToday - context.inFlightElsewhere < dailyCap { return now.addingTimeInterval(max(lease, 1)) }
+        let frees = context.oldestSentAt.map { $0.addingTimeInterval(86_400) } ?? now.addingTimeInterval(3_600)
+        return min(max(frees, now.addingTimeInterval(60)), now.addingTimeInterval(86_400))
     }
 
     /// When `now` is outside the pathway's send window in the person's own time zone (the pathway's when they have

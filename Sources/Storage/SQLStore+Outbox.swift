@@ -40,6 +40,10 @@ public struct DeliveryContext: Sendable, Equatable {
     /// Messages accepted for this person in the last 24 hours (a multi-prompt message counts once), plus those other
     /// live claims are sending now.
     public var sentToday: Int
+    /// How many of `sentToday` other live claims are sending now (their outcome is known within a lease).
+    public var inFlightElsewhere: Int = 0
+    /// When the oldest message counted as sent leaves the 24-hour window, freeing a place under the cap.
+    public var oldestSentAt: Date?
     /// Channels with an address and no opt-out, for falling back.
     public var usableChannels: Set<String>
 }
@@ -154,6 +158,8 @@ extension SQLStore {
             var addresses: [String: [String: String]] = [:]
             var consent: [String: [String: String]] = [:]
             var sent: [String: Int] = [:]
+            var inFlight: [String: Int] = [:]
+            var oldest: [String: Int64] = [:]
             var prompts: [String: (status: String, closes: Int64)] = [:]
             for chunk in people.chunked(400) {
                 let list = SQLQueryString(sqlList(chunk))
@@ -176,10 +182,12 @@ extension SQLStore {
                         try row.decode(column: "status", as: String.self)
                 }
                 for row in try await db.raw("""
-                    SELECT person_id, COUNT(DISTINCT COALESCE(provider_message_id, id)) AS n FROM outbox_messages
+                    SELECT person_id, COUNT(DISTINCT COALESCE(provider_message_id, id)) AS n, MIN(updated_at_ms) AS oldest FROM outbox_messages
                     WHERE status IN ('accepted', 'delivered') AND purpose NOT IN ('team_alert', 'escalation') AND updated_at_ms > \(bind: now.millis - 86_400_000) AND person_id IN \(list) GROUP BY person_id
                     """).all() {
-                    sent[try row.decode(column: "person_id", as: String.self)] = try row.decode(column: "n", as: Int.self)
+                    let person = try row.decode(column: "person_id", as: String.self)
+                    sent[person] = try row.decode(column: "n", as: Int.self)
+                    oldest[person] = try row.decode(column: "oldest", as: Int64.self)
                 }
                 // Messages other claims hold right now (another pass, another process) count as sent: whichever of two
                 // claims reads second sees the other, so the cap holds while passes overlap. Rows group into messages
@@ -191,7 +199,10 @@ extension SQLStore {
                     WHERE o.status = 'sending' AND o.lease_until_ms >= \(bind: now.millis) AND o.purpose NOT IN ('team_alert', 'escalation')
                       AND o.lease_token NOT IN \(SQLQueryString(sqlList(ownLeases))) AND o.person_id IN \(list) GROUP BY o.person_id
                     """).all() {
-                    sent[try row.decode(column: "person_id", as: String.self), default: 0] += try row.decode(column: "n", as: Int.self)
+                    let person = try row.decode(column: "person_id", as: String.self)
+                    let count = try row.decode(column: "n", as: Int.self)
+                    sent[person, default: 0] += count
+                    inFlight[person] = count
                 }
             }
             for chunk in Array(Set(claims.flatMap(\.promptIDs))).chunked(400) {
@@ -210,6 +221,7 @@ extension SQLStore {
                 return DeliveryContext(givenName: person.name, pathway: person.pathway, timezone: person.zone, address: addresses[claim.personID]?[claim.channel],
                                        contactErased: person.erased, optedOut: optedOut(claim.channel), closesAt: closes,
                                        promptsClosed: !claim.promptIDs.isEmpty && open == 0, sentToday: sent[claim.personID] ?? 0,
+                                       inFlightElsewhere: inFlight[claim.personID] ?? 0, oldestSentAt: oldest[claim.personID].map(Date.init(millis:)),
                                        usableChannels: usable)
             }
         }

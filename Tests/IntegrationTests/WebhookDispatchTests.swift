@@ -389,6 +389,34 @@ struct DailyCapTests {
         await harness.close()
     }
 
+    @Test("A message held by the cap waits until a place frees: a lease when others' sends fill it, the oldest send's 24 hours when accepted ones do")
+    func capHoldLength() async throws {
+        let receiver = try HTTPReceiver()
+        defer { receiver.stop() }
+        let harness = try await Harness.make(receiver: receiver, smtp: nil)
+        let sendTime = ISO8601DateFormatter().date(from: "2026-11-02T09:00:00Z")!
+        try await seedThirteen(harness, sendTime: sendTime)
+        // Another claim holds ten one-row reminders and has not reported yet.
+        let other = try await harness.env.store.claimDue(now: sendTime, limit: 10, lease: 60)
+        try #require(other.count == 10)
+        let worker = harness.worker()
+        let held = try await worker.runOnce()
+        #expect(held.claimed == 3 && held.retried == 3 && held.accepted == 0)
+        var waiting = try await harness.env.store.outboxRows().filter { $0.status == "queued" }
+        #expect(waiting.count == 5 && waiting.allSatisfy { $0.due == sendTime.addingTimeInterval(60).millis }, "the other claim's outcome is known within its 60 s lease")
+        // The other claim's sends are all accepted: now the cap is full of sent messages, the oldest sent at 09:00.
+        let accepted = other.enumerated().map { (SendResult.accepted(providerMessageID: "pm-\($0.offset)"), $0.element) }
+        _ = try await harness.env.store.record(accepted, now: sendTime)
+        harness.clock.set(sendTime.addingTimeInterval(60))
+        #expect(try await worker.runOnce().retried == 3)
+        waiting = try await harness.env.store.outboxRows().filter { $0.status == "queued" }
+        #expect(waiting.allSatisfy { $0.due == sendTime.addingTimeInterval(86_400).millis }, "held until 09:00 tomorrow, not re-checked hourly")
+        harness.clock.set(sendTime.addingTimeInterval(86_400))
+        #expect(try await worker.runOnce().accepted == 3)
+        #expect(receiver.requests().count == 3)
+        await harness.close()
+    }
+
     @Test("A full batch takes the rest of its last person's rows due at that time: a three-prompt check-in is never split")
     func batchKeepsMessagesWhole() async throws {
         let harness = try await Harness.make(receiver: nil, smtp: nil)
