@@ -13,6 +13,8 @@ public struct OutboxWorker: Sendable {
         public var failed = 0
         public var expired = 0
         public var staleLeases = 0
+        /// Messages per gateway and outcome (`accepted`, `retried`, `failed`, `expired`), for the dispatch metrics.
+        public var byGateway: [String: [String: Int]] = [:]
 
         public init() {}
 
@@ -23,6 +25,7 @@ public struct OutboxWorker: Sendable {
             failed += other.failed
             expired += other.expired
             staleLeases += other.staleLeases
+            byGateway.merge(other.byGateway) { $0.merging($1, uniquingKeysWith: +) }
         }
     }
 
@@ -155,14 +158,23 @@ public struct OutboxWorker: Sendable {
                 logger.warning("late outcome ignored: the lease was taken over", metadata: ["message": "\(claim.leadID)", "attempt": "\(claim.attempt)"])
                 continue
             }
+            let outcome: String
             switch result {
-            case .accepted: summary.accepted += 1
-            case .retry: summary.retried += 1
+            case .accepted:
+                summary.accepted += 1
+                outcome = "accepted"
+            case .retry:
+                summary.retried += 1
+                outcome = "retried"
             case .failed(let reason):
                 summary.failed += 1
+                outcome = "failed"
                 logger.notice("message failed", metadata: ["message": "\(claim.leadID)", "gateway": "\(claim.gateway)", "reason": "\(reason)"])
-            case .expired: summary.expired += 1
+            case .expired:
+                summary.expired += 1
+                outcome = "expired"
             }
+            summary.byGateway[claim.gateway, default: [:]][outcome, default: 0] += 1
         }
         for (claim, context) in fallbacks where !stale.contains(claim.leadID) {
             try await fallBack(claim, context: context, now: clock())

@@ -6,4 +6,10 @@ enum Metrics {
                                                    helpText: "HTTP requests by route template and status") }
     static var backgroundTicks: MetricNameDescriptor { MetricNameDescriptor(namespace: "rom", metricName: "background_ticks", unitName: "total",
                                                       helpText: "Completed ticks of each background service") }
+    static var dispatchedMessages: MetricNameDescriptor { MetricNameDescriptor(namespace: "rom", metricName: "dispatch_messages", unitName: "total",
+                                                          helpText: "Outbox messages by gateway and outcome (accepted, retried, failed, expired)") }
+    static var outboxDueRows: MetricNameDescriptor { MetricNameDescriptor(namespace: "rom", metricName: "outbox_due", unitName: "rows",
+                                                     helpText: "Outbox rows due and still queued after the last dispatch") }
+    static var outboxOldestDue: MetricNameDescriptor { MetricNameDescriptor(namespace: "rom", metricName: "outbox_oldest_due_age", unitName: "seconds",
+                                                       helpText: "How long the oldest due, still queued outbox row has waited (0 when none)") }
 }

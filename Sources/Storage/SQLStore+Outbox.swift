@@ -227,6 +227,17 @@ extension SQLStore {
         }
     }
 
+    /// Rows due now and still queued, and the due time of the oldest: a growing backlog or an old oldest means the
+    /// dispatcher is not keeping up or not running (read through the claim index).
+    public func outboxBacklog(now: Date) async throws -> (rows: Int, oldestDue: Date?) {
+        try await read { db in
+            let row = try await db.raw("""
+                SELECT COUNT(*) AS n, MIN(due_at_ms) AS oldest FROM outbox_messages WHERE status = 'queued' AND due_at_ms <= \(bind: now.millis)
+                """).first()
+            return (try row?.decode(column: "n", as: Int.self) ?? 0, try row?.decode(column: "oldest", as: Int64?.self).map(Date.init(millis:)))
+        }
+    }
+
     /// Records a batch of outcomes in one transaction (one commit for the batch); returns, per claim, whether its lease held.
     public func record(_ outcomes: [(SendResult, ClaimedMessage)], now: Date) async throws -> [Bool] {
         guard !outcomes.isEmpty else { return [] }

@@ -5,6 +5,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Logging
+import Prometheus
 import ROMService
 import ROMTesting
 import SQLKit
@@ -530,6 +531,38 @@ struct SendWindowTests {
         harness.clock.set(instant("2026-11-03T14:00:00Z"))
         #expect(try await harness.worker().runOnce().accepted == 1)
         #expect(receiver.requests().count == 2 && receiver.requests()[1].body.contains("+12125550100"))
+        await harness.close()
+    }
+}
+
+@Suite("Dispatch metrics", .serialized)
+struct DispatchMetricsTests {
+    @Test("/metrics counts messages per gateway and outcome, and shows how many due rows wait and for how long")
+    func metrics() async throws {
+        let receiver = try HTTPReceiver()
+        defer { receiver.stop() }
+        let harness = try await Harness.make(receiver: receiver, smtp: nil)
+        let sendTime = ISO8601DateFormatter().date(from: "2026-11-02T09:00:00Z")!
+        try await harness.seed("p1,Ana,+447700900001,,,community,2026-11-02,,north\np2,Ben,+447700900002,,,community,2026-11-02,,north")
+        harness.clock.set(sendTime)
+        try await harness.seed("p3,Cy,+447700900003,,,community,2026-11-02,,north")
+        // Before any dispatch: three check-ins of three prompt rows each are due, the oldest since 09:00.
+        let before = try await harness.env.store.outboxBacklog(now: sendTime.addingTimeInterval(600))
+        #expect(before.rows == 9 && before.oldestDue == sendTime)
+        try receiver.setMode("ok")
+        let first = try await BackgroundServices.dispatchTick(harness.env)
+        #expect(first.accepted == 3)
+        try receiver.setMode("503")
+        try await harness.seed("p4,Di,+447700900004,,,community,2026-11-02,,north")
+        _ = try await BackgroundServices.dispatchTick(harness.env)
+        var buffer: [UInt8] = []
+        harness.env.metrics.emit(into: &buffer)
+        let text = String(decoding: buffer, as: UTF8.self)
+        #expect(text.contains(#"rom_dispatch_messages_total{gateway="test-sms",outcome="accepted"} 3"#), "\(text)")
+        #expect(text.contains(#"rom_dispatch_messages_total{gateway="test-sms",outcome="retried"} 1"#))
+        #expect(text.contains("rom_outbox_due_rows 0"), "the retried message is due later, not waiting now")
+        #expect(text.contains("rom_outbox_oldest_due_age_seconds 0"))
+        #expect(!text.contains("p1") && !text.contains("+4477"), "no personal data in labels")
         await harness.close()
     }
 }

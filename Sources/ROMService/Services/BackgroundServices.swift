@@ -11,9 +11,26 @@ public enum BackgroundServices {
     /// The dispatcher alone, for `rom dispatch` without --once.
     public static func dispatcher(_ env: ServiceEnvironment, onTick: @escaping @Sendable () -> Void = {}) -> PeriodicService {
         PeriodicService(name: "dispatcher", interval: .seconds(env.configuration.settings.dispatcherPoll.seconds), logger: env.logger) {
-            _ = try await drain(env)
+            try await dispatchTick(env)
             onTick()
         }
+    }
+
+    /// One dispatcher tick: drains what is due, then counts the outcomes per gateway and measures what is left waiting
+    /// (`rom_dispatch_messages_total`, `rom_outbox_due_rows`, `rom_outbox_oldest_due_age_seconds` on /metrics).
+    @discardableResult
+    public static func dispatchTick(_ env: ServiceEnvironment) async throws -> OutboxWorker.Summary {
+        let summary = try await drain(env)
+        for (gateway, outcomes) in summary.byGateway {
+            for (outcome, count) in outcomes {
+                env.metrics.makeCounter(descriptor: Metrics.dispatchedMessages, labels: [("gateway", gateway), ("outcome", outcome)]).increment(by: Int64(count))
+            }
+        }
+        let now = env.now()
+        let backlog = try await env.store.outboxBacklog(now: now)
+        env.metrics.makeGauge(descriptor: Metrics.outboxDueRows).set(Int64(backlog.rows))
+        env.metrics.makeGauge(descriptor: Metrics.outboxOldestDue).set(backlog.oldestDue.map { max(0, now.timeIntervalSince($0)) } ?? 0)
+        return summary
     }
 
     /// Sends what is due, batch by batch, until nothing is left or shutdown begins.
