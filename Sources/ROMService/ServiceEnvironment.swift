@@ -91,7 +91,7 @@ public struct ServiceEnvironment: Sendable {
     public func outboxWorker(jitter: @escaping @Sendable () -> Double = { Double.random(in: 0..<1) }) -> OutboxWorker {
         OutboxWorker(store: store, gateways: gateways, composer: composer, pathways: configuration.pathways, links: links,
                      lease: TimeInterval(configuration.settings.dispatcherLease.seconds), dailyCap: configuration.settings.dailyCap,
-                     concurrency: configuration.settings.dispatchConcurrency, clock: now, jitter: jitter, logger: logger)
+                     batch: configuration.settings.dispatchBatch, concurrency: configuration.settings.dispatchConcurrency, clock: now, jitter: jitter, logger: logger)
     }
 }
 

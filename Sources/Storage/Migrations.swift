@@ -399,4 +399,13 @@ let migrations: [Migration] = [
             "ALTER TABLE outbox_messages ADD COLUMN first_attempt_at_ms BIGINT",
         ]
     },
+    Migration(version: 10, name: "insertion order on PostgreSQL") { engine in
+        // Append-only tables read in arrival order within a millisecond: SQLite's rowid does it; PostgreSQL has no
+        // rowid, so a sequence column stands in (filled for existing rows in table order when added).
+        engine == .sqlite ? [] : [
+            "ALTER TABLE outbox_transitions ADD COLUMN seq BIGSERIAL",
+            "ALTER TABLE inbound_replies ADD COLUMN seq BIGSERIAL",
+            "ALTER TABLE sandbox_messages ADD COLUMN seq BIGSERIAL",
+        ]
+    },
 ]

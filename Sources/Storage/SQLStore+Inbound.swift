@@ -83,7 +83,7 @@ extension SQLStore {
     /// Inbound replies as (status, reason), oldest first, for ops and tests.
     public func inboundReplies(source: String) async throws -> [(status: String, reason: String?)] {
         try await read { db in
-            try await db.raw("SELECT status, reason FROM inbound_replies WHERE source = \(bind: source) ORDER BY received_at_ms, rowid").all().map {
+            try await db.raw("SELECT status, reason FROM inbound_replies WHERE source = \(bind: source) ORDER BY received_at_ms, \(insertionOrder)").all().map {
                 (try $0.decode(column: "status", as: String.self), try $0.decode(column: "reason", as: String?.self))
             }
         }
@@ -106,7 +106,7 @@ extension SQLStore {
         return try await read { db in
             try await db.raw("""
                 SELECT id, gateway, person_id, raw_body, content_type FROM inbound_replies
-                WHERE source = \(bind: source) AND status = 'received' AND received_at_ms < \(bind: before) ORDER BY received_at_ms, rowid LIMIT \(literal: limit)
+                WHERE source = \(bind: source) AND status = 'received' AND received_at_ms < \(bind: before) ORDER BY received_at_ms, \(insertionOrder) LIMIT \(literal: limit)
                 """).all().map {
                 PendingSMS(replyID: try $0.decode(column: "id", as: String.self), gateway: try $0.decode(column: "gateway", as: String.self),
                            personID: try $0.decode(column: "person_id", as: String?.self),

@@ -65,32 +65,32 @@ extension SQLStore {
     public func claimDue(now: Date, limit: Int, lease: TimeInterval) async throws -> [ClaimedMessage] {
         let stamp = now.millis
         let until = now.addingTimeInterval(lease)
-        return try await transaction { db in
+        return try await transaction(isolation: .readCommitted) { db in
             // Walk the claim index (due_at_ms, person_id over queued rows) in order. A message's rows share their
             // person and due time, so when the batch is full the rest of its last (due time, person) is added: a
             // message is never split across batches (that would send it twice, under two keys).
             var ids = try await db.raw("""
-                SELECT id, due_at_ms, person_id FROM outbox_messages WHERE status = 'queued' AND due_at_ms <= \(bind: stamp)
-                ORDER BY due_at_ms, person_id LIMIT \(literal: limit)
+                SELECT id, due_at_ms, person_id FROM outbox_messages WHERE status = 'queued' AND due_at_ms <= \(bind: stamp) AND \(personClaimed)
+                ORDER BY due_at_ms, person_id LIMIT \(literal: limit)\(skipLocked)
                 """).all().map { (try $0.decode(column: "id", as: String.self), try $0.decode(column: "due_at_ms", as: Int64.self),
                                   try $0.decode(column: "person_id", as: String.self)) }
             if ids.count == limit, let (_, due, person) = ids.last {
                 let taken = Set(ids.map(\.0))
                 ids += try await db.raw("""
-                    SELECT id FROM outbox_messages WHERE status = 'queued' AND due_at_ms = \(bind: due) AND person_id = \(bind: person)
+                    SELECT id FROM outbox_messages WHERE status = 'queued' AND due_at_ms = \(bind: due) AND person_id = \(bind: person)\(skipLocked)
                     """).all().map { (try $0.decode(column: "id", as: String.self), due, person) }.filter { !taken.contains($0.0) }
             }
             // Rows whose claim expired (their dispatcher died mid-send); one claim's rows share their lease expiry.
             if ids.count < limit {
                 let room = limit - ids.count
                 let stale = try await db.raw("""
-                    SELECT id, lease_until_ms FROM outbox_messages WHERE status = 'sending' AND lease_until_ms < \(bind: stamp)
-                    ORDER BY lease_until_ms LIMIT \(literal: room)
+                    SELECT id, lease_until_ms FROM outbox_messages WHERE status = 'sending' AND lease_until_ms < \(bind: stamp) AND \(personClaimed)
+                    ORDER BY lease_until_ms LIMIT \(literal: room)\(skipLocked)
                     """).all().map { (try $0.decode(column: "id", as: String.self), try $0.decode(column: "lease_until_ms", as: Int64.self)) }
                 ids += stale.map { ($0.0, 0, "") }
                 if stale.count == room, let last = stale.last {
                     let taken = Set(stale.map(\.0))
-                    ids += try await db.raw("SELECT id FROM outbox_messages WHERE status = 'sending' AND lease_until_ms = \(bind: last.1)").all()
+                    ids += try await db.raw("SELECT id FROM outbox_messages WHERE status = 'sending' AND lease_until_ms = \(bind: last.1) AND \(personClaimed)\(skipLocked)").all()
                         .map { (try $0.decode(column: "id", as: String.self), 0, "") }.filter { !taken.contains($0.0) }
                 }
             }
@@ -242,11 +242,12 @@ extension SQLStore {
     public func record(_ outcomes: [(SendResult, ClaimedMessage)], now: Date) async throws -> [Bool] {
         guard !outcomes.isEmpty else { return [] }
         let stamp = now.millis
-        return try await transaction { db in
-            // Which rows each claim still holds: same lease token, still sending.
+        return try await transaction(isolation: .readCommitted) { db in
+            // Which rows each claim still holds: same lease token, still sending. Locked on PostgreSQL, so a claim
+            // taking over an expired lease waits for this outcome and then sees it.
             var tokens: [String: String] = [:]
             for chunk in outcomes.flatMap(\.1.rowIDs).chunked(500) {
-                for row in try await db.raw("SELECT id, lease_token FROM outbox_messages WHERE status = 'sending' AND id IN \(SQLQueryString(sqlList(chunk)))").all() {
+                for row in try await db.raw("SELECT id, lease_token FROM outbox_messages WHERE status = 'sending' AND id IN \(SQLQueryString(sqlList(chunk)))\(forUpdate)").all() {
                     tokens[try row.decode(column: "id", as: String.self)] = try row.decode(column: "lease_token", as: String?.self)
                 }
             }
@@ -319,7 +320,7 @@ extension SQLStore {
                 let values = valuesList(chunk.map { [$0.0.hash, $0.0.personID, stamp, $0.0.expiresAt.millis, $0.1] })
                 try await db.raw("""
                     INSERT INTO checkin_tokens (token_hash, person_id, created_at_ms, expires_at_ms, purpose) VALUES \(values)
-                    ON CONFLICT (token_hash) DO UPDATE SET expires_at_ms = MAX(checkin_tokens.expires_at_ms, excluded.expires_at_ms)
+                    ON CONFLICT (token_hash) DO UPDATE SET expires_at_ms = \(greatest)(checkin_tokens.expires_at_ms, excluded.expires_at_ms)
                     """).run()
             }
             for chunk in unsubscribe.chunked(200) {
@@ -412,7 +413,7 @@ extension SQLStore {
     /// The transitions of one outbox row, oldest first: `from → to (detail)`.
     public func transitions(messageID: String) async throws -> [String] {
         try await read { db in
-            try await db.raw("SELECT from_status, to_status, detail FROM outbox_transitions WHERE message_id = \(bind: messageID) ORDER BY at_ms, rowid").all().map {
+            try await db.raw("SELECT from_status, to_status, detail FROM outbox_transitions WHERE message_id = \(bind: messageID) ORDER BY at_ms, \(insertionOrder)").all().map {
                 "\(try $0.decode(column: "from_status", as: String?.self) ?? "-") → \(try $0.decode(column: "to_status", as: String.self))"
             }
         }

@@ -60,7 +60,7 @@ extension SQLStore {
         return try await read { db in
             try await db.raw("""
                 SELECT link FROM sandbox_messages WHERE link IS NOT NULL AND recipient IN \(SQLQueryString(sqlList(recipients)))
-                ORDER BY created_at_ms DESC, rowid DESC LIMIT 1
+                ORDER BY created_at_ms DESC, \(insertionOrder) DESC LIMIT 1
                 """).first()?.decode(column: "link", as: String?.self)
         }
     }

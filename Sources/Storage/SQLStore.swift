@@ -5,36 +5,52 @@ import NIOPosix
 public import SQLKit
 import SQLiteKit
 import SQLiteNIO
+import PostgresKit
+import PostgresNIO
 
-/// The service's records over SQLKit: one implementation, SQLite by default.
+/// The service's records over SQLKit: one implementation for SQLite (the default) and PostgreSQL (several instances).
 ///
-/// SQLite runs in WAL mode with `synchronous=FULL` and a 5 s busy timeout; every transaction
-/// starts with `BEGIN IMMEDIATE` so a read-then-write never fails half way on a lock upgrade.
-/// Operations share one connection, taken in turn through an async lock.
+/// SQLite runs in WAL mode with `synchronous=FULL` and a 5 s busy timeout; every transaction starts with
+/// `BEGIN IMMEDIATE` so a read-then-write never fails half way on a lock upgrade, and operations share one connection,
+/// taken in turn. PostgreSQL runs over a pool of connections; every transaction is SERIALIZABLE and retried when the
+/// server reports a serialization failure, so each behaves as if it ran alone, as on SQLite.
 public final class SQLStore: Sendable {
     public let engine: Engine
-    private let database: any SQLDatabase
+    private let database: (any SQLDatabase)?
     private let connection: SQLiteConnection?
+    private let postgres: PostgresClient?
+    private let poolRunner: Task<Void, Never>?
     private let mutex = AsyncMutex()
     private let logger: Logger
-    /// The SQLite file; nil in memory.
+    /// The SQLite file; nil in memory and on PostgreSQL.
     let filePath: String?
 
-    private init(engine: Engine, database: any SQLDatabase, connection: SQLiteConnection?, filePath: String?, logger: Logger) {
+    private init(engine: Engine, database: (any SQLDatabase)?, connection: SQLiteConnection?, postgres: PostgresClient? = nil,
+                 filePath: String?, logger: Logger) {
         self.engine = engine
         self.database = database
         self.connection = connection
+        self.postgres = postgres
+        self.poolRunner = postgres.map { client in Task { await client.run() } }
         self.filePath = filePath
         self.logger = logger
     }
 
-    /// Opens the database named by `url` (`sqlite:PATH` or `sqlite::memory:`), creating the SQLite file and its folder.
+    /// Opens the database named by `url`: `sqlite:PATH` (the SQLite file and its folder are created), `sqlite::memory:`,
+    /// or `postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE[?sslmode=disable|prefer|require]`.
     public static func open(url: String, logger: Logger) async throws -> SQLStore {
         if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
-            throw StoreError.unsupported("PostgreSQL is the scale-out path and is not wired into this build yet; use sqlite:PATH")
+            // The pool logs a warning when asked for a connection before its run loop has started, which is normal here.
+            var poolLogger = logger
+            poolLogger.logLevel = max(logger.logLevel, .error)
+            let configuration = try postgresConfiguration(url)
+            let store = SQLStore(engine: .postgres, database: nil, connection: nil,
+                                 postgres: PostgresClient(configuration: configuration, backgroundLogger: poolLogger), filePath: nil, logger: logger)
+            try await store.probe(within: .seconds(10), server: "\(configuration.host ?? "?"):\(configuration.port ?? 5432)")
+            return store
         }
         guard url.hasPrefix("sqlite:") else {
-            throw StoreError.unsupported("`\(url)` is not a database URL; use sqlite:var/rom.sqlite")
+            throw StoreError.unsupported("`\(url)` is not a database URL; use sqlite:var/rom.sqlite or postgres://user@host:5432/rom")
         }
         let path = String(url.dropFirst("sqlite:".count))
         let storage: SQLiteConnection.Storage
@@ -55,26 +71,73 @@ public final class SQLStore: Sendable {
         return SQLStore(engine: .sqlite, database: database, connection: connection, filePath: path == ":memory:" ? nil : path, logger: logger)
     }
 
+    /// One query through the pool, or a clear error: the pool itself waits and retries for ever when the server is
+    /// down or refuses the login, which would leave a command hanging without a word.
+    private func probe(within limit: Duration, server: String) async throws {
+        let answered = try await withThrowingTaskGroup(of: Bool.self) { group in
+            group.addTask { _ = try await self.read { db in try await db.raw("SELECT 1 AS one").first() }; return true }
+            group.addTask { try await Task.sleep(for: limit); return false }
+            let first = try await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
+        if !answered {
+            try? await close()
+            throw StoreError.database("no connection to PostgreSQL at \(server) within \(limit): is it running, and do the user, password, database and sslmode in the URL match?")
+        }
+    }
+
+    /// The pool's settings from a `postgres://` URL; a clear error naming what is wrong.
+    static func postgresConfiguration(_ url: String) throws -> PostgresClient.Configuration {
+        guard let parts = URLComponents(string: url), let host = parts.host, !host.isEmpty, let user = parts.user, !user.isEmpty else {
+            throw StoreError.unsupported("`\(url)` is not a PostgreSQL URL; use postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE")
+        }
+        let database = parts.path.hasPrefix("/") ? String(parts.path.dropFirst()) : parts.path
+        let tls: PostgresClient.Configuration.TLS
+        switch parts.queryItems?.first(where: { $0.name == "sslmode" })?.value ?? "prefer" {
+        case "disable": tls = .disable
+        case "prefer": tls = .prefer(.makeClientConfiguration())
+        case "require", "verify-full": tls = .require(.makeClientConfiguration())
+        case let other: throw StoreError.unsupported("sslmode=\(other) in the database URL: use disable, prefer or require")
+        }
+        var configuration = PostgresClient.Configuration(host: host, port: parts.port ?? 5432, username: user,
+                                                         password: parts.password?.removingPercentEncoding, database: database.isEmpty ? nil : database, tls: tls)
+        configuration.options.maximumConnections = 8
+        return configuration
+    }
+
     /// A command that fails before `close()` (say, on an unmigrated database) must still end cleanly: start the
     /// close here. The pending close keeps the connection alive until SQLite has released the file.
     deinit {
         if let connection, !connection.isClosed {
             _ = connection.close()
         }
+        poolRunner?.cancel()
     }
 
-    /// Closes the connection; the store cannot be used afterwards.
+    /// Closes the connection (or the pool); the store cannot be used afterwards.
     public func close() async throws {
         try await connection?.close()
+        if let poolRunner {
+            poolRunner.cancel()
+            await poolRunner.value
+        }
     }
 
     // MARK: - Sessions and transactions
 
-    /// Runs `body` with the connection held, outside a transaction (for reads).
+    /// Runs `body` with a connection held, outside a transaction (for reads).
     public func read<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+        if let postgres {
+            do {
+                return try await postgres.withConnection { connection in try await body(connection.sql(queryLogLevel: nil)) }
+            } catch {
+                throw Self.readable(error)
+            }
+        }
         await mutex.lock()
         do {
-            let result = try await body(database)
+            let result = try await body(database!)
             await mutex.unlock()
             return result
         } catch {
@@ -83,26 +146,104 @@ public final class SQLStore: Sendable {
         }
     }
 
-    /// Runs `body` in one transaction: all of it is written, or none of it.
+    /// Runs `body` in one transaction: all of it is written, or none of it. On PostgreSQL the transaction is
+    /// SERIALIZABLE, and `body` runs again (up to 20 times) when the server reports a conflict with a concurrent one.
     public func transaction<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+        try await transaction(isolation: .serializable, body)
+    }
+
+    /// How a PostgreSQL transaction is isolated (SQLite's are always serial).
+    public enum Isolation: String, Sendable {
+        /// As if alone: the default, retried on conflict.
+        case serializable = "SERIALIZABLE"
+        /// For the outbox claim and record, written to be safe with row locks (`FOR UPDATE SKIP LOCKED` and a
+        /// per-person advisory lock): many dispatchers claim side by side without aborting each other.
+        case readCommitted = "READ COMMITTED"
+    }
+
+    /// Runs `body` in one transaction at `isolation` on PostgreSQL.
+    public func transaction<T: Sendable>(isolation: Isolation, _ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+        if let postgres {
+            do {
+                return try await postgresTransaction(postgres, isolation: isolation, body)
+            } catch {
+                throw Self.readable(error)
+            }
+        }
         await mutex.lock()
         do {
-            try await database.raw(engine == .sqlite ? "BEGIN IMMEDIATE" : "BEGIN").run()
+            try await database!.raw("BEGIN IMMEDIATE").run()
         } catch {
             await mutex.unlock()
             throw error
         }
         do {
-            let result = try await body(database)
-            try await database.raw("COMMIT").run()
+            let result = try await body(database!)
+            try await database!.raw("COMMIT").run()
             await mutex.unlock()
             return result
         } catch {
-            do { try await database.raw("ROLLBACK").run() } catch { logger.error("rollback failed", metadata: ["error": "\(error)"]) }
+            do { try await database!.raw("ROLLBACK").run() } catch { logger.error("rollback failed", metadata: ["error": "\(error)"]) }
             await mutex.unlock()
             throw error
         }
     }
+
+    private func postgresTransaction<T: Sendable>(_ postgres: PostgresClient, isolation: Isolation,
+                                                  _ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
+        try await postgres.withConnection { connection in
+            let db = connection.sql(queryLogLevel: nil)
+            var attempt = 0
+            while true {
+                attempt += 1
+                do {
+                    try await db.raw("BEGIN ISOLATION LEVEL \(unsafeRaw: isolation.rawValue)").run()
+                    let result = try await body(db)
+                    try await db.raw("COMMIT").run()
+                    return result
+                } catch {
+                    do { try await db.raw("ROLLBACK").run() } catch { logger.error("rollback failed", metadata: ["error": "\(Self.readable(error))"]) }
+                    guard attempt < 20, Self.isSerializationFailure(error) else { throw error }
+                    try await Task.sleep(for: .milliseconds(Int.random(in: 1...(5 * attempt))))
+                }
+            }
+        }
+    }
+
+    /// PostgresNIO hides a server error's text (it may hold data); say at least its SQLSTATE and message, which
+    /// name the problem without the values involved.
+    static func readable(_ error: any Error) -> any Error {
+        guard let error = error as? PSQLError else { return error }
+        if let info = error.serverInfo {
+            return StoreError.database("PostgreSQL error \(info[.sqlState] ?? "?"): \(info[.message] ?? "no message")")
+        }
+        return StoreError.database("PostgreSQL: \(error.code)")
+    }
+
+    /// SQLSTATE 40001 (serialization failure) or 40P01 (deadlock detected): the transaction may simply run again.
+    static func isSerializationFailure(_ error: any Error) -> Bool {
+        guard let error = error as? PSQLError, let state = error.serverInfo?[.sqlState] else { return false }
+        return state == "40001" || state == "40P01"
+    }
+
+    /// The column that orders rows of an append-only table by insertion: SQLite's rowid, a sequence on PostgreSQL.
+    var insertionOrder: SQLQueryString { SQLQueryString(engine == .sqlite ? "rowid" : "seq") }
+
+    /// On PostgreSQL, locks the rows a claim selects and skips those another claim holds; nothing on SQLite, whose
+    /// transactions run one at a time.
+    var skipLocked: SQLQueryString { SQLQueryString(engine == .postgres ? " FOR UPDATE SKIP LOCKED" : "") }
+
+    /// On PostgreSQL, locks the rows read so a concurrent claim waits for this transaction; nothing on SQLite.
+    var forUpdate: SQLQueryString { SQLQueryString(engine == .postgres ? " FOR UPDATE" : "") }
+
+    /// On PostgreSQL, a claim condition that takes the row's person for this transaction (an advisory lock), so one
+    /// claim gets all of a person's due rows and a message is never split between two claims; true on SQLite.
+    var personClaimed: SQLQueryString {
+        SQLQueryString(engine == .postgres ? "pg_try_advisory_xact_lock(hashtextextended(person_id, 0))" : "1 = 1")
+    }
+
+    /// SQLite's two-argument MAX is PostgreSQL's GREATEST.
+    var greatest: SQLQueryString { SQLQueryString(engine == .sqlite ? "MAX" : "GREATEST") }
 
     // MARK: - Schema
 
@@ -132,7 +273,8 @@ public final class SQLStore: Sendable {
     /// The newest migration applied, or nil for an empty database.
     public func schemaVersion() async throws -> Int? {
         try await read { db in
-            let exists = try await db.raw("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'").first()
+            let exists = try await db.raw(engine == .sqlite ? "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'"
+                                                            : "SELECT table_name FROM information_schema.tables WHERE table_name = 'schema_migrations'").first()
             guard exists != nil else { return nil }
             return try await db.raw("SELECT MAX(version) AS version FROM schema_migrations").first()?.decode(column: "version", as: Int?.self)
         }
@@ -143,7 +285,13 @@ public final class SQLStore: Sendable {
 
     /// Connection settings actually in force, for `/readyz` and tests.
     public func pragmas() async throws -> [String: String] {
-        try await read { db in
+        if engine == .postgres {
+            return try await read { db in
+                let isolation = try await db.raw("SHOW default_transaction_isolation").first()?.decode(column: "default_transaction_isolation", as: String.self)
+                return ["engine": "postgres", "transactions": "serializable, retried on conflict", "server_default_isolation": isolation ?? "?"]
+            }
+        }
+        return try await read { db in
             var values: [String: String] = [:]
             for name in ["journal_mode", "synchronous", "busy_timeout", "foreign_keys"] {
                 if let row = try await db.raw(SQLQueryString("PRAGMA " + name)).first() {
@@ -175,12 +323,14 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case notFound(String)
     /// Another process dispatches from this SQLite file (its note: who and which pid).
     case dispatcherRunning(String)
+    /// The database server refused a statement (its SQLSTATE and message).
+    case database(String)
 
     public var description: String {
         switch self {
         case .dispatcherRunning(let holder):
             return "another dispatcher is running on this database (\(holder)); on SQLite only one may run: stop it first, or use one `rom serve`"
-        case .unsupported(let message): return message
+        case .unsupported(let message), .database(let message): return message
         case .notMigrated: return "the database is not migrated to the current schema; run `rom migrate`"
         case .duplicate(let message): return message
         case .notFound(let message): return message

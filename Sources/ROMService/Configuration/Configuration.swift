@@ -123,6 +123,9 @@ public struct ServiceSettings: Sendable, Equatable {
     public var dispatchConcurrency = 16
     /// Dispatch passes run side by side, so one prepares and sends while the other waits on the database.
     public var dispatchPasses = 2
+    /// Outbox rows one claim takes at most (a message's rows are never split). Smaller batches spread the work of
+    /// several dispatchers on PostgreSQL more evenly; larger ones write less per message.
+    public var dispatchBatch = 1_000
     /// SMS auto-replies: to HELP, and to a reply that could not be read. Never clinical.
     public var helpText = "This number sends check-in reminders from your care team. Reply STOP to stop them. In an emergency call 999."
     public var howToAnswerText = "Sorry, we could not read that. Reply with the code and your answers as numbers, e.g. P7 1 2 0 3, or use the link we sent."

@@ -38,10 +38,11 @@ enum SettingsLoader {
         if let scheduler = f.optional("scheduler")?.fields(["tick"], what: "scheduler"), let tick = scheduler.optional("tick")?.duration(what: "tick") {
             settings.schedulerTick = tick
         }
-        if let dispatcher = f.optional("dispatcher")?.fields(["poll", "lease", "daily_cap", "concurrency", "passes", "receipt_timeout"], what: "dispatcher") {
+        if let dispatcher = f.optional("dispatcher")?.fields(["poll", "lease", "daily_cap", "concurrency", "passes", "batch", "receipt_timeout"], what: "dispatcher") {
             if let timeout = dispatcher.optional("receipt_timeout")?.duration(what: "receipt_timeout") { settings.receiptTimeout = timeout }
             if let concurrency = dispatcher.optional("concurrency")?.int(what: "concurrency", range: 1...64) { settings.dispatchConcurrency = concurrency }
             if let passes = dispatcher.optional("passes")?.int(what: "passes", range: 1...4) { settings.dispatchPasses = passes }
+            if let batch = dispatcher.optional("batch")?.int(what: "batch", range: 1...5_000) { settings.dispatchBatch = batch }
             if let poll = dispatcher.optional("poll")?.duration(what: "poll") { settings.dispatcherPoll = poll }
             if let lease = dispatcher.optional("lease")?.duration(what: "lease") {
                 if lease.seconds >= 35 { settings.dispatcherLease = lease } else {
