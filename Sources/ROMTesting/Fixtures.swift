@@ -2,6 +2,7 @@ public import Foundation
 public import Instruments
 import Logging
 import Prometheus
+import SQLKit
 public import ROMService
 public import Storage
 
@@ -41,12 +42,41 @@ public enum Fixtures {
         return "\(folder)/config"
     }
 
-    /// A migrated SQLite store in a temporary file.
+    /// A migrated store in a temporary folder: a SQLite file, or a fresh database on the PostgreSQL server named by
+    /// `ROM_TEST_POSTGRES` (scripts/test's second pass).
     public static func migratedStore(now: Date = fixedNow) async throws -> (SQLStore, String) {
-        let folder = try temporaryDirectory()
-        let store = try await SQLStore.open(url: "sqlite:\(folder)/rom.sqlite", logger: Logger(label: "test"))
-        try await store.migrate(now: now)
+        let (store, folder, _) = try await migratedStoreAndURL(now: now)
         return (store, folder)
+    }
+
+    /// The same, with the database URL for starting `rom` against it.
+    public static func migratedStoreAndURL(now: Date = fixedNow) async throws -> (SQLStore, String, String) {
+        let folder = try temporaryDirectory()
+        let url = try await freshDatabaseURL(folder: folder)
+        let store = try await SQLStore.open(url: url, logger: Logger(label: "test"))
+        try await store.migrate(now: now)
+        return (store, folder, url)
+    }
+
+    /// `postgres://USER@HOST:PORT` of a PostgreSQL server to run the suite against, or nil for SQLite.
+    public static let postgresServer = ProcessInfo.processInfo.environment["ROM_TEST_POSTGRES"].flatMap { $0.isEmpty ? nil : $0 }
+
+    /// Whether this run's stores are PostgreSQL databases.
+    public static var onPostgres: Bool { postgresServer != nil }
+
+    /// A new empty database: a SQLite file in `folder`, or a newly created PostgreSQL database.
+    public static func freshDatabaseURL(folder: String) async throws -> String {
+        guard let server = postgresServer else { return "sqlite:\(folder)/rom.sqlite" }
+        let name = "rom_" + String((0..<16).map { _ in "abcdefghijklmnopqrstuvwxyz0123456789".randomElement()! })
+        let admin = try await SQLStore.open(url: "\(server)/postgres?sslmode=disable", logger: Logger(label: "test"))
+        do {
+            try await admin.read { db in try await db.raw("CREATE DATABASE \(unsafeRaw: name)").run() }
+            try await admin.close()
+        } catch {
+            try? await admin.close()
+            throw error
+        }
+        return "\(server)/\(name)?sslmode=disable"
     }
 
     /// A service environment over a fresh store, with a fixed clock.

@@ -71,7 +71,8 @@ struct CrashTests {
         await harness.close()
     }
 
-    @Test("On SQLite a second dispatcher is refused while the first runs, naming it; the lock goes with the process, even on kill -9 (R12)")
+    @Test("On SQLite a second dispatcher is refused while the first runs, naming it; the lock goes with the process, even on kill -9 (R12)",
+          .disabled(if: Fixtures.onPostgres, "SQLite only: on PostgreSQL several dispatchers run together"))
     func oneDispatcher() async throws {
         let harness = try await Harness.make(receiver: nil, smtp: nil)
         let environment = ProcessInfo.processInfo.environment.merging(["ROM_DATABASE_URL": harness.databaseURL]) { _, new in new }
@@ -112,6 +113,51 @@ struct CrashTests {
         first.waitUntilExit()
         let after = try finish(["dispatch", "--once"])
         #expect(after.status == 0, "the kernel released the killed dispatcher's lock: \(after.stderr)")
+        await harness.close()
+    }
+
+    @Test("On PostgreSQL eight dispatchers side by side send 600 check-ins: each exactly once, none claimed twice, none lost (R5)",
+          .enabled(if: Fixtures.onPostgres, "PostgreSQL only: on SQLite a second dispatcher is refused"), arguments: 1...3)
+    func eightDispatchers(round: Int) async throws {
+        let receiver = try HTTPReceiver()
+        defer { receiver.stop() }
+        // Claims of 30 rows (ten check-ins): the eight processes and their two passes each take many.
+        let harness = try await Harness.make(receiver: receiver, smtp: nil, dispatcherBatch: 30)
+        let people = (0..<600).map { String(format: "p%03d,Ana,+447700%06d,,,community,2026-11-02,,north", $0, $0) }
+        try await harness.seed(people.joined(separator: "\n"))
+        let now = ISO8601DateFormatter().string(from: ISO8601DateFormatter().date(from: "2026-11-02T09:00:00Z")!)
+        let processes = try (0..<8).map { _ in
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: Self.binary)
+            process.arguments = ["dispatch", "--once", "--config", harness.config, "--now", now]
+            process.environment = ProcessInfo.processInfo.environment.merging([
+                "ROM_DATABASE_URL": harness.databaseURL, "TEST_SMS_TOKEN": "token-123", "TEST_SIGNING_SECRET": Harness.signingSecret, "TEST_SMS_AUTH": "12345",
+            ]) { _, new in new }
+            let output = Pipe(), errors = Pipe()
+            process.standardOutput = output
+            process.standardError = errors
+            try process.run()
+            return (process, output, errors)
+        }
+        var failures: [String] = []
+        var claimed: [Int] = []
+        for (process, output, errors) in processes {
+            let said = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            process.waitUntilExit()
+            if process.terminationStatus != 0 { failures.append(String(text.suffix(600))) }
+            // "Claimed N: …" — how many messages this process took.
+            claimed.append(Int(said.split(separator: " ").dropFirst().first?.dropLast() ?? "") ?? -1)
+        }
+        #expect(failures.isEmpty, "\(failures)")
+        #expect(claimed.reduce(0, +) == 600, "\(claimed)")
+        #expect(claimed.filter { $0 > 0 }.count >= 2, "the dispatchers shared the work: \(claimed)")
+        let rows = try await harness.env.store.outboxRows()
+        #expect(rows.count == 1_800 && rows.allSatisfy { $0.status == "accepted" && $0.attempt == 1 }, "every row sent on its first claim")
+        var perKey: [String: Int] = [:]
+        for request in receiver.requests() { perKey[request.headers["webhook-id"] ?? "", default: 0] += 1 }
+        #expect(perKey.count == 600, "every check-in arrived")
+        #expect(perKey.values.allSatisfy { $0 == 1 }, "no duplicates: \(perKey.filter { $0.value > 1 }.count) keys sent more than once")
         await harness.close()
     }
 }

@@ -18,7 +18,7 @@ struct Harness {
     static let signingSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
     /// Writes gateways for the receiver and SMTP server into a copy of the shipped config and opens a fresh store.
-    static func make(receiver: HTTPReceiver?, smtp: (port: Int, tls: String, ca: String?)?, timeout: String = "5s", dispatcherConcurrency: Int? = nil,
+    static func make(receiver: HTTPReceiver?, smtp: (port: Int, tls: String, ca: String?)?, timeout: String = "5s", dispatcherConcurrency: Int? = nil, dispatcherBatch: Int? = nil,
                      replyBySMS: Bool = false, emailReplies: Bool = false,
                      start: Date = ISO8601DateFormatter().date(from: "2026-11-02T08:00:00Z")!) async throws -> Harness {
         let config = try Fixtures.copyOfConfig()
@@ -71,15 +71,18 @@ struct Harness {
         if let concurrency = dispatcherConcurrency {
             rom = rom.replacingOccurrences(of: "  concurrency: 16 ", with: "  concurrency: \(concurrency) ")
         }
+        if let batch = dispatcherBatch {
+            rom = rom.replacingOccurrences(of: "  batch: 1000 ", with: "  batch: \(batch) ")
+        }
         rom = rom.replacingOccurrences(of: "link_secret: { file: var/link-secret }", with: "link_secret: { file: \(config)/link-secret }")
         try rom.write(toFile: "\(config)/rom.yaml", atomically: true, encoding: .utf8)
         let environment = ["TEST_SMS_TOKEN": "token-123", "TEST_SIGNING_SECRET": signingSecret, "TEST_SMS_AUTH": "12345", "TEST_MAIL_KEY": "key-mailgun-test"]
         let configuration = try Configuration.load(directory: config, environment: environment)
-        let (store, folder) = try await Fixtures.migratedStore()
+        let (store, _, url) = try await Fixtures.migratedStoreAndURL()
         let clock = ManualClock(start)
         let env = try ServiceEnvironment(configuration: configuration, store: store, now: { clock.now }, metrics: .init(),
                                          logger: Logger(label: "test"), environment: environment)
-        return Harness(env: env, clock: clock, config: config, databaseURL: "sqlite:\(folder)/rom.sqlite")
+        return Harness(env: env, clock: clock, config: config, databaseURL: url)
     }
 
     /// Imports people (CSV rows after the header) and runs a scheduler tick now.

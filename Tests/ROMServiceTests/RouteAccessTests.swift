@@ -150,7 +150,7 @@ struct RouteAccessTests {
         #expect(limiter.retryAfter("203.0.113.9", now: now.addingTimeInterval(60)) == nil)
     }
 
-    @Test("Health, readiness with the SQLite settings in force, and Prometheus metrics")
+    @Test("Health, readiness with the database settings in force (SQLite's pragmas, or PostgreSQL's serializable transactions), and Prometheus metrics")
     func healthAndMetrics() async throws {
         try await Fixtures.withEnvironment { env in
         let app = Application(router: Routes.router(env))
@@ -160,9 +160,14 @@ struct RouteAccessTests {
             let ready = try await client.execute(uri: "/readyz", method: .get)
             #expect(ready.status == .ok)
             let body = try JSONSerialization.jsonObject(with: Data(String(buffer: ready.body).utf8)) as? [String: String]
-            #expect(body?["journal_mode"] == "wal")
-            #expect(body?["synchronous"] == "2", "synchronous=FULL is 2")
-            #expect(body?["busy_timeout"] == "5000")
+            if Fixtures.onPostgres {
+                #expect(body?["engine"] == "postgres")
+                #expect(body?["transactions"] == "serializable, retried on conflict")
+            } else {
+                #expect(body?["journal_mode"] == "wal")
+                #expect(body?["synchronous"] == "2", "synchronous=FULL is 2")
+                #expect(body?["busy_timeout"] == "5000")
+            }
             let metrics = try await client.execute(uri: "/metrics", method: .get)
             #expect(String(buffer: metrics.body).contains("rom_http_requests_total"))
         }

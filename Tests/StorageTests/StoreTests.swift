@@ -21,7 +21,7 @@ struct StoreTests {
         #expect(FileManager.default.fileExists(atPath: "\(folder)/nested/rom.sqlite"))
     }
 
-    @Test("WAL, synchronous=FULL, a 5 s busy timeout and foreign keys are in force")
+    @Test("WAL, synchronous=FULL, a 5 s busy timeout and foreign keys are in force", .disabled(if: Fixtures.onPostgres, "SQLite only"))
     func pragmas() async throws {
         try await Fixtures.withStore { store, _ in
             let pragmas = try await store.pragmas()
@@ -106,7 +106,7 @@ struct StoreTests {
         #expect(abs(Double(millis) / 1000 - Date().timeIntervalSince1970) < 5)
     }
 
-    @Test("PRAGMA cache_size is 64 MiB and temporary tables stay in memory")
+    @Test("PRAGMA cache_size is 64 MiB and temporary tables stay in memory", .disabled(if: Fixtures.onPostgres, "SQLite only"))
     func cachePragmas() async throws {
         try await Fixtures.withStore { store, _ in
             let values = try await store.read { db -> (Int?, Int?) in
@@ -118,7 +118,7 @@ struct StoreTests {
         }
     }
 
-    @Test("The dispatcher lock: a second holder on the same file is refused with the first one's name and pid; released, it can be taken again; an in-memory store needs none")
+    @Test("The dispatcher lock: a second holder on the same file is refused with the first one's name and pid; released, it can be taken again; an in-memory store needs none", .disabled(if: Fixtures.onPostgres, "SQLite only"))
     func dispatcherLock() async throws {
         try await Fixtures.withStore { store, _ in
             var first = try store.dispatcherLock(holder: "rom serve")
@@ -130,5 +130,19 @@ struct StoreTests {
         let memory = try await SQLStore.open(url: "sqlite::memory:", logger: Logger(label: "test"))
         #expect(try memory.dispatcherLock(holder: "rom serve") == nil)
         try await memory.close()
+    }
+
+    @Test("A PostgreSQL URL that cannot work is a clear error: no user, a bad sslmode, or nobody listening (after 10 s, not a hang)")
+    func postgresURLErrors() async throws {
+        for (url, words) in [("postgres://127.0.0.1/rom", "is not a PostgreSQL URL"), ("postgres://rom@127.0.0.1/rom?sslmode=sometimes", "sslmode=sometimes"),
+                             ("postgres://rom@127.0.0.1:1/rom?sslmode=disable", "no connection to PostgreSQL at 127.0.0.1:1")] {
+            do {
+                let store = try await SQLStore.open(url: url, logger: Logger(label: "test"))
+                try await store.close()
+                Issue.record("\(url) opened")
+            } catch {
+                #expect("\(error)".contains(words), "\(url): \(error)")
+            }
+        }
     }
 }
