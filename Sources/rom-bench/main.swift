@@ -180,7 +180,8 @@ func benchDispatch(kind: String, target: String, count: Int) async throws {
         .write(toFile: "\(config)/rom.yaml", atomically: true, encoding: .utf8)
     let configuration = try Configuration.load(directory: config, environment: [:])
     let folder = try Fixtures.temporaryDirectory()
-    let store = try await SQLStore.open(url: "sqlite:\(folder)/rom.sqlite", logger: Logger(label: "bench"))
+    // A SQLite file, or a fresh database on the server named by ROM_TEST_POSTGRES (scripts/bench's PostgreSQL run).
+    let store = try await SQLStore.open(url: try await Fixtures.freshDatabaseURL(folder: folder), logger: Logger(label: "bench"))
     let seedAt = ISO8601DateFormatter().date(from: "2026-11-02T08:00:00Z")!
     let sendAt = ISO8601DateFormatter().date(from: "2026-11-02T09:00:00Z")!
     try await store.migrate(now: seedAt)
@@ -213,7 +214,7 @@ func benchDispatch(kind: String, target: String, count: Int) async throws {
     let connects = env.curl?.connectionsOpened ?? 0
     env.curl?.shutdown()
     try await store.close()
-    emit(["benchmark": "dispatch_\(kind)", "client": "rom", "count": count, "claimed": claimed, "accepted": accepted, "seconds": elapsed,
+    emit(["benchmark": "dispatch_\(kind)", "client": "rom", "engine": store.engine.rawValue, "count": count, "claimed": claimed, "accepted": accepted, "seconds": elapsed,
           "per_second": Double(accepted) / elapsed, "connects": connects])
 }
 
