@@ -11,14 +11,21 @@ import Testing
 struct SMTPDispatchTests {
     let sendTime = ISO8601DateFormatter().date(from: "2026-11-02T09:00:00Z")!
 
-    @Test("With STARTTLS required: one MIME message with Date, a stable Message-ID and one-click unsubscribe, sent over TLS")
-    func startTLS() async throws {
+    /// aiosmtpd requiring STARTTLS, a harness whose email gateway trusts its certificate, Ana (email only) seeded and
+    /// the clock at her check-in's send time.
+    func seededOverStartTLS() async throws -> (SMTPServer, Harness) {
         let certificate = try makeCertificate()
         let server = try SMTPServer(certificate: certificate)
-        defer { server.stop() }
         let harness = try await Harness.make(receiver: nil, smtp: (server.port, "starttls", certificate.cert))
         try await harness.seed("p1,Ana,,ana@example.org,,core,2026-11-02,,north")
         harness.clock.set(sendTime)
+        return (server, harness)
+    }
+
+    @Test("With STARTTLS required: one MIME message with Date, a stable Message-ID and one-click unsubscribe, sent over TLS")
+    func startTLS() async throws {
+        let (server, harness) = try await seededOverStartTLS()
+        defer { server.stop() }
         let summary = try await harness.worker().runOnce()
         #expect(summary.accepted == 1)
         let messages = server.messages()
@@ -54,12 +61,8 @@ struct SMTPDispatchTests {
 
     @Test("A connection cut after the message's final dot is retried later as the very same message: same Message-ID, same Date, same bytes (R11)")
     func dropAfterDot() async throws {
-        let certificate = try makeCertificate()
-        let server = try SMTPServer(certificate: certificate)
+        let (server, harness) = try await seededOverStartTLS()
         defer { server.stop() }
-        let harness = try await Harness.make(receiver: nil, smtp: (server.port, "starttls", certificate.cert))
-        try await harness.seed("p1,Ana,,ana@example.org,,core,2026-11-02,,north")
-        harness.clock.set(sendTime)
         try "drop\n".write(toFile: "\(server.maildir)/drop", atomically: true, encoding: .utf8)
         let worker = harness.worker(policy: RetryPolicy(base: 60, multiplier: 2, cap: 600, jitter: 0, maxAttempts: 5))
         let first = try await worker.runOnce()
