@@ -57,12 +57,10 @@ public struct ReviewBuilder: Sendable {
         return ReviewInput(
             personID: person.id, givenName: person.givenName, pathway: person.pathway, team: person.team, reviewAt: reviewAt, previousReviewAt: previous,
             generatedAt: now, timeZone: person.timezone ?? pathway?.timezone ?? env.configuration.settings.defaultTimeZone, measures: measures, goals: goals,
-            prompts: records.prompts.map { PromptRecord(instrument: $0.instrument, kind: $0.kind, reviewAt: $0.reviewAt, closesAt: $0.closesAt,
-                                                        status: $0.status, statusReason: $0.statusReason, delivery: $0.delivery) },
+            prompts: records.prompts,
             flags: records.flags.map { FlagSummary(id: $0.id, kind: $0.kind, severity: $0.severity, status: $0.status, raisedAt: $0.raisedAt,
                                                    acknowledgedBy: $0.acknowledgedBy, acknowledgedAt: $0.acknowledgedAt, actionedBy: $0.actionedBy,
                                                    actionedAt: $0.actionedAt, note: $0.note) },
-            notes: records.notes.map { ReviewNote(reviewAt: $0.reviewAt, author: $0.author, recordedAt: $0.recordedAt,
-                                                  matchesExperience: $0.matchesExperience, note: $0.note) })
+            notes: records.notes)
     }
 }

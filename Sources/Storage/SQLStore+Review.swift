@@ -1,4 +1,5 @@
 public import Foundation
+public import Review
 import SQLKit
 
 /// One current score with its response, as a review pack reads it.
@@ -16,32 +17,13 @@ public struct ScoreRow: Sendable, Equatable {
     public var result: String
 }
 
-/// A prompt with the furthest its messages got.
-public struct PromptRow: Sendable, Equatable {
-    public var instrument: String
-    public var kind: String
-    public var reviewAt: Date
-    public var closesAt: Date
-    public var status: String
-    public var statusReason: String?
-    public var delivery: String?
-}
-
-/// A recorded interpretation.
-public struct NoteRow: Sendable, Equatable {
-    public var reviewAt: Date
-    public var author: String
-    public var matchesExperience: String
-    public var note: String
-    public var recordedAt: Date
-}
-
 /// Everything stored about one person that a review pack uses.
 public struct ReviewRecords: Sendable {
     public var scores: [ScoreRow]
-    public var prompts: [PromptRow]
+    /// With the furthest their messages got, as the pack takes them.
+    public var prompts: [PromptRecord]
     public var flags: [FlagRecord]
-    public var notes: [NoteRow]
+    public var notes: [ReviewNote]
     public var goals: [Int: String]
 }
 
@@ -67,11 +49,11 @@ extension SQLStore {
                 FROM prompts p WHERE p.person_id = \(bind: personID)
                 ORDER BY p.review_at_ms, p.instrument
                 """).all().map { row in
-                PromptRow(instrument: try row.decode(column: "instrument", as: String.self), kind: try row.decode(column: "kind", as: String.self),
-                          reviewAt: Date(millis: try row.decode(column: "review_at_ms", as: Int64.self)),
-                          closesAt: Date(millis: try row.decode(column: "closes_at_ms", as: Int64.self)),
-                          status: try row.decode(column: "status", as: String.self), statusReason: try row.decode(column: "status_reason", as: String?.self),
-                          delivery: try row.decode(column: "delivery", as: String?.self))
+                PromptRecord(instrument: try row.decode(column: "instrument", as: String.self), kind: try row.decode(column: "kind", as: String.self),
+                             reviewAt: Date(millis: try row.decode(column: "review_at_ms", as: Int64.self)),
+                             closesAt: Date(millis: try row.decode(column: "closes_at_ms", as: Int64.self)),
+                             status: try row.decode(column: "status", as: String.self), statusReason: try row.decode(column: "status_reason", as: String?.self),
+                             delivery: try row.decode(column: "delivery", as: String?.self))
             }
             let flags = try await db.raw("""
                 SELECT f.id, f.person_id, p.team, f.kind, f.severity, f.status, f.evidence, f.raised_at_ms, f.acknowledged_by, f.acknowledged_at_ms,
@@ -82,9 +64,9 @@ extension SQLStore {
                 SELECT review_at_ms, author, matches_experience, note, recorded_at_ms FROM review_notes WHERE person_id = \(bind: personID)
                 ORDER BY recorded_at_ms, id
                 """).all().map { row in
-                NoteRow(reviewAt: Date(millis: try row.decode(column: "review_at_ms", as: Int64.self)), author: try row.decode(column: "author", as: String.self),
-                        matchesExperience: try row.decode(column: "matches_experience", as: String.self), note: try row.decode(column: "note", as: String.self),
-                        recordedAt: Date(millis: try row.decode(column: "recorded_at_ms", as: Int64.self)))
+                ReviewNote(reviewAt: Date(millis: try row.decode(column: "review_at_ms", as: Int64.self)), author: try row.decode(column: "author", as: String.self),
+                           recordedAt: Date(millis: try row.decode(column: "recorded_at_ms", as: Int64.self)),
+                           matchesExperience: try row.decode(column: "matches_experience", as: String.self), note: try row.decode(column: "note", as: String.self))
             }
             var goals: [Int: String] = [:]
             for row in try await db.raw("SELECT number, text FROM person_goals WHERE person_id = \(bind: personID)").all() {
