@@ -18,19 +18,9 @@ public enum Browser {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/chromium") else {
             throw Failure(description: "chromium is not installed: scripts/test installs Debian's chromium package")
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        process.arguments = ["\(Fixtures.repositoryRoot)/Tests/Fixtures/browser.py"] + arguments
-        let output = Pipe()
-        let errors = Pipe()
-        process.standardOutput = output
-        process.standardError = errors
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        let problem = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0, let report = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw Failure(description: "browser.py failed (\(process.terminationStatus)): \(String(decoding: problem, as: UTF8.self))")
+        let outcome = try Subprocess.run("/usr/bin/python3", ["\(Fixtures.repositoryRoot)/Tests/Fixtures/browser.py"] + arguments)
+        guard outcome.status == 0, let report = try JSONSerialization.jsonObject(with: Data(outcome.stdout.utf8)) as? [String: Any] else {
+            throw Failure(description: "browser.py failed (\(outcome.status)): \(outcome.stderr)")
         }
         return report
     }

@@ -68,13 +68,9 @@ public final class HTTPReceiver: Sendable {
         public var mode: String
     }
 
-    /// Switches how later requests are answered: ok, 429, 503, 400, hang, reset, cut, kill:PIDFILE (see http_receiver.py).
+    /// Switches how later requests are answered: ok, 429, 503, 400, hang, reset, cut, flaky:SEED, kill:PIDFILE (see http_receiver.py).
     public func setMode(_ mode: String) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        process.arguments = ["-s", "-o", "/dev/null", "-X", "POST", "--data", mode, "http://127.0.0.1:\(port)/_mode"]
-        try process.run()
-        process.waitUntilExit()
+        _ = try Subprocess.run("/usr/bin/curl", ["-s", "-o", "/dev/null", "-X", "POST", "--data", mode, "http://127.0.0.1:\(port)/_mode"])
     }
 
     /// Forgets what was received so far (the receiver appends to a fresh file).
@@ -120,15 +116,10 @@ public final class SMTPServer: Sendable {
 /// A self-signed certificate for 127.0.0.1 and localhost, made with the openssl command.
 public func makeCertificate() throws -> (cert: String, key: String) {
     let folder = try Fixtures.temporaryDirectory()
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-    process.arguments = ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "\(folder)/key.pem", "-out", "\(folder)/cert.pem",
-                         "-days", "2", "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"]
-    process.standardOutput = FileHandle.nullDevice
-    process.standardError = FileHandle.nullDevice
-    try process.run()
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else { throw PeerError(message: "openssl failed") }
+    let outcome = try Subprocess.run("/usr/bin/openssl", ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "\(folder)/key.pem",
+                                                          "-out", "\(folder)/cert.pem", "-days", "2", "-subj", "/CN=localhost",
+                                                          "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
+    guard outcome.status == 0 else { throw PeerError(message: "openssl failed: \(outcome.stderr)") }
     return ("\(folder)/cert.pem", "\(folder)/key.pem")
 }
 

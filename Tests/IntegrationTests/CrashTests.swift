@@ -8,7 +8,10 @@ import Testing
 /// `kill -9` of `rom dispatch` between the gateway accepting a message and the status write (R2).
 @Suite("Dispatcher crashes", .serialized)
 struct CrashTests {
-    static var binary: String { "\(Fixtures.repositoryRoot)/.build/debug/rom" }
+    /// What `rom dispatch` needs to reach the harness's database and its test gateways' secrets.
+    func dispatcherEnvironment(_ harness: Harness) -> [String: String] {
+        ["ROM_DATABASE_URL": harness.databaseURL, "TEST_SMS_TOKEN": "token-123", "TEST_SIGNING_SECRET": Harness.signingSecret, "TEST_SMS_AUTH": "12345"]
+    }
 
     @Test("20 kills between accept and record: nothing is lost, and every duplicate carries the same idempotency key")
     func killNineTwentyTimes() async throws {
@@ -20,17 +23,10 @@ struct CrashTests {
         let pidFile = "\(harness.config)/dispatcher.pid"
         let start = ISO8601DateFormatter().date(from: "2026-11-02T09:00:00Z")!
         let formatter = ISO8601DateFormatter()
-        func dispatch(at now: Date) throws -> Process {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: Self.binary)
-            process.arguments = ["dispatch", "--once", "--config", harness.config, "--now", formatter.string(from: now)]
-            process.environment = ProcessInfo.processInfo.environment.merging([
-                "ROM_DATABASE_URL": harness.databaseURL, "TEST_SMS_TOKEN": "token-123", "TEST_SIGNING_SECRET": Harness.signingSecret, "TEST_SMS_AUTH": "12345",
-            ]) { _, new in new }
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            try String(process.processIdentifier).write(toFile: pidFile, atomically: true, encoding: .utf8)
+        func dispatch(at now: Date) throws -> Subprocess {
+            let process = try Subprocess(Subprocess.rom, ["dispatch", "--once", "--config", harness.config, "--now", formatter.string(from: now)],
+                                         environment: dispatcherEnvironment(harness))
+            try String(process.pid).write(toFile: pidFile, atomically: true, encoding: .utf8)
             return process
         }
         try receiver.setMode("kill:\(pidFile)")
@@ -38,16 +34,15 @@ struct CrashTests {
         for round in 0..<20 {
             // Each round starts after the previous round's lease (60 s) ran out.
             let process = try dispatch(at: start.addingTimeInterval(Double(round) * 61))
-            process.waitUntilExit()
-            if process.terminationReason == .uncaughtSignal && process.terminationStatus == SIGKILL { killed += 1 }
+            let outcome = process.finish()
+            if process.process.terminationReason == .uncaughtSignal && outcome.status == SIGKILL { killed += 1 }
             let sending = try await harness.env.store.outboxRows().filter { $0.status == "sending" }.count
             #expect(sending > 0, "round \(round): the killed send stays claimed, not recorded")
         }
         #expect(killed == 20)
         try receiver.setMode("ok")
-        let final = try dispatch(at: start.addingTimeInterval(21 * 61))
-        final.waitUntilExit()
-        #expect(final.terminationStatus == 0)
+        let final = try dispatch(at: start.addingTimeInterval(21 * 61)).finish()
+        #expect(final.status == 0, "\(final.stderr)")
 
         let rows = try await harness.env.store.outboxRows()
         #expect(rows.count == 15)
@@ -75,31 +70,17 @@ struct CrashTests {
           .disabled(if: Fixtures.onPostgres, "SQLite only: on PostgreSQL several dispatchers run together"))
     func oneDispatcher() async throws {
         let harness = try await Harness.make(receiver: nil, smtp: nil)
-        let environment = ProcessInfo.processInfo.environment.merging(["ROM_DATABASE_URL": harness.databaseURL]) { _, new in new }
-        func start(_ arguments: [String]) throws -> (Process, Pipe) {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: Self.binary)
-            process.arguments = arguments + ["--config", harness.config]
-            process.environment = environment.merging(["ROM_LISTEN": "127.0.0.1:\(Int.random(in: 20_000...40_000))"]) { _, new in new }
-            let errors = Pipe()
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = errors
-            try process.run()
-            return (process, errors)
+        func start(_ arguments: [String]) throws -> Subprocess {
+            try Subprocess(Subprocess.rom, arguments + ["--config", harness.config],
+                           environment: ["ROM_DATABASE_URL": harness.databaseURL, "ROM_LISTEN": "127.0.0.1:\(Int.random(in: 20_000...40_000))"])
         }
         /// Runs to the end, or is killed after 20 s (a second dispatcher that was not refused would run on).
-        func finish(_ arguments: [String]) throws -> (status: Int32, stderr: String) {
-            let (process, errors) = try start(arguments)
-            let deadline = Date().addingTimeInterval(20)
-            while process.isRunning && Date() < deadline { usleep(50_000) }
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-            let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            return (process.terminationStatus, text)
+        func finish(_ arguments: [String]) throws -> Subprocess.Outcome {
+            try start(arguments).finish(deadline: Date().addingTimeInterval(20))
         }
         let lockFile = String(harness.databaseURL.dropFirst("sqlite:".count)) + ".dispatcher-lock"
-        let (first, _) = try start(["dispatch"])
-        let note = "rom dispatch, pid \(first.processIdentifier)"
+        let first = try start(["dispatch"])
+        let note = "rom dispatch, pid \(first.pid)"
         for _ in 0..<200 where (try? String(contentsOfFile: lockFile, encoding: .utf8))?.contains(note) != true { usleep(50_000) }
         #expect(try String(contentsOfFile: lockFile, encoding: .utf8).contains(note))
 
@@ -109,8 +90,8 @@ struct CrashTests {
         let serve = try finish(["serve"])
         #expect(serve.status == 1 && serve.stderr.contains("another dispatcher is running"), "\(serve.stderr)")
 
-        kill(first.processIdentifier, SIGKILL)
-        first.waitUntilExit()
+        kill(first.pid, SIGKILL)
+        _ = first.finish()
         let after = try finish(["dispatch", "--once"])
         #expect(after.status == 0, "the kernel released the killed dispatcher's lock: \(after.stderr)")
         await harness.close()
@@ -127,27 +108,15 @@ struct CrashTests {
         try await harness.seed(people.joined(separator: "\n"))
         let now = ISO8601DateFormatter().string(from: ISO8601DateFormatter().date(from: "2026-11-02T09:00:00Z")!)
         let processes = try (0..<8).map { _ in
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: Self.binary)
-            process.arguments = ["dispatch", "--once", "--config", harness.config, "--now", now]
-            process.environment = ProcessInfo.processInfo.environment.merging([
-                "ROM_DATABASE_URL": harness.databaseURL, "TEST_SMS_TOKEN": "token-123", "TEST_SIGNING_SECRET": Harness.signingSecret, "TEST_SMS_AUTH": "12345",
-            ]) { _, new in new }
-            let output = Pipe(), errors = Pipe()
-            process.standardOutput = output
-            process.standardError = errors
-            try process.run()
-            return (process, output, errors)
+            try Subprocess(Subprocess.rom, ["dispatch", "--once", "--config", harness.config, "--now", now], environment: dispatcherEnvironment(harness))
         }
         var failures: [String] = []
         var claimed: [Int] = []
-        for (process, output, errors) in processes {
-            let said = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
-            if process.terminationStatus != 0 { failures.append(String(text.suffix(600))) }
+        for process in processes {
+            let outcome = process.finish()
+            if outcome.status != 0 { failures.append(String(outcome.stderr.suffix(600))) }
             // "Claimed N: …" — how many messages this process took.
-            claimed.append(Int(said.split(separator: " ").dropFirst().first?.dropLast() ?? "") ?? -1)
+            claimed.append(Int(outcome.stdout.split(separator: " ").dropFirst().first?.dropLast() ?? "") ?? -1)
         }
         #expect(failures.isEmpty, "\(failures)")
         #expect(claimed.reduce(0, +) == 600, "\(claimed)")

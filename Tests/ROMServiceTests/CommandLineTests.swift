@@ -8,28 +8,9 @@ import Testing
 /// Runs the built `rom` executable the way ops staff do.
 @Suite("rom command line", .serialized)
 struct CommandLineTests {
-    struct Run {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-    }
-
-    static var binary: String { "\(Fixtures.repositoryRoot)/.build/debug/rom" }
-
     @discardableResult
-    func rom(_ arguments: [String], environment: [String: String] = [:]) throws -> Run {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let stdout = out.fileHandleForReading.readDataToEndOfFile()
-        let stderr = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return Run(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
+    func rom(_ arguments: [String], environment: [String: String] = [:]) throws -> Subprocess.Outcome {
+        try Subprocess.run(Subprocess.rom, arguments, environment: environment)
     }
 
     @Test("rom demo, then rom review and rom report against its database: FHIR and CSV out, clear errors for a bad report or person")
@@ -129,14 +110,7 @@ struct CommandLineTests {
         let port = Int.random(in: 20_000...40_000)
         let env = ["ROM_DATABASE_URL": "sqlite:\(folder)/rom.sqlite", "ROM_LISTEN": "127.0.0.1:\(port)"]
         #expect(try rom(["migrate", "--config", Fixtures.configDirectory], environment: env).status == 0)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: Self.binary)
-        process.arguments = ["serve", "--config", Fixtures.configDirectory]
-        process.environment = ProcessInfo.processInfo.environment.merging(env) { _, new in new }
-        let err = Pipe()
-        process.standardError = err
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
+        let serve = try Subprocess(Subprocess.rom, ["serve", "--config", Fixtures.configDirectory], environment: env)
         var healthy = false
         for _ in 0..<100 where !healthy {
             try await Task.sleep(for: .milliseconds(100))
@@ -145,10 +119,9 @@ struct CommandLineTests {
             }
         }
         #expect(healthy, "rom serve did not answer /healthz within 10 s")
-        process.terminate()
-        process.waitUntilExit()
-        let log = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        #expect(process.terminationStatus == 0)
-        #expect(log.contains("stopped"))
+        serve.process.terminate()
+        let stopped = serve.finish()
+        #expect(stopped.status == 0)
+        #expect(stopped.stderr.contains("stopped"))
     }
 }

@@ -67,16 +67,9 @@ struct RenderingTests {
         }
         let file = "\(try Fixtures.temporaryDirectory())/bundle.json"
         try json.write(toFile: file, atomically: true, encoding: .utf8)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = ["\(Fixtures.repositoryRoot)/Tests/Fixtures/validate_fhir.py", file]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        try process.run()
-        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "fhir.resources refused the bundle: \(text)")
+        let outcome = try Subprocess.run(python, ["\(Fixtures.repositoryRoot)/Tests/Fixtures/validate_fhir.py", file])
+        let text = outcome.stdout + outcome.stderr
+        #expect(outcome.status == 0, "fhir.resources refused the bundle: \(text)")
         #expect(text.contains("valid Bundle with 12 entries"), "\(text)")
     }
 }

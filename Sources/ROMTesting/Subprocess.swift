@@ -1,0 +1,48 @@
+public import Foundation
+
+/// A program the tests start: `rom` itself, Python fixtures.
+public final class Subprocess: @unchecked Sendable {
+    /// How a finished run ended and what it printed.
+    public struct Outcome: Sendable {
+        public var status: Int32
+        public var stdout: String
+        public var stderr: String
+    }
+
+    public let process = Process()
+    private let output = Pipe()
+    private let errors = Pipe()
+
+    /// The built `rom` executable (debug).
+    public static var rom: String { "\(Fixtures.repositoryRoot)/.build/debug/rom" }
+
+    /// Starts `executable` with `arguments`, this process's environment plus `environment`, and both outputs captured.
+    public init(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws {
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+    }
+
+    public var pid: Int32 { process.processIdentifier }
+
+    /// Waits for the end, reading both outputs as they come (a full pipe would stop the program). With `deadline`,
+    /// a program still running then is killed (SIGKILL) first.
+    public func finish(deadline: Date? = nil) -> Outcome {
+        if let deadline {
+            while process.isRunning && Date() < deadline { usleep(50_000) }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        }
+        let stdout = output.fileHandleForReading.readDataToEndOfFile()
+        let stderr = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Outcome(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
+    }
+
+    /// Runs to the end.
+    public static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> Outcome {
+        try Subprocess(executable, arguments, environment: environment).finish()
+    }
+}
