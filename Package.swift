@@ -47,7 +47,7 @@ let package = Package(
         .target(
             name: "Storage",
             dependencies: [
-                "Instruments", "Scheduling", "Review",
+                "Instruments", "Scheduling", "Intake", "Review",
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "SQLiteKit", package: "sqlite-kit"),
                 .product(name: "PostgresKit", package: "postgres-kit"),
@@ -118,13 +118,13 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "SchedulingTests", dependencies: ["Scheduling", "ROMTesting", .product(name: "PropertyBased", package: "swift-property-based")], swiftSettings: swiftSettings),
-        .testTarget(name: "IntakeTests", dependencies: ["Intake", .product(name: "PropertyBased", package: "swift-property-based")], swiftSettings: swiftSettings),
+        .testTarget(name: "IntakeTests", dependencies: ["Intake", "Instruments", "Scheduling", "ROMTesting", .product(name: "PropertyBased", package: "swift-property-based")], swiftSettings: swiftSettings),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "ROMTesting", "Scheduling", .product(name: "SQLKit", package: "sql-kit"), .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
         .testTarget(name: "DeliveryTests", dependencies: ["Delivery", "Storage", "ROMTesting", "Scheduling", .product(name: "Crypto", package: "swift-crypto")], swiftSettings: swiftSettings),
         .testTarget(
             name: "ReviewTests",
             dependencies: [
-                "Review", "Instruments", "ROMService", "ROMTesting", "Storage", "Scheduling",
+                "Review", "Instruments", "Intake", "ROMService", "ROMTesting", "Storage", "Scheduling",
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -133,7 +133,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "ROMService", "ROMTesting", "Storage", "Scheduling", "Delivery", "Instruments",
+                "ROMService", "ROMTesting", "Storage", "Scheduling", "Delivery", "Instruments", "Intake",
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Hummingbird", package: "hummingbird"),

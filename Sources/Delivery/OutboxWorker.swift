@@ -103,7 +103,10 @@ public struct OutboxWorker: Sendable {
                 continue
             }
             let link = links.checkin(key: claim.idempotencyKey)
-            checkinTokens.append((LinkSigner.hash(link.token), claim.personID, context.closesAt ?? now.addingTimeInterval(7 * 86_400)))
+            // The link works until the pathway's grace after closing ends: late answers still count for their prompts.
+            let grace = TimeInterval(pathways[context.pathway]?.checkIn.grace.seconds ?? 0)
+            let linkExpiry = (context.closesAt ?? now.addingTimeInterval(7 * 86_400)).addingTimeInterval(grace)
+            checkinTokens.append((LinkSigner.hash(link.token), claim.personID, linkExpiry))
             var unsubscribe: String?
             var replyToken: String?
             if channel == .email {
@@ -112,7 +115,7 @@ public struct OutboxWorker: Sendable {
                 unsubscribe = link.url
                 if gateway.usesReplyTokens {
                     let token = links.reply(key: claim.idempotencyKey)
-                    replyTokens.append((LinkSigner.hash(token), claim.personID, context.closesAt ?? now.addingTimeInterval(7 * 86_400)))
+                    replyTokens.append((LinkSigner.hash(token), claim.personID, linkExpiry))
                     replyToken = token
                 }
             }

@@ -3,6 +3,7 @@ import Delivery
 import Instruments
 import Scheduling
 import Storage
+import Intake
 import Synchronization
 
 /// `rom demo`: synthetic people with months of history made by the real pipeline — the scheduler plans, the
@@ -94,7 +95,7 @@ public struct DemoSeeder: Sendable {
 
     /// Answers the person's open prompts (if any) as their course says; returns how many measures were answered.
     func answer(_ id: String, course: Course, progress: Double, at time: Date, random: inout SplitMix) async throws -> Int {
-        let prompts = try await env.store.openPrompts(personID: id, now: time)
+        let prompts = try await ReplyPipeline(env: env).formPrompts(personID: id, now: time)
         guard !prompts.isEmpty else { return 0 }
         // Answer on some evening of the window: about half the open evenings; the disengaging stop after a third.
         if course == .disengaging && progress > 0.33 { return 0 }
@@ -122,16 +123,15 @@ public struct DemoSeeder: Sendable {
                 form["a.\(prompt.id).\(item)"] = String(value)
             }
         }
-        guard case .success(let answers) = try await Routes.scoreForm(form, prompts: prompts, person: id, env: env) else { return 0 }
-        // As a person does it: the link from the message the sandbox delivered, used up with the answers.
+        // As a person does it: the link from the message the sandbox delivered, sent through the reply pipeline.
         guard let record = try await env.store.person(id: id),
               let link = try await env.store.latestSandboxLink(recipients: [record.person.phone, record.person.email].compactMap { $0 }),
               let token = link.split(separator: "/").last.map(String.init) else { return 0 }
         let hash = LinkSigner.hash(token)
-        guard try await env.store.checkinPerson(tokenHash: hash, now: time) == id else { return 0 }
+        guard let stored = try await env.store.checkinLink(tokenHash: hash), stored.personID == id, !stored.used, stored.expiresAt > time else { return 0 }
         let body = Array(form.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: "&").utf8)
-        _ = try await env.store.submitCheckin(tokenHash: hash, personID: id, rawBody: body, answers: answers, now: time)
-        return answers.count
+        guard case .received = try await ReplyPipeline(env: env).submitForm(tokenHash: hash, link: stored, body: body, now: time) else { return 0 }
+        return prompts.count
     }
 }
 

@@ -4,7 +4,7 @@ import Scheduling
 public import Intake
 import Storage
 
-/// `rom responses import FILE.csv`: paper forms keyed in, through the same store → score → flag path as the form.
+/// `rom responses import FILE.csv`: paper forms keyed in, through the reply pipeline like every other channel.
 ///
 /// Columns: `id,person,instrument,completed_on,answers` — `answers` comma- or space-separated in item order, `-` for
 /// unanswered; `completed_on` YYYY-MM-DD. Every bad row is reported with its row, column and reason before anything
@@ -36,6 +36,7 @@ public struct ResponsesImporter: Sendable {
             problems.append(.init(row: nil, line: 1, column: column, reason: "the header has no `\(column)` column; it must be \(Self.columns.joined(separator: ","))"))
         }
         guard problems.isEmpty else { return Outcome(imported: 0, alreadyImported: 0, problems: problems) }
+        let pipeline = ReplyPipeline(env: env)
         var ready: [(id: String, person: String, answer: CheckinAnswer, row: [UInt8])] = []
         for (index, row) in table.rows.enumerated() {
             let number = index + 1
@@ -50,8 +51,7 @@ public struct ResponsesImporter: Sendable {
             if id.isEmpty { problem("id", "is empty; give each paper form its own reference so a re-import does not count it twice") }
             guard let record = try await env.store.person(id: person) else { problem("person", "`\(person)` is not a person here"); continue }
             guard LocalDate.parse(values["completed_on"] ?? "") != nil else { problem("completed_on", "write the date on the form as YYYY-MM-DD"); continue }
-            let scorer: Scorer
-            do { scorer = try env.configuration.instruments.scorer(instrument) } catch {
+            do { _ = try env.configuration.instruments.scorer(instrument) } catch {
                 problem("instrument", error.description)
                 continue
             }
@@ -60,11 +60,13 @@ public struct ResponsesImporter: Sendable {
             let text = given.contains(",") ? given : given.split(whereSeparator: { $0 == " " || $0 == "\t" }).joined(separator: ",")
             do {
                 let answers = try AnswerParsing.parseList(text)
-                let baseline = try await env.store.baselineAnswers(personID: record.person.id, instrument: instrument)
-                    .flatMap { try? AnswerParsing.parseList($0, form: .baseline) }
-                let score = try scorer.score(answers, baseline: baseline)
-                let line = table.header.map { values[$0] ?? "" }.joined(separator: ",")
-                ready.append((id, record.person.id, try Routes.scoredAnswer(score, answers: answers, promptID: ""), Array(line.utf8)))
+                switch try await pipeline.prepareResponse(source: "paper", personID: record.person.id, instrument: instrument, answers: answers,
+                                                          context: [:], promptID: nil, now: env.now()) {
+                case .failure(let error): problem("answers", error.description)
+                case .success(let answer):
+                    let line = table.header.map { values[$0] ?? "" }.joined(separator: ",")
+                    ready.append((id, record.person.id, answer, Array(line.utf8)))
+                }
             } catch let error as ScoringError {
                 problem("answers", error.description)
             }

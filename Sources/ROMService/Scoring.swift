@@ -1,5 +1,6 @@
 public import Foundation
 public import Instruments
+import Intake
 public import Storage
 
 /// Scoring at the edge: answers as typed, JSON out, and re-scoring of stored scores.

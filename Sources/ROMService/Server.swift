@@ -31,7 +31,7 @@ public enum Server {
         }
         let env = try ServiceEnvironment(configuration: configuration, store: store, now: now, metrics: registry, logger: logger)
         // Replies stored before a stop but not yet processed are handled before anything new arrives.
-        try await Routes.reprocessPendingSMS(env, receivedBefore: nil)
+        try await ReplyPipeline(env: env).reprocessPending(receivedBefore: nil, now: env.now())
         let settings = configuration.settings
         let app = Application(
             router: Routes.router(env),

@@ -65,11 +65,17 @@ public struct CheckInWindow: Sendable, Equatable {
     public var closes: TimeSpan
     /// Reminders this long after opening.
     public var reminders: [TimeSpan]
+    /// Answers this long after closing still count for their prompts, as `late`; the link works until then.
+    public var grace: TimeSpan
 
-    public init(opens: TimeSpan, closes: TimeSpan, reminders: [TimeSpan]) {
+    /// Three days: a person who opened the link on the last evening can still send it after a weekend.
+    public static let defaultGrace = TimeSpan.hours(72)
+
+    public init(opens: TimeSpan, closes: TimeSpan, reminders: [TimeSpan], grace: TimeSpan = defaultGrace) {
         self.opens = opens
         self.closes = closes
         self.reminders = reminders
+        self.grace = grace
     }
 }
 

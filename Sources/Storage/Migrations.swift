@@ -408,4 +408,19 @@ let migrations: [Migration] = [
             "ALTER TABLE sandbox_messages ADD COLUMN seq BIGSERIAL",
         ]
     },
+    Migration(version: 11, name: "late and unsolicited answers, the team inbox") { _ in
+        [
+            // Answered after closing, inside the pathway's grace: counted as `late` in completeness.
+            "ALTER TABLE prompts ADD COLUMN answered_late INTEGER NOT NULL DEFAULT 0",
+            // Answers that could not count for the prompt they were meant for are kept, with why and for which prompt.
+            "ALTER TABLE responses ADD COLUMN unsolicited_reason TEXT",
+            "ALTER TABLE responses ADD COLUMN about_prompt_id TEXT",
+            // What a person did with a quarantined reply in the team inbox.
+            "ALTER TABLE inbound_replies ADD COLUMN handled_by TEXT",
+            "ALTER TABLE inbound_replies ADD COLUMN handled_note TEXT",
+            "ALTER TABLE inbound_replies ADD COLUMN handled_at_ms BIGINT",
+            "ALTER TABLE flags ADD COLUMN inbound_reply_id TEXT",
+            "CREATE INDEX inbound_replies_person ON inbound_replies (person_id, status)",
+        ]
+    },
 ]

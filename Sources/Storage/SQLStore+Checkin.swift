@@ -1,54 +1,20 @@
 public import Foundation
+public import Intake
 import SQLKit
-
-/// An open prompt shown on a person's check-in form.
-public struct OpenPrompt: Sendable, Equatable {
-    public var id: String
-    public var instrument: String
-    public var kind: String
-    public var closesAt: Date
-    /// The code a reply-by-SMS answer names (`P7`), once the prompt has been sent that way.
-    public var replyCode: String? = nil
-}
-
-/// One instrument's answers from a submitted form, scored, with the flags it raises.
-public struct CheckinAnswer: Sendable {
-    public var promptID: String
-    public var instrument: String
-    /// Comma-separated, `-` for unanswered (the stored form of answers).
-    public var answers: String
-    public var score: NewScore
-    public var flags: [NewFlag]
-
-    public init(promptID: String, instrument: String, answers: String, score: NewScore, flags: [NewFlag]) {
-        self.promptID = promptID
-        self.instrument = instrument
-        self.answers = answers
-        self.score = score
-        self.flags = flags
-    }
-}
-
-/// A flag to raise for a clinician.
-public struct NewFlag: Sendable, Equatable {
-    public var kind: String
-    /// `urgent` (risk items) or `high`.
-    public var severity: String
-    /// JSON with the score, item and prompt behind the flag.
-    public var evidence: String
-
-    public init(kind: String, severity: String, evidence: String) {
-        self.kind = kind
-        self.severity = severity
-        self.evidence = evidence
-    }
-}
 
 /// What a check-in submission did.
 public enum CheckinResult: Sendable, Equatable {
-    case accepted(responses: Int, flags: Int)
-    /// The link was used already, or has expired: nothing written.
-    case alreadyUsed
+    /// Stored: `late` answers counted for prompts past closing, `unsolicited` were kept without a prompt.
+    case accepted(responses: Int, flags: Int, late: Int, unsolicited: Int)
+    /// The same submission was received before: nothing new written.
+    case duplicate
+}
+
+/// A check-in link as stored, used or expired or not.
+public struct CheckinLink: Sendable, Equatable {
+    public var personID: String
+    public var used: Bool
+    public var expiresAt: Date
 }
 
 extension SQLStore {
@@ -62,12 +28,24 @@ extension SQLStore {
         }
     }
 
-    /// The person behind an email reply token (`reply+<token>@…`), while it has not expired. Replies do not use it up:
-    /// a person may answer in two emails.
+    /// A check-in link whatever its state: answers sent to a used or expired link still belong to its person.
+    public func checkinLink(tokenHash: String) async throws -> CheckinLink? {
+        try await read { db in
+            guard let row = try await db.raw("""
+                SELECT person_id, used_at_ms, expires_at_ms FROM checkin_tokens WHERE token_hash = \(bind: tokenHash) AND purpose = 'form'
+                """).first() else { return nil }
+            return CheckinLink(personID: try row.decode(column: "person_id", as: String.self),
+                               used: try row.decode(column: "used_at_ms", as: Int64?.self) != nil,
+                               expiresAt: Date(millis: try row.decode(column: "expires_at_ms", as: Int64.self)))
+        }
+    }
+
+    /// The person behind an email reply token (`reply+<token>@…`). Replies do not use it up (a person may answer in
+    /// two emails), and a reply after the check-in closed still belongs to its person: correlation decides what counts.
     public func replyPerson(tokenHash: String, now: Date) async throws -> String? {
         try await read { db in
             try await db.raw("""
-                SELECT person_id FROM checkin_tokens WHERE token_hash = \(bind: tokenHash) AND purpose = 'reply' AND expires_at_ms > \(bind: now.millis)
+                SELECT person_id FROM checkin_tokens WHERE token_hash = \(bind: tokenHash) AND purpose = 'reply'
                 """).first()?.decode(column: "person_id", as: String.self)
         }
     }
@@ -87,6 +65,23 @@ extension SQLStore {
         }
     }
 
+    /// A person's prompts that a reply may concern: every prompt closing after `closedAfter`, whatever its status,
+    /// oldest review first.
+    public func recentPrompts(personID: String, closedAfter: Date) async throws -> [OpenPrompt] {
+        try await read { db in
+            try await db.raw("""
+                SELECT id, instrument, kind, closes_at_ms, reply_code, status, status_reason FROM prompts
+                WHERE person_id = \(bind: personID) AND closes_at_ms > \(bind: closedAfter.millis)
+                ORDER BY review_at_ms, kind, id
+                """).all().map {
+                OpenPrompt(id: try $0.decode(column: "id", as: String.self), instrument: try $0.decode(column: "instrument", as: String.self),
+                           kind: try $0.decode(column: "kind", as: String.self), closesAt: Date(millis: try $0.decode(column: "closes_at_ms", as: Int64.self)),
+                           replyCode: try $0.decode(column: "reply_code", as: String?.self), status: try $0.decode(column: "status", as: String.self),
+                           statusReason: try $0.decode(column: "status_reason", as: String?.self))
+            }
+        }
+    }
+
     /// The person's first valid score of an instrument (their baseline), as stored answers.
     public func baselineAnswers(personID: String, instrument: String) async throws -> String? {
         try await read { db in
@@ -98,24 +93,26 @@ extension SQLStore {
         }
     }
 
-    /// Consumes the token and stores the raw submission, every response with its score, the answered prompts and the
-    /// flags — all in one transaction, so a risk answer is never stored without its flag and a token is never used
-    /// up without its answers. Concurrent submissions of one token: exactly one is accepted.
-    public func submitCheckin(tokenHash: String, personID: String, rawBody: [UInt8], answers: [CheckinAnswer], now: Date) async throws -> CheckinResult {
+    /// Stores a check-in form submission: the raw body, every response with its score (on time, late, or kept as
+    /// unsolicited), the answered prompts and the flags — in one transaction, so a risk answer is never stored without
+    /// its flag. The link is used up by the first submission; `eventID` (the link and the body's hash) makes a repeat
+    /// of the same submission a duplicate, so twenty concurrent sends store one.
+    public func submitCheckin(tokenHash: String, eventID: String, personID: String, rawBody: [UInt8], answers: [CheckinAnswer],
+                              flags extra: [NewFlag] = [], now: Date) async throws -> CheckinResult {
         let stamp = now.millis
         return try await transaction { db in
-            let consumed = try await db.raw("""
-                UPDATE checkin_tokens SET used_at_ms = \(bind: stamp)
-                WHERE token_hash = \(bind: tokenHash) AND purpose = 'form' AND used_at_ms IS NULL AND expires_at_ms > \(bind: stamp) RETURNING token_hash
-                """).first()
-            guard consumed != nil else { return .alreadyUsed }
+            let replyID = "in_" + newID()
+            guard try await Self.insertRawReply(db, id: replyID, source: "form", gateway: "checkin", eventID: eventID,
+                                                contentType: "application/x-www-form-urlencoded", body: rawBody, personID: personID,
+                                                status: "processed", now: stamp) else { return .duplicate }
+            try await db.raw("""
+                UPDATE checkin_tokens SET used_at_ms = \(bind: stamp) WHERE token_hash = \(bind: tokenHash) AND purpose = 'form' AND used_at_ms IS NULL
+                """).run()
             // The saved draft is superseded by the answers sent.
             try await db.raw("DELETE FROM checkin_drafts WHERE token_hash = \(bind: tokenHash)").run()
-            let replyID = "in_" + newID()
-            try await Self.insertRawReply(db, id: replyID, source: "form", gateway: "checkin", eventID: replyID,
-                                          contentType: "application/x-www-form-urlencoded", body: rawBody, personID: personID, now: stamp)
-            let flags = try await Self.insertScored(db, answers, personID: personID, source: "form", replyID: replyID, requireOpenPrompt: true, now: stamp)
-            return .accepted(responses: answers.count, flags: flags)
+            let written = try await Self.insertScored(db, answers, personID: personID, source: "form", replyID: replyID, now: stamp)
+            let flags = try await Self.insertFlags(db, extra, personID: personID, replyID: replyID, now: stamp)
+            return .accepted(responses: answers.count, flags: written.flags + flags, late: written.late, unsolicited: written.unsolicited)
         }
     }
 
@@ -126,48 +123,59 @@ extension SQLStore {
         let stamp = now.millis
         return try await transaction { db in
             let replyID = "in_" + newID()
-            let inserted = try await db.raw("""
-                INSERT INTO inbound_replies (id, source, gateway, provider_event_id, content_type, raw_body, status, person_id, received_at_ms, processed_at_ms)
-                VALUES (\(bind: replyID), \(bind: source), \(bind: source), \(bind: eventID ?? replyID), \(bind: contentType), \(bind: Data(rawBody)), 'processed',
-                        \(bind: personID), \(bind: stamp), \(bind: stamp))
-                ON CONFLICT (source, gateway, provider_event_id) DO NOTHING RETURNING id
-                """).first()
-            guard inserted != nil else { return false }
-            _ = try await Self.insertScored(db, [answer], personID: personID, source: source, replyID: replyID, requireOpenPrompt: false, now: stamp)
+            guard try await Self.insertRawReply(db, id: replyID, source: source, gateway: source, eventID: eventID ?? replyID, contentType: contentType,
+                                                body: rawBody, personID: personID, status: "processed", now: stamp) else { return false }
+            _ = try await Self.insertScored(db, [answer], personID: personID, source: source, replyID: replyID, now: stamp)
             return true
         }
     }
 
+    /// Inserts a raw reply unless the same (source, gateway, event) is stored; returns whether it was inserted.
     static func insertRawReply(_ db: any SQLDatabase, id: String, source: String, gateway: String, eventID: String, contentType: String,
-                               body: [UInt8], personID: String?, now: Int64) async throws {
+                               body: [UInt8], personID: String?, status: String, now: Int64) async throws -> Bool {
         try await db.raw("""
             INSERT INTO inbound_replies (id, source, gateway, provider_event_id, content_type, raw_body, status, person_id, received_at_ms, processed_at_ms)
-            VALUES (\(bind: id), \(bind: source), \(bind: gateway), \(bind: eventID), \(bind: contentType), \(bind: Data(body)), 'processed',
-                    \(bind: personID), \(bind: now), \(bind: now))
-            """).run()
+            VALUES (\(bind: id), \(bind: source), \(bind: gateway), \(bind: eventID), \(bind: contentType), \(bind: Data(body)), \(bind: status),
+                    \(bind: personID), \(bind: now), \(bind: status == "received" ? Int64?.none : now))
+            ON CONFLICT (source, gateway, provider_event_id) DO NOTHING RETURNING id
+            """).first() != nil
     }
 
-    /// Flags that describe a lasting state rather than a single answer.
-    static let standingFlagKinds: Set<String> = ["reliable_deterioration", "severe_band"]
-
-    /// Responses, scores and flags for answers; marks their prompts answered. Returns how many flags were raised.
+    /// Responses, scores and flags for answers. An answer placed on a prompt answers it (late when marked so); when
+    /// the prompt can no longer take it (answered or replanned meanwhile) it is kept as unsolicited with the reason —
+    /// never skipped. Returns the flags raised and how many answers were late or unsolicited.
     static func insertScored(_ db: any SQLDatabase, _ answers: [CheckinAnswer], personID: String, source: String, replyID: String,
-                             requireOpenPrompt: Bool, now stamp: Int64) async throws -> Int {
-        var flags = 0
-        for answer in answers {
-            if !answer.promptID.isEmpty {
-                let open = try await db.raw("""
-                    UPDATE prompts SET status = 'answered', answered_at_ms = \(bind: stamp)
-                    WHERE id = \(bind: answer.promptID) AND person_id = \(bind: personID) AND status IN ('scheduled', 'sent') RETURNING id
+                             now stamp: Int64) async throws -> (flags: Int, late: Int, unsolicited: Int) {
+        var flags = 0, late = 0, unsolicited = 0
+        for var answer in answers {
+            if answer.unsolicitedReason == nil && !answer.promptID.isEmpty {
+                // Open prompts, and prompts that closed (not replanned) when the answer is inside the grace.
+                let answered = try await db.raw("""
+                    UPDATE prompts SET status = 'answered', answered_at_ms = \(bind: stamp), answered_late = \(bind: answer.late ? 1 : 0)
+                    WHERE id = \(bind: answer.promptID) AND person_id = \(bind: personID)
+                    AND (status IN ('scheduled', 'sent') OR (\(bind: answer.late ? 1 : 0) = 1 AND status = 'expired' AND status_reason = 'closed'))
+                    RETURNING id
                     """).first()
-                if open == nil && requireOpenPrompt { continue }
+                if answered == nil {
+                    let row = try await db.raw("SELECT status, status_reason FROM prompts WHERE id = \(bind: answer.promptID)").first()
+                    let status = try row?.decode(column: "status", as: String.self)
+                    let reason = try row?.decode(column: "status_reason", as: String?.self)
+                    answer.unsolicitedReason = status == nil ? "unknown_prompt" : status == "answered" ? "already_answered" : (reason == "replanned" ? "replanned" : "after_grace")
+                    answer.aboutPromptID = answer.promptID
+                    answer.promptID = ""
+                    answer.late = false
+                }
             }
+            if answer.late { late += 1 }
+            if answer.unsolicitedReason != nil { unsolicited += 1 }
             let responseID = "rs_" + newID()
             let scoreID = "sc_" + newID()
             try await db.raw("""
-                INSERT INTO responses (id, prompt_id, person_id, instrument, answers, context, source, inbound_reply_id, submitted_at_ms, created_at_ms)
+                INSERT INTO responses (id, prompt_id, person_id, instrument, answers, context, source, inbound_reply_id, submitted_at_ms, created_at_ms,
+                                       unsolicited_reason, about_prompt_id)
                 VALUES (\(bind: responseID), \(bind: answer.promptID.isEmpty ? nil : answer.promptID), \(bind: personID), \(bind: answer.instrument),
-                        \(bind: answer.answers), '', \(bind: source), \(bind: replyID), \(bind: stamp), \(bind: stamp))
+                        \(bind: answer.answers), '', \(bind: source), \(bind: replyID), \(bind: stamp), \(bind: stamp),
+                        \(bind: answer.unsolicitedReason), \(bind: answer.aboutPromptID))
                 """).run()
             try await db.raw("""
                 INSERT INTO scores (id, response_id, person_id, instrument, definition_version, valid, total, band, result, created_at_ms)
@@ -175,25 +183,34 @@ extension SQLStore {
                         \(bind: answer.score.valid ? 1 : 0), \(bind: answer.score.total), \(bind: answer.score.band), \(bind: answer.score.result), \(bind: stamp))
                 """).run()
             for flag in answer.flags {
-                // A standing state (still deteriorated, still severe) is one flag until a clinician actions it, not one per
-                // check-in; risk answers are new evidence every time and always raise.
-                if Self.standingFlagKinds.contains(flag.kind) {
-                    let existing = try await db.raw("""
-                        SELECT 1 AS hit FROM flags f JOIN scores s ON s.id = f.score_id
-                        WHERE f.person_id = \(bind: personID) AND f.kind = \(bind: flag.kind) AND s.instrument = \(bind: answer.instrument)
-                        AND f.status IN ('open', 'acknowledged') LIMIT 1
-                        """).first()
-                    if existing != nil { continue }
-                }
+                let existing = FlagRules.standingKinds.contains(flag.kind) ? try await db.raw("""
+                    SELECT 1 AS hit FROM flags f JOIN scores s ON s.id = f.score_id
+                    WHERE f.person_id = \(bind: personID) AND f.kind = \(bind: flag.kind) AND s.instrument = \(bind: answer.instrument)
+                    AND f.status IN ('open', 'acknowledged') LIMIT 1
+                    """).first() : nil
+                guard FlagRules.raises(flag, alreadyOpenForMeasure: existing != nil) else { continue }
+                let promptID = answer.promptID.isEmpty ? answer.aboutPromptID : answer.promptID
                 try await db.raw("""
-                    INSERT INTO flags (id, person_id, kind, severity, status, evidence, prompt_id, score_id, raised_at_ms)
+                    INSERT INTO flags (id, person_id, kind, severity, status, evidence, prompt_id, score_id, raised_at_ms, inbound_reply_id)
                     VALUES (\(bind: "fl_" + newID()), \(bind: personID), \(bind: flag.kind), \(bind: flag.severity), 'open', \(bind: flag.evidence),
-                            \(bind: answer.promptID.isEmpty ? nil : answer.promptID), \(bind: scoreID), \(bind: stamp))
+                            \(bind: promptID), \(bind: scoreID), \(bind: stamp), \(bind: replyID))
                     """).run()
                 flags += 1
             }
         }
-        return flags
+        return (flags, late, unsolicited)
+    }
+
+    /// Flags that come from a reply rather than a score (a risk phrase, a risk answer in an unscorable reply).
+    static func insertFlags(_ db: any SQLDatabase, _ flags: [NewFlag], personID: String, replyID: String?, now stamp: Int64) async throws -> Int {
+        for flag in flags {
+            try await db.raw("""
+                INSERT INTO flags (id, person_id, kind, severity, status, evidence, raised_at_ms, inbound_reply_id)
+                VALUES (\(bind: "fl_" + newID()), \(bind: personID), \(bind: flag.kind), \(bind: flag.severity), 'open', \(bind: flag.evidence),
+                        \(bind: stamp), \(bind: replyID))
+                """).run()
+        }
+        return flags.count
     }
 
     /// Open flags for a person, newest first: (kind, severity, evidence).

@@ -1,4 +1,5 @@
 public import Foundation
+public import Intake
 import SQLKit
 
 /// A stored inbound SMS or email, after the keyword step.
@@ -53,10 +54,27 @@ extension SQLStore {
         }
     }
 
-    /// Keeps a reply that could not be used, with the reason, for a person to act on. Nothing is dropped.
-    public func quarantine(replyID: String, reason: String, now: Date) async throws {
+    /// Stores a check-in form submission raw, unprocessed, when none of it could be scored (it goes to the team inbox
+    /// next). Returns its id, or nil when the same submission was stored before.
+    public func receiveForm(eventID: String, personID: String, rawBody: [UInt8], now: Date) async throws -> String? {
         try await transaction { db in
-            try await db.raw("UPDATE inbound_replies SET status = 'quarantined', reason = \(bind: reason), processed_at_ms = \(bind: now.millis) WHERE id = \(bind: replyID) AND status = 'received'").run()
+            let id = "in_" + newID()
+            return try await Self.insertRawReply(db, id: id, source: "form", gateway: "checkin", eventID: eventID,
+                                                 contentType: "application/x-www-form-urlencoded", body: rawBody, personID: personID,
+                                                 status: "received", now: now.millis) ? id : nil
+        }
+    }
+
+    /// Keeps a reply that could not be used, with the reason, for a person to act on (the team inbox). Nothing is
+    /// dropped. `flags` (a risk phrase in the text) are raised in the same transaction.
+    public func quarantine(replyID: String, reason: String, flags: [NewFlag] = [], now: Date) async throws {
+        try await transaction { db in
+            let row = try await db.raw("""
+                UPDATE inbound_replies SET status = 'quarantined', reason = \(bind: reason), processed_at_ms = \(bind: now.millis)
+                WHERE id = \(bind: replyID) AND status = 'received' RETURNING person_id
+                """).first()
+            guard let row, let person = try row.decode(column: "person_id", as: String?.self) else { return }
+            _ = try await Self.insertFlags(db, flags, personID: person, replyID: replyID, now: now.millis)
         }
     }
 
@@ -67,16 +85,21 @@ extension SQLStore {
         }
     }
 
-    /// Scores a stored reply: response, score and flags written and the reply marked processed, in one transaction.
-    public func storeScoredReply(replyID: String, personID: String, source: String, answer: CheckinAnswer, now: Date) async throws {
+    /// Scores a stored reply: responses, scores and flags written and the reply marked processed, in one transaction.
+    /// Processed once: a second run (the sweeper racing a slow request) finds it done and writes nothing. Returns
+    /// whether this call processed it.
+    @discardableResult
+    public func storeScoredReply(replyID: String, personID: String, source: String, answers: [CheckinAnswer], flags: [NewFlag] = [],
+                                 now: Date) async throws -> Bool {
         let stamp = now.millis
-        try await transaction { db in
-            // Processed once: a second run (the sweeper racing a slow request) finds it done and writes nothing.
+        return try await transaction { db in
             let claimed = try await db.raw("""
                 UPDATE inbound_replies SET status = 'processed', processed_at_ms = \(bind: stamp) WHERE id = \(bind: replyID) AND status = 'received' RETURNING id
                 """).first()
-            guard claimed != nil else { return }
-            _ = try await Self.insertScored(db, [answer], personID: personID, source: source, replyID: replyID, requireOpenPrompt: false, now: stamp)
+            guard claimed != nil else { return false }
+            _ = try await Self.insertScored(db, answers, personID: personID, source: source, replyID: replyID, now: stamp)
+            _ = try await Self.insertFlags(db, flags, personID: personID, replyID: replyID, now: stamp)
+            return true
         }
     }
 

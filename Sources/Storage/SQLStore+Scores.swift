@@ -1,4 +1,5 @@
 public import Foundation
+public import Intake
 import SQLKit
 
 /// A stored response with its current score, as re-scoring needs it.
@@ -15,26 +16,6 @@ public struct StoredScore: Sendable, Equatable {
     public var total: Double?
     public var band: String?
     public var valid: Bool
-}
-
-/// A new score to write.
-public struct NewScore: Sendable {
-    public var instrument: String
-    public var definitionVersion: String
-    public var valid: Bool
-    public var total: Double?
-    public var band: String?
-    /// The score as JSON (`ScoreReport`).
-    public var result: String
-
-    public init(instrument: String, definitionVersion: String, valid: Bool, total: Double?, band: String?, result: String) {
-        self.instrument = instrument
-        self.definitionVersion = definitionVersion
-        self.valid = valid
-        self.total = total
-        self.band = band
-        self.result = result
-    }
 }
 
 extension SQLStore {

@@ -1,5 +1,6 @@
 import Delivery
 import Foundation
+import Intake
 import Hummingbird
 import HummingbirdTesting
 import ROMService

@@ -1,5 +1,6 @@
 import Delivery
 import Foundation
+import Intake
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -150,10 +151,16 @@ struct CheckinFormTests {
         await harness.close()
     }
 
-    @Test("A link past its last closing time has ended")
+    @Test("A link works through the 72h grace after its last closing time (the baseline closes 16 Nov 00:00), then has ended")
     func expiredLink() async throws {
         let (harness, token) = try await prepare()
         harness.clock.set(ISO8601DateFormatter().date(from: "2026-11-16T00:00:01Z")!)
+        try await Application(router: Routes.router(harness.env)).test(.router) { client in
+            let late = try await client.execute(uri: "/c/\(token)", method: .get)
+            #expect(late.status == .ok, "inside the grace the form still opens")
+            #expect(String(buffer: late.body).contains("Little interest or pleasure in doing things"))
+        }
+        harness.clock.set(ISO8601DateFormatter().date(from: "2026-11-19T00:00:01Z")!)
         try await Application(router: Routes.router(harness.env)).test(.router) { client in
             let ended = try await client.execute(uri: "/c/\(token)", method: .get)
             #expect(ended.status == .gone)

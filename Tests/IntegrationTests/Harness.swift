@@ -1,5 +1,6 @@
 import Delivery
 import Foundation
+import Intake
 import Logging
 import Prometheus
 import ROMService

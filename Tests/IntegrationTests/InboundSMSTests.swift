@@ -1,5 +1,6 @@
 import Delivery
 import Foundation
+import Intake
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -149,11 +150,11 @@ struct ReprocessTests {
                                                             contentType: "application/x-www-form-urlencoded", optIn: nil, now: now)
         #expect(stored != nil)
         #expect(try await harness.env.store.inboundReplies(source: "sms").map(\.status) == ["received"])
-        #expect(try await Routes.reprocessPendingSMS(harness.env) == 1)
+        #expect(try await ReplyPipeline(env: harness.env).reprocessPending(now: now) == 1)
         #expect(try await harness.env.store.inboundReplies(source: "sms").map(\.status) == ["processed"])
         let flags = try await harness.env.store.openFlags(personID: "p1")
         #expect(flags.contains { $0.kind == "PHQ9_ITEM9_POSITIVE" && $0.severity == "urgent" })
-        #expect(try await Routes.reprocessPendingSMS(harness.env) == 0, "processed once")
+        #expect(try await ReplyPipeline(env: harness.env).reprocessPending(now: now) == 0, "processed once")
         await harness.close()
     }
 }

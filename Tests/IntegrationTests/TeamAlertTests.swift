@@ -1,4 +1,5 @@
 import Foundation
+import Intake
 import Instruments
 import ROMService
 import ROMTesting
@@ -22,9 +23,9 @@ struct TeamAlertTests {
         }
         let stored = try await harness.env.store.receiveSMS(gateway: "sandbox-sms", eventID: "SM1", from: "+447700900001",
                                                             rawBody: [], contentType: "", optIn: nil, now: raised)
-        let score = try harness.env.configuration.instruments.scorer("phq9").score([1, 1, 1, 1, 1, 1, 1, 1, 2], baseline: nil)
-        let answer = try Routes.scoredAnswer(score, answers: [1, 1, 1, 1, 1, 1, 1, 1, 2], promptID: prompt.id)
-        try await harness.env.store.storeScoredReply(replyID: try #require(stored).replyID, personID: "p1", source: "sms", answer: answer, now: raised)
+        let answer = try await ReplyPipeline(env: harness.env).answer([1, 1, 1, 1, 1, 1, 1, 1, 2], instrument: "phq9", placement: .onTime(prompt),
+                                                                      personID: "p1", source: "sms").get()
+        try await harness.env.store.storeScoredReply(replyID: try #require(stored).replyID, personID: "p1", source: "sms", answers: [answer], now: raised)
         let flag = try #require(try await harness.env.store.flags(team: "north", openOnly: true).first { $0.severity == "urgent" })
         return flag.id
     }

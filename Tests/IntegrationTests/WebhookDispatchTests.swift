@@ -1,6 +1,7 @@
 import Crypto
 import Delivery
 import Foundation
+import Intake
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting

@@ -1,4 +1,5 @@
 import Foundation
+import Intake
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif

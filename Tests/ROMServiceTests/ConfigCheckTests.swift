@@ -1,4 +1,5 @@
 import Foundation
+import Intake
 import ROMService
 import ROMTesting
 import Scheduling

@@ -1,4 +1,5 @@
 import Foundation
+import Intake
 import Instruments
 import ROMService
 import ROMTesting

@@ -1,3 +1,4 @@
+import Intake
 import Foundation
 import Instruments
 import Logging

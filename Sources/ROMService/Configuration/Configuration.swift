@@ -2,6 +2,7 @@ public import Delivery
 public import Instruments
 public import Scheduling
 import Foundation
+public import Intake
 import Mustache
 
 /// Everything an ops person configures, read once from `config/` and validated as a whole.
@@ -135,8 +136,11 @@ public struct ServiceSettings: Sendable, Equatable {
     /// `failedAttemptWindow` before it gets 429 (R30).
     public var failedAttempts = 20
     public var failedAttemptWindow = TimeSpan.minutes(10)
-    /// Team name (or `default`) → where its urgent flags are sent.
+    /// Team name (or `default`) → where its urgent flags are sent. `default` is required: an urgent flag must always
+    /// have somewhere to go.
     public var teams: [String: TeamAlertSettings] = [:]
+    /// Phrases in free-text replies that raise an urgent `free_text_risk` flag at once (`intake.risk_phrases`).
+    public var riskPhrases = RiskPhrases(RiskPhrases.defaults)
 
     /// Where a team's urgent flags go, as written in rom.yaml (checked against the gateways after loading).
     public struct TeamAlertSettings: Sendable, Equatable {

@@ -61,13 +61,19 @@ enum PathwayLoader {
 
         var checkIn = CheckInWindow(opens: .days(5), closes: .days(1), reminders: [.days(2)])
         if let w = f.required("check_in", hint: "e.g. `check_in: { opens: 5d, closes: 1d, reminders: [2d] }`")?
-            .fields(["opens", "closes", "reminders"], what: "check_in") {
+            .fields(["opens", "closes", "reminders", "grace"], what: "check_in") {
             if let opens = w.required("opens")?.duration(what: "opens") { checkIn.opens = opens }
             if let closes = w.required("closes")?.duration(what: "closes") { checkIn.closes = closes }
             if let reminders = w.optional("reminders")?.list(what: "reminders") {
                 checkIn.reminders = reminders.compactMap { $0.duration(what: "a reminder") }
             } else if w.optional("reminders") == nil {
                 checkIn.reminders = []
+            }
+            if let graceValue = w.optional("grace"), let grace = graceValue.duration(what: "grace") {
+                if grace.seconds <= 14 * 86_400 { checkIn.grace = grace } else {
+                    graceValue.problem("a grace of \(grace) after closing is longer than two weeks",
+                                       hint: "answers after the grace are still kept and shown; use at most 14d, e.g. grace: 72h")
+                }
             }
             if checkIn.closes >= checkIn.opens {
                 w.owner.problem("check_in closes (\(checkIn.closes) before the review) is not after it opens (\(checkIn.opens) before)",

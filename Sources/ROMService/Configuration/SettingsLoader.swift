@@ -1,4 +1,5 @@
 import Foundation
+import Intake
 import Scheduling
 
 /// Reads `config/rom.yaml` and applies environment overrides.
@@ -6,7 +7,7 @@ enum SettingsLoader {
     static func read(_ value: YAMLValue) -> ServiceSettings? {
         var settings = ServiceSettings.defaults
         guard let f = value.fields(["server", "database", "timezone", "scheduler", "dispatcher", "sweeper", "sessions",
-                                    "retention", "crisis_text", "link_secret", "sms_replies", "teams", "security"], what: "rom.yaml") else { return nil }
+                                    "retention", "crisis_text", "link_secret", "sms_replies", "teams", "security", "intake"], what: "rom.yaml") else { return nil }
         if let secret = f.optional("link_secret"), let reference = GatewayLoader.secret(secret) {
             settings.linkSecret = reference
         }
@@ -83,6 +84,25 @@ enum SettingsLoader {
                 }
                 settings.teams[team] = route
             }
+        }
+        if let teamsNode = f.optional("teams"), settings.teams["default"] == nil {
+            teamsNode.problem("`teams` has no `default`: an urgent flag for a team not listed would reach nobody",
+                              hint: "add `default: { alert: { gateway: NAME, to: ADDRESS } }` under teams")
+        } else if f.optional("teams") == nil {
+            value.problem("rom.yaml has no `teams`: urgent flags would reach nobody",
+                          hint: "add `teams: { default: { alert: { gateway: NAME, to: ADDRESS } } }`")
+        }
+        if let intake = f.optional("intake")?.fields(["risk_phrases"], what: "intake"), let list = intake.optional("risk_phrases")?.list(what: "risk_phrases") {
+            var phrases: [String] = []
+            for item in list {
+                guard let text = item.string(what: "a risk phrase") else { continue }
+                if RiskPhrases.words(text).isEmpty {
+                    item.problem("`\(text)` has no letters or digits to match", hint: "write the phrase as people would type it, e.g. \"end my life\"")
+                } else {
+                    phrases.append(text)
+                }
+            }
+            settings.riskPhrases = RiskPhrases(phrases)
         }
         if let crisis = f.optional("crisis_text")?.string(what: "crisis_text") {
             settings.crisisText = crisis

@@ -2,26 +2,29 @@ import Delivery
 import Foundation
 import HTTPTypes
 import Hummingbird
-public import Instruments
+import Instruments
 import Logging
 import Scheduling
-public import Storage
+import Storage
+import Intake
 
 /// The service user's check-in form at `/c/{token}`: server-rendered, no JavaScript, nothing third-party.
 ///
-/// GET and HEAD only show the form (mail scanners open links); the POST consumes the token atomically together
-/// with the answers, scores and flags.
+/// GET and HEAD only show the form (mail scanners open links); the POST goes through the reply pipeline, which keeps
+/// the raw body and every answer (late ones inside the grace, unsolicited ones after it) and uses the link up.
 extension Routes {
     static func checkin(_ table: inout RouteTable, _ env: ServiceEnvironment) {
+        let pipeline = ReplyPipeline(env: env)
         let show: @Sendable (Request, ROMRequestContext) async throws -> Response = { _, context in
             let token = context.parameters.get("token") ?? ""
-            guard let person = try await env.store.checkinPerson(tokenHash: LinkSigner.hash(token), now: env.now()) else {
+            let now = env.now()
+            guard let person = try await env.store.checkinPerson(tokenHash: LinkSigner.hash(token), now: now) else {
                 return HTML.response(linkEndedPage(env), status: .gone)
             }
-            let prompts = try await orderedPrompts(person, env)
+            let prompts = try await pipeline.formPrompts(personID: person, now: now)
             guard !prompts.isEmpty else { return HTML.response(nothingToAnswerPage(env)) }
             // Answers saved earlier are filled back in.
-            let saved = try await env.store.draft(tokenHash: LinkSigner.hash(token)).map(parseForm) ?? [:]
+            let saved = try await env.store.draft(tokenHash: LinkSigner.hash(token)).map(FormFields.parse) ?? [:]
             return HTML.response(formPage(token: token, prompts: prompts, catalog: env.configuration.instruments, error: nil, previous: saved))
         }
         table.add(.get, "/c/:token", .open, page: true, show)
@@ -31,125 +34,33 @@ extension Routes {
             let hash = LinkSigner.hash(token)
             let now = env.now()
             let body = Array(try await request.body.collect(upTo: 64 * 1024).readableBytesView)
-            guard let person = try await env.store.checkinPerson(tokenHash: hash, now: now) else {
-                return HTML.response(alreadyReceivedPage(env), status: .ok)
+            guard let link = try await env.store.checkinLink(tokenHash: hash) else {
+                return HTML.response(linkEndedPage(env), status: .notFound)
             }
-            let prompts = try await orderedPrompts(person, env)
-            let form = parseForm(String(decoding: body, as: UTF8.self))
-            if form["action"] == "save" {
-                return try await saveDraft(form: String(decoding: body, as: UTF8.self), fields: form, hash: hash, person: person, prompts: prompts, env: env, now: now)
-            }
-            let answers: [CheckinAnswer]
-            switch try await scoreForm(form, prompts: prompts, person: person, env: env) {
-            case .success(let scored): answers = scored
-            case .failure(let problem):
-                return HTML.response(formPage(token: token, prompts: prompts, catalog: env.configuration.instruments, error: problem.message, previous: form),
-                                     status: .unprocessableContent)
-            }
-            switch try await env.store.submitCheckin(tokenHash: hash, personID: person, rawBody: body, answers: answers, now: now) {
-            case .alreadyUsed:
-                return HTML.response(alreadyReceivedPage(env))
-            case .accepted(_, let flagged):
-                if flagged > 0 { env.logger.notice("check-in raised flags", metadata: ["flags": "\(flagged)"]) }
-                return HTML.response(thanksPage(env))
+            switch try await pipeline.submitForm(tokenHash: hash, link: link, body: body, now: now) {
+            case .received: return HTML.response(thanksPage(env))
+            case .closed: return HTML.response(closedPage(env))
+            case .duplicate: return HTML.response(alreadyReceivedPage(env))
+            case .nothingToKeep: return HTML.response(linkEndedPage(env), status: .gone)
+            case .saved(let until): return HTML.response(savedPage(env, until: until))
+            case .problem(let message):
+                let prompts = try await pipeline.formPrompts(personID: link.personID, now: now)
+                return HTML.response(formPage(token: token, prompts: prompts, catalog: env.configuration.instruments, error: message,
+                                              previous: FormFields.parse(String(decoding: body, as: UTF8.self))), status: .unprocessableContent)
             }
         }
     }
 
-    /// "Save and finish later": keeps what is answered so far for this link, without using it up. A risk item already
-    /// answered above its threshold is flagged now, not when (or if) the form is sent.
-    static func saveDraft(form raw: String, fields: [String: String], hash: String, person: String, prompts: [OpenPrompt],
-                          env: ServiceEnvironment, now: Date) async throws -> Response {
-        var risks: [(promptID: String, flag: NewFlag)] = []
-        for prompt in prompts {
-            guard let definition = env.configuration.instruments.definition(prompt.instrument) else { continue }
-            for risk in definition.riskItems {
-                guard let value = fields["a.\(prompt.id).\(risk.item)"].flatMap({ Int($0) }), value > risk.above else { continue }
-                let evidence = "{\"instrument\":\"\(prompt.instrument)\",\"prompt\":\"\(prompt.id)\",\"item\":\(risk.item),\"value\":\(value),\"source\":\"saved_draft\"}"
-                risks.append((prompt.id, NewFlag(kind: risk.flag, severity: "urgent", evidence: evidence)))
-            }
-        }
-        // Only this form's answer fields are kept.
-        let kept = raw.split(separator: "&").filter { $0.hasPrefix("a.") }.joined(separator: "&")
-        try await env.store.saveDraft(tokenHash: hash, personID: person, fields: kept, riskFlags: risks, now: now)
-        let until = prompts.map(\.closesAt).max()
+    static func savedPage(_ env: ServiceEnvironment, until: Date?) -> String {
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_GB")
         formatter.dateFormat = "EEEE d MMMM"
         formatter.timeZone = TimeZone(identifier: env.configuration.settings.defaultTimeZone)
-        return HTML.response(HTML.page(title: "Saved", body: """
+        return HTML.page(title: "Saved", body: """
         <h1>Your answers are saved</h1><p>Open the same link again to finish\(until.map { " before " + HTML.escape(formatter.string(from: $0)) } ?? ""). \
         Press “Send my answers” when you have finished.</p>
         <p><strong>If you need help now:</strong> \(HTML.escape(env.configuration.settings.crisisText))</p>
-        """))
-    }
-
-    struct FormProblem: Error { var message: String }
-
-    /// Scores a submitted form's answers for each open prompt (`a.<prompt>.<item>` fields), against the person's
-    /// baseline; a problem names the measure and what to fix. Shared by the form and `rom demo`.
-    static func scoreForm(_ form: [String: String], prompts: [OpenPrompt], person: String, env: ServiceEnvironment) async throws -> Result<[CheckinAnswer], FormProblem> {
-        var answers: [CheckinAnswer] = []
-        for prompt in prompts {
-            guard let scorer = try? env.configuration.instruments.scorer(prompt.instrument) else { continue }
-            let definition = scorer.definition
-            let count = definition.itemCount?.max ?? definition.items.count
-            var values: [Int?] = (1...count).map { item in form["a.\(prompt.id).\(item)"].flatMap { Int($0) } }
-            if definition.itemCount != nil {
-                while values.count > (definition.itemCount?.min ?? 1), values.last == .some(nil) { values.removeLast() }
-            }
-            guard values.contains(where: { $0 != nil }) else {
-                return .failure(FormProblem(message: "Please answer the questions about \(definition.title), or as many as you can."))
-            }
-            let baseline = try await env.store.baselineAnswers(personID: person, instrument: prompt.instrument)
-                .flatMap { try? AnswerParsing.parseList($0, form: .baseline) }
-            let score: Score
-            do {
-                score = try scorer.score(values, baseline: prompt.kind == "baseline" ? nil : baseline)
-            } catch {
-                return .failure(FormProblem(message: "\(definition.title): \(error)"))
-            }
-            answers.append(try scoredAnswer(score, answers: values, promptID: prompt.id))
-        }
-        return .success(answers)
-    }
-
-    /// A person's open prompts in the order of their pathway's measures.
-    static func orderedPrompts(_ person: String, _ env: ServiceEnvironment) async throws -> [OpenPrompt] {
-        let prompts = try await env.store.openPrompts(personID: person, now: env.now())
-        let measures = try await env.store.person(id: person).flatMap { env.configuration.pathways[$0.person.pathway]?.measures } ?? []
-        func rank(_ prompt: OpenPrompt) -> Int { measures.firstIndex(of: prompt.instrument) ?? measures.count }
-        return prompts.enumerated().sorted { ($0.element.closesAt, rank($0.element), $0.offset) < ($1.element.closesAt, rank($1.element), $1.offset) }.map(\.element)
-    }
-
-    /// A scored answer ready to store, the same for the form, the API and SMS: answers as stored, the score as JSON, its flags.
-    public static func scoredAnswer(_ score: Score, answers: [Int?], promptID: String) throws -> CheckinAnswer {
-        CheckinAnswer(
-            promptID: promptID, instrument: score.instrument,
-            answers: answers.map { $0.map(String.init) ?? "-" }.joined(separator: ","),
-            score: NewScore(instrument: score.instrument, definitionVersion: score.version, valid: score.valid, total: score.total, band: score.band,
-                            result: String(decoding: try JSONEncoder().encode(ScoreReport(score)), as: UTF8.self)),
-            flags: flags(for: score, promptID: promptID))
-    }
-
-    /// Flags from a score: risk items (urgent), reliable deterioration and the severe band (high).
-    static func flags(for score: Score, promptID: String) -> [NewFlag] {
-        var flags: [NewFlag] = []
-        func evidence(_ extra: String) -> String {
-            "{\"instrument\":\"\(score.instrument)\",\"version\":\"\(score.version)\",\"prompt\":\"\(promptID)\",\"total\":\(score.total.map { "\($0)" } ?? "null")\(extra)}"
-        }
-        for risk in score.riskFlags {
-            flags.append(NewFlag(kind: risk.flag, severity: risk.value == nil ? "high" : "urgent",
-                                 evidence: evidence(",\"item\":\(risk.item),\"value\":\(risk.value.map(String.init) ?? "null")")))
-        }
-        if score.change == .reliableDeterioration {
-            flags.append(NewFlag(kind: "reliable_deterioration", severity: "high",
-                                 evidence: evidence(",\"baseline_total\":\(score.baselineTotal.map { "\($0)" } ?? "null")")))
-        }
-        if score.band == "severe" {
-            flags.append(NewFlag(kind: "severe_band", severity: "high", evidence: evidence(",\"band\":\"severe\"")))
-        }
-        return flags
+        """)
     }
 
     static let formStyle = """
@@ -191,6 +102,16 @@ extension Routes {
     static func thanksPage(_ env: ServiceEnvironment) -> String {
         HTML.page(title: "Thank you", body: """
         <h1>Thank you, your answers have been sent</h1><p>Your care team will look at them before your next appointment.</p>
+        <div class="error" role="note"><p><strong>If you need help now:</strong> \(HTML.escape(env.configuration.settings.crisisText))</p></div>
+        """)
+    }
+
+    /// After the check-in closed: the answers were kept and passed to the care team, and the page says so.
+    static func closedPage(_ env: ServiceEnvironment) -> String {
+        HTML.page(title: "Check-in closed", body: """
+        <h1>This check-in had closed</h1><p>Thank you. Your answers have been kept and passed to your care team, \
+        but they arrived after the time to answer had ended, so your team will see them as extra answers. \
+        You will get a new link before your next appointment.</p>
         <div class="error" role="note"><p><strong>If you need help now:</strong> \(HTML.escape(env.configuration.settings.crisisText))</p></div>
         """)
     }

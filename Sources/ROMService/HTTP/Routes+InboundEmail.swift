@@ -58,7 +58,7 @@ extension Routes {
             }
             env.background.start {
                 do {
-                    try await process(SMSReply.parse(text), received, channel: "email", gateway: name, keyword: nil, env: env, now: now)
+                    try await ReplyPipeline(env: env).processText(text, reply: received, channel: "email", gateway: name, keywordRecorded: false, now: now)
                 } catch {
                     env.logger.error("stored email not processed yet; the sweeper will retry", metadata: ["reply": "\(received.replyID)", "error": "\(error)"])
                 }

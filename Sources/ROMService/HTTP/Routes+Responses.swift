@@ -1,7 +1,9 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import NIOCore
 import Instruments
+import Intake
 import Storage
 
 extension Routes {
@@ -17,11 +19,9 @@ extension Routes {
                 throw APIError(status: .notFound, code: "not_found", message: "no person `\(body["person"] ?? "")` you may submit for")
             }
             let instrument = body["instrument"] as? String ?? ""
-            let scorer: Scorer
             let answers: [Int?]
             var scoringContext: Scorer.Context = [:]
             do {
-                scorer = try env.configuration.instruments.scorer(instrument)
                 guard let list = body["answers"] as? [Any] else {
                     throw ScoringError.wrongType(form: .answers, description: "`answers` must be a list, e.g. [1, 2, 0, …]; use null for unanswered")
                 }
@@ -33,22 +33,20 @@ extension Routes {
             } catch let error as ScoringError {
                 throw APIError(status: .unprocessableContent, code: error.code, message: error.description)
             }
-            let baseline = try await env.store.baselineAnswers(personID: personID, instrument: instrument).flatMap { try? AnswerParsing.parseList($0, form: .baseline) }
-            let score: Score
-            do {
-                score = try scorer.score(answers, context: scoringContext, baseline: baseline)
-            } catch let error as ScoringError {
-                throw APIError(status: .unprocessableContent, code: error.code, message: error.description)
-            }
-            let answer = try scoredAnswer(score, answers: answers, promptID: body["prompt"] as? String ?? "")
-            let stored = try await env.store.submitResponse(source: "api", eventID: body["id"] as? String, personID: personID, rawBody: raw,
-                                                            contentType: "application/json", answer: answer, now: env.now())
-            guard stored else {
-                throw APIError(status: .conflict, code: "duplicate", message: "a response with id `\(body["id"] ?? "")` was already received")
+            let result = try await ReplyPipeline(env: env).submitResponse(
+                source: "api", eventID: body["id"] as? String, personID: personID, instrument: instrument, answers: answers, context: scoringContext,
+                promptID: body["prompt"] as? String, rawBody: raw, contentType: "application/json", now: env.now())
+            let stored: CheckinAnswer
+            switch result {
+            case .failure(let error): throw APIError(status: .unprocessableContent, code: error.code, message: error.description)
+            case .success(nil): throw APIError(status: .conflict, code: "duplicate", message: "a response with id `\(body["id"] ?? "")` was already received")
+            case .success(let answer?): stored = answer
             }
             try await env.store.audit(AuditEvent(at: env.now(), actor: context.identity?.id ?? "?", action: "response.create", personID: personID,
                                                  detail: instrument, requestID: context.id))
-            return try jsonResponse(ScoreReport(score), status: .created)
+            var response = Response(status: .created, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: stored.score.result)))
+            response.headers[.cacheControl] = "no-store"
+            return response
         }
     }
 

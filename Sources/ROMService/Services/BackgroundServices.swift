@@ -99,7 +99,7 @@ public enum BackgroundServices {
                 let removed = try await env.store.deleteExpiredSessions(now: env.now())
                 try await markUndelivered(env)
                 // Only replies stored a minute ago or more: newer ones are still being processed by their request.
-                let replies = try await Routes.reprocessPendingSMS(env, receivedBefore: env.now().addingTimeInterval(-60))
+                let replies = try await ReplyPipeline(env: env).reprocessPending(receivedBefore: env.now().addingTimeInterval(-60), now: env.now())
                 if replies > 0 { env.logger.notice("stored replies processed after a restart", metadata: ["count": "\(replies)"]) }
                 sweeps.increment()
                 if removed > 0 { env.logger.info("expired sessions removed", metadata: ["count": "\(removed)"]) }

@@ -25,19 +25,19 @@ struct ScoreCommand: ParsableCommand {
     @Option(help: "Instrument id, e.g. phq9.")
     var instrument: String
 
-    @Option(help: "Answers, comma-separated; - for unanswered.")
+    @Option(parsing: .unconditional, help: "Answers, comma-separated; - for unanswered (a leading - is an answer, not an option).")
     var answers: String
 
-    @Option(help: "Baseline answers to compare with.")
+    @Option(parsing: .unconditional, help: "Baseline answers to compare with.")
     var baseline: String?
 
     @Option(help: "Context as key=value, e.g. work_not_applicable=true (repeatable).")
     var context: [String] = []
 
-    @Option(help: "For phq9/gad7: the other measure's answers, for the NHS Talking Therapies paired classification.")
+    @Option(parsing: .unconditional, help: "For phq9/gad7: the other measure's answers, for the NHS Talking Therapies paired classification.")
     var pairedAnswers: String?
 
-    @Option(help: "For phq9/gad7: the other measure's baseline answers.")
+    @Option(parsing: .unconditional, help: "For phq9/gad7: the other measure's baseline answers.")
     var pairedBaseline: String?
 
     @Option(help: "json or text.")
