@@ -15,6 +15,10 @@ public struct OutboxWorker: Sendable {
         public var staleLeases = 0
         /// Messages per gateway and outcome (`accepted`, `retried`, `failed`, `expired`), for the dispatch metrics.
         public var byGateway: [String: [String: Int]] = [:]
+        /// Flags whose team alert dead-lettered: they go to the escalation address at once.
+        public var undeliverableAlerts: [String] = []
+        /// Escalations that dead-lettered too: nobody could be told by message (counted for alerting on /metrics).
+        public var undeliverableEscalations = 0
 
         public init() {}
 
@@ -26,6 +30,8 @@ public struct OutboxWorker: Sendable {
             expired += other.expired
             staleLeases += other.staleLeases
             byGateway.merge(other.byGateway) { $0.merging($1, uniquingKeysWith: +) }
+            undeliverableAlerts += other.undeliverableAlerts
+            undeliverableEscalations += other.undeliverableEscalations
         }
     }
 
@@ -139,6 +145,11 @@ public struct OutboxWorker: Sendable {
             func next() -> Bool {
                 guard let (claim, context, gateway, message) = iterator.next() else { return false }
                 group.addTask {
+                    // Consent and erasure again, per message, just before it goes: a STOP committed while this batch is
+                    // in flight stops every later send to that person (staff alerts are not the person's to stop).
+                    if !OutboxPurpose.staff.contains(claim.purpose), let reason = try await self.store.suppression(personID: claim.personID, channel: claim.channel) {
+                        return (.failed(reason: reason), claim, context)
+                    }
                     let outcome = await gateway.send(message, now: now)
                     return (self.result(outcome, attempt: claim.attempt), claim, context)
                 }
@@ -173,6 +184,11 @@ public struct OutboxWorker: Sendable {
                 summary.failed += 1
                 outcome = "failed"
                 logger.notice("message failed", metadata: ["message": "\(claim.leadID)", "gateway": "\(claim.gateway)", "reason": "\(reason)"])
+                if claim.purpose == OutboxPurpose.teamAlert, claim.idempotencyKey.hasPrefix("alert:") {
+                    summary.undeliverableAlerts.append(String(claim.idempotencyKey.dropFirst("alert:".count)))
+                } else if claim.purpose == OutboxPurpose.escalation {
+                    summary.undeliverableEscalations += 1
+                }
             case .expired:
                 summary.expired += 1
                 outcome = "expired"

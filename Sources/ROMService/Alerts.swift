@@ -1,5 +1,7 @@
 public import Foundation
-import Delivery
+public import Delivery
+import Logging
+import Prometheus
 import Scheduling
 import Storage
 
@@ -13,6 +15,22 @@ extension ServiceEnvironment {
                                           escalationAddress: alert.escalateTo, escalateAfter: alert.escalateAfter.map { Double($0.seconds) })
         }
         return routes
+    }
+
+    /// Team alerts that dead-lettered go to the escalation address at once, and are counted in
+    /// `rom_alerts_undeliverable_total` (alert on any increase: an urgent flag may not have reached anyone).
+    @discardableResult
+    public func escalateUndeliverableAlerts(_ summary: OutboxWorker.Summary, now: Date) async throws -> Int {
+        let failed = summary.undeliverableAlerts.count + summary.undeliverableEscalations
+        guard failed > 0 else { return 0 }
+        metrics.makeCounter(descriptor: Metrics.undeliverableAlerts).increment(by: Int64(failed))
+        logger.error("urgent flag alerts could not be delivered", metadata: ["alerts": "\(summary.undeliverableAlerts.count)",
+                                                                            "escalations": "\(summary.undeliverableEscalations)"])
+        let base = configuration.settings.publicURL
+        return try await store.escalateUndeliverable(flagIDs: summary.undeliverableAlerts, routes: alertRoutes, message: { flagID, _ in
+            ("Escalation: urgent flag alert undeliverable",
+             "An urgent flag raised in rom could not be sent to the team's alert address. Please make sure someone reviews it now: \(base)/clinician/flags#\(flagID)")
+        }, now: now)
     }
 
     /// Queues team alerts for new urgent flags and escalations for unacknowledged ones. The message names no person and

@@ -10,6 +10,8 @@ enum Metrics {
                                                           helpText: "Outbox messages by gateway and outcome (accepted, retried, failed, expired)") }
     static var outboxDueRows: MetricNameDescriptor { MetricNameDescriptor(namespace: "rom", metricName: "outbox_due", unitName: "rows",
                                                      helpText: "Outbox rows due and still queued after the last dispatch") }
+    static var undeliverableAlerts: MetricNameDescriptor { MetricNameDescriptor(namespace: "rom", metricName: "alerts_undeliverable", unitName: "total",
+                                                           helpText: "Urgent flag alerts and escalations that dead-lettered (any increase needs a person)") }
     static var outboxOldestDue: MetricNameDescriptor { MetricNameDescriptor(namespace: "rom", metricName: "outbox_oldest_due_age", unitName: "seconds",
                                                        helpText: "How long the oldest due, still queued outbox row has waited (0 when none)") }
 }

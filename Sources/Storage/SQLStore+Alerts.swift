@@ -131,6 +131,37 @@ extension SQLStore {
 }
 
 extension SQLStore {
+    /// Escalates at once the urgent flags whose team alert dead-lettered and that nobody has acknowledged: the
+    /// escalation address of the flag's team route hears now rather than after `after`. Returns how many were queued.
+    public func escalateUndeliverable(flagIDs: [String], routes: [String: TeamAlertRoute], message: (String, Bool) -> (subject: String, text: String),
+                                      now: Date) async throws -> Int {
+        let stamp = now.millis
+        var queued = 0
+        for flagID in flagIDs {
+            guard let row = try await read({ db in
+                try await db.raw("SELECT f.person_id, p.team FROM flags f JOIN people p ON p.id = f.person_id WHERE f.id = \(bind: flagID)").first()
+            }) else { continue }
+            let person = try row.decode(column: "person_id", as: String.self)
+            let team = try row.decode(column: "team", as: String.self)
+            guard let route = routes[team] ?? routes["default"], let address = route.escalationAddress else { continue }
+            let (subject, text) = message(flagID, true)
+            let done = try await transaction { db -> Bool in
+                let still = try await db.raw("""
+                    UPDATE flags SET escalated_at_ms = \(bind: stamp) WHERE id = \(bind: flagID) AND status = 'open' AND escalated_at_ms IS NULL RETURNING id
+                    """).first()
+                guard still != nil else { return false }
+                try await Self.enqueue(db, promptID: nil, personID: person, purpose: OutboxPurpose.escalation, channel: route.channel,
+                                       gateway: route.gateway, dueAt: stamp, key: "escalation:\(flagID)",
+                                       payload: DirectMessage(recipient: address, subject: subject, text: text).encoded(), now: stamp)
+                return true
+            }
+            if done { queued += 1 }
+        }
+        return queued
+    }
+}
+
+extension SQLStore {
     /// Gives each prompt a reply code (`P1`, `P2`, … per person, never reused) unless it has one, and returns the codes
     /// in the order of `promptIDs`. Runs before the SMS that shows the codes is sent.
     public func assignReplyCodes(personID: String, promptIDs: [String]) async throws -> [String] {

@@ -309,6 +309,22 @@ extension SQLStore {
         }
     }
 
+    /// Why a message to the person on `channel` must not go now — an opt-out or an erasure committed since the batch
+    /// was read — or nil. Read per message just before its send, so a STOP that lands mid-batch stops every later send
+    /// (R22). One indexed read: the latest consent for the channel and the person's erasure.
+    public func suppression(personID: String, channel: String) async throws -> String? {
+        try await read { db in
+            let row = try await db.raw("""
+                SELECT (SELECT status FROM consents WHERE person_id = \(bind: personID) AND channel = \(bind: channel)
+                        ORDER BY recorded_at_ms DESC, id DESC LIMIT 1) AS consent,
+                       (SELECT contact_erased_at_ms FROM people WHERE id = \(bind: personID)) AS erased
+                """).first()
+            if try row?.decode(column: "erased", as: Int64?.self) != nil { return "contact erased" }
+            if try row?.decode(column: "consent", as: String?.self) == "opted_out" { return "opted out of \(channel)" }
+            return nil
+        }
+    }
+
     /// Stores check-in and unsubscribe token hashes for a batch in one transaction, before any of them is sent.
     public func storeLinkTokens(checkin: [(hash: String, personID: String, expiresAt: Date)], unsubscribe: [(hash: String, personID: String, channel: String)],
                                 reply: [(hash: String, personID: String, expiresAt: Date)] = [], now: Date) async throws {

@@ -3,8 +3,9 @@
 
 Usage: http_receiver.py PORTFILE LOGFILE
 Writes the port it listens on to PORTFILE, then appends one JSON line per request to LOGFILE.
-POST /_mode with a body of: ok | 429 | 503 | 400 | hang | reset | cut | flaky:SEED | kill:PIDFILE switches how later
-requests are answered. `flaky:SEED` answers 503 or 200 at random, from a generator seeded with SEED (the log records
+POST /_mode with a body of: ok | 429 | 503 | 400 | hang | reset | cut | flaky:SEED | refuse:TEXT | slow:MS | kill:PIDFILE switches
+how later requests are answered; `refuse:TEXT` answers 400 to a request whose body contains TEXT (a bad recipient) and 200
+to the rest. `flaky:SEED` answers 503 or 200 at random, from a generator seeded with SEED (the log records
 which). `reset` closes the connection after reading the request, with no answer; `cut` sends a 200 status and headers,
 then half the body it promised and closes: both leave the sender unsure whether the message was taken.
 """
@@ -39,6 +40,8 @@ class Handler(BaseHTTPRequestHandler):
             current = mode["value"]
             if current.startswith("flaky:"):
                 current = "503" if flaky.random() < 0.5 else "ok"
+            elif current.startswith("refuse:"):
+                current = "400" if current[7:].encode() in body else "ok"
             with open(sys.argv[2], "a") as log:
                 log.write(json.dumps({"n": n, "path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
                                       "body": body.decode("utf-8", "replace"), "mode": current, "at": time.time()}) + "\n")
@@ -69,6 +72,9 @@ class Handler(BaseHTTPRequestHandler):
         if current == "hang":
             time.sleep(30)
             return
+        if current.startswith("slow:"):
+            time.sleep(int(current[5:]) / 1000)
+            return self.reply(200, json.dumps({"data": {"id": f"msg-{n}"}}).encode())
         if current == "429":
             return self.reply(429, b'{"error":"slow down"}', {"Retry-After": "7"})
         if current == "503":

@@ -14,6 +14,25 @@ struct CommandLineTests {
         try Subprocess.run(Subprocess.rom, arguments, environment: environment)
     }
 
+    @Test("The shipped config passes rom config check and rom templates check (a newcomer runs them first)")
+    func shippedChecks() throws {
+        let config = try self.rom(["config", "check", "--config", Fixtures.configDirectory])
+        #expect(config.status == 0, "\(config.stdout)\(config.stderr)")
+        let templates = try self.rom(["templates", "check", "--config", Fixtures.configDirectory])
+        #expect(templates.status == 0, "\(templates.stdout)\(templates.stderr)")
+        #expect(!templates.stdout.contains("PROBLEM"))
+    }
+
+    @Test("rom score --answers -,1,0,… reads the leading - as an unanswered first item, not an option: 8 of 9 PHQ-9 items answered, prorated")
+    func leadingDash() throws {
+        let scored = try self.rom(["score", "--config", Fixtures.configDirectory, "--instrument", "phq9", "--answers", "-,1,0,1,0,0,1,0,0"])
+        #expect(scored.status == 0, "\(scored.stderr)")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(scored.stdout.utf8)) as? [String: Any])
+        #expect(json["prorated"] as? Bool == true)
+        #expect((json["explanation"] as? [String])?.contains("1 of 9 items unanswered; up to 2 may be missing.") == true)
+        #expect(json["total"] as? Int == 3, "the 8 answered items sum to 3; prorated 3 × 9/8 = 3.375, rounded half up to 3")
+    }
+
     @Test("rom demo, then rom review and rom report against its database: FHIR and CSV out, clear errors for a bad report or person")
     func demoReviewReport() throws {
         let folder = try Fixtures.temporaryDirectory()

@@ -29,6 +29,44 @@ struct ConfigCheckTests {
         #expect(configuration.settings.databaseURL == "sqlite:var/rom.sqlite")
     }
 
+    @Test("Urgent alerts must always have a route: teams without `default`, or no teams at all, fail with the line and the fix")
+    func defaultTeamRequired() throws {
+        let config = try Fixtures.copyOfConfig()
+        let shipped = try String(contentsOfFile: "\(config)/rom.yaml", encoding: .utf8)
+        let start = try #require(shipped.range(of: "\nteams:"))
+        try write(String(shipped[..<start.lowerBound]) + "\nteams:\n  north:\n    alert: { gateway: sandbox-email, to: north@example.nhs.uk }\n", to: "\(config)/rom.yaml")
+        let noDefault = problems(config)
+        #expect(noDefault.contains { $0.message.contains("has no `default`") && $0.hint.contains("default:") && $0.line != nil }, "\(noDefault)")
+        try write(String(shipped[..<start.lowerBound]) + "\n", to: "\(config)/rom.yaml")
+        #expect(problems(config).contains { $0.message.contains("no `teams`") })
+    }
+
+    @Test("check_in.grace is read, defaults to 72h, and more than two weeks is refused with a hint")
+    func grace() throws {
+        #expect(try Fixtures.shippedConfiguration().pathways["community"]?.checkIn.grace == .hours(72))
+        let config = try Fixtures.copyOfConfig()
+        var pathways = try String(contentsOfFile: "\(config)/pathways.yaml", encoding: .utf8)
+        pathways = pathways.replacingOccurrences(of: "reminders: [2d], grace: 72h }", with: "reminders: [2d], grace: 3w }")
+        try write(pathways, to: "\(config)/pathways.yaml")
+        #expect(problems(config).contains { $0.message.contains("grace of 3w") || $0.message.contains("grace of 21d") })
+    }
+
+    @Test("intake.risk_phrases replaces the default list; a phrase with no letters is refused")
+    func riskPhrases() throws {
+        let config = try Fixtures.copyOfConfig()
+        var rom = try String(contentsOfFile: "\(config)/rom.yaml", encoding: .utf8)
+        let start = try #require(rom.range(of: "  risk_phrases:"))
+        let end = try #require(rom.range(of: "\nteams:"))
+        rom.replaceSubrange(start.lowerBound..<end.lowerBound, with: "  risk_phrases: [\"on the bridge\", \"!!!\"]")
+        try write(rom, to: "\(config)/rom.yaml")
+        #expect(problems(config).contains { $0.message.contains("`!!!` has no letters") })
+        rom = rom.replacingOccurrences(of: ", \"!!!\"", with: "")
+        try write(rom, to: "\(config)/rom.yaml")
+        let loaded = try Configuration.load(directory: config, environment: [:])
+        #expect(loaded.settings.riskPhrases.phrases == ["on the bridge"])
+        #expect(loaded.settings.riskPhrases.firstMatch(in: "I'm ON THE bridge now") == "on the bridge")
+    }
+
     @Test("A team alert through a gateway that does not exist, or to a phone number on an email gateway, is reported at the team's line")
     func teamAlerts() throws {
         let config = try Fixtures.copyOfConfig()

@@ -1,4 +1,5 @@
 import Foundation
+import Intake
 import HTTPTypes
 import Hummingbird
 
@@ -96,12 +97,5 @@ func jsonResponse(_ value: some Encodable, status: HTTPResponse.Status = .ok) th
 
 /// Parses `application/x-www-form-urlencoded` text.
 func parseForm(_ text: String) -> [String: String] {
-    var values: [String: String] = [:]
-    for pair in text.split(separator: "&") {
-        let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-        let decode = { (s: Substring) in String(s).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(s) }
-        guard let key = parts.first else { continue }
-        values[decode(key)] = parts.count > 1 ? decode(parts[1]) : ""
-    }
-    return values
+    FormFields.parse(text)
 }

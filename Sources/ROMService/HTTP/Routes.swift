@@ -21,6 +21,7 @@ public enum Routes {
         inboundSMS(&table, env)
         inboundEmail(&table, env)
         flags(&table, env)
+        inbox(&table, env)
         ops(&table, env)
         clinician(&table, env)
         reviewPacks(&table, env)

@@ -21,6 +21,7 @@ public enum BackgroundServices {
     @discardableResult
     public static func dispatchTick(_ env: ServiceEnvironment) async throws -> OutboxWorker.Summary {
         let summary = try await drain(env)
+        try await env.escalateUndeliverableAlerts(summary, now: env.now())
         for (gateway, outcomes) in summary.byGateway {
             for (outcome, count) in outcomes {
                 env.metrics.makeCounter(descriptor: Metrics.dispatchedMessages, labels: [("gateway", gateway), ("outcome", outcome)]).increment(by: Int64(count))
