@@ -70,7 +70,8 @@ public enum Correlation {
 
     /// Decides a text reply. `channel` is `sms` or `email`: an SMS without a code answers the only answerable
     /// reply-by-SMS prompt; an email answers the message its reply address names, so without a code it needs one
-    /// answerable prompt. `largestOption` gives an instrument's largest answer, so that a run of digits is refused
+    /// answerable prompt. When none can be answered, the one prompt of the latest check-in that closed unanswered
+    /// takes them (as unsolicited); several are ambiguous and go to the inbox. `largestOption` gives an instrument's largest answer, so that a run of digits is refused
     /// where answers go above 9.
     public static func decide(_ reply: SMSReply, channel: String, prompts: [OpenPrompt], now: Date, grace: TimeInterval,
                               largestOption: (String) -> Int?) -> TextDecision {
@@ -91,7 +92,14 @@ public enum Correlation {
                 }
                 placement = place(prompt, now: now, grace: grace)
             } else {
-                let candidates = answerable(prompts, now: now, grace: grace).filter { channel == "email" || $0.replyCode != nil }
+                let fits = { (prompt: OpenPrompt) in channel == "email" || prompt.replyCode != nil }
+                var candidates = answerable(prompts, now: now, grace: grace).filter(fits)
+                if candidates.isEmpty {
+                    // Nothing can be answered now: the answers are for the latest check-in that closed unanswered, and
+                    // are kept against it as unsolicited (scored and flagged) rather than lost.
+                    let closed = prompts.filter { fits($0) && $0.status != "answered" }
+                    if let latest = closed.map(\.closesAt).max() { candidates = closed.filter { $0.closesAt == latest } }
+                }
                 guard candidates.count == 1, let only = candidates.first else {
                     return .quarantine(reason: candidates.isEmpty ? "no_open_prompt" : "ambiguous: \(candidates.count) open prompts", tellHowToAnswer: true)
                 }

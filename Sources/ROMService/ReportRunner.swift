@@ -33,6 +33,7 @@ public struct ReportRunner: Sendable {
             add("answered", report.answered, "answered")
             add("missed", report.missed, "missed")
             add("still open", report.open, "open")
+            add("answered late (after closing, inside the grace)", report.late, "late")
             for (reason, count) in report.missedReasons.sorted(by: { $0.key < $1.key }) {
                 add("missed: \(reason)", Figure(count, of: report.missed.count), "missed")
             }

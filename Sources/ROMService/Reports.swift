@@ -25,6 +25,8 @@ public struct CompletenessReport: Sendable, Equatable, Codable {
     public var sent: Figure
     public var delivered: Figure
     public var answered: Figure
+    /// Answered after the check-in closed, inside the pathway's grace (part of `answered`).
+    public var late: Figure
     public var missed: Figure
     public var open: Figure
     /// Why due prompts went unanswered: reason → count.
@@ -36,7 +38,7 @@ public struct CompletenessReport: Sendable, Equatable, Codable {
     public var byMeasure: [String: Figure]
 
     enum CodingKeys: String, CodingKey {
-        case due, sent, delivered, answered, missed, open
+        case due, sent, delivered, answered, late, missed, open
         case missedReasons = "missed_reasons", baselineAnswered = "baseline_answered", pairedScores = "paired_scores", byMeasure = "answered_by_measure"
     }
 
@@ -62,7 +64,8 @@ public struct CompletenessReport: Sendable, Equatable, Codable {
         }
         return CompletenessReport(
             due: due, sent: Figure(count(\.sent), of: due), delivered: Figure(count(\.delivered), of: due),
-            answered: Figure(count { $0.status == "answered" }, of: due), missed: Figure(count { $0.status == "expired" || $0.status == "missed" }, of: due),
+            answered: Figure(count { $0.status == "answered" }, of: due),
+            late: Figure(count { $0.status == "answered" && $0.reason == "late" }, of: count { $0.status == "answered" }), missed: Figure(count { $0.status == "expired" || $0.status == "missed" }, of: due),
             open: Figure(count { $0.status == "scheduled" || $0.status == "sent" }, of: due), missedReasons: reasons,
             baselineAnswered: Figure(count { $0.kind == "baseline" && $0.status == "answered" }, of: count { $0.kind == "baseline" }),
             pairedScores: paired, byMeasure: byMeasure)

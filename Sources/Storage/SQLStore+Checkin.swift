@@ -151,7 +151,8 @@ extension SQLStore {
             if answer.unsolicitedReason == nil && !answer.promptID.isEmpty {
                 // Open prompts, and prompts that closed (not replanned) when the answer is inside the grace.
                 let answered = try await db.raw("""
-                    UPDATE prompts SET status = 'answered', answered_at_ms = \(bind: stamp), answered_late = \(bind: answer.late ? 1 : 0)
+                    UPDATE prompts SET status = 'answered', answered_at_ms = \(bind: stamp), answered_late = \(bind: answer.late ? 1 : 0),
+                           status_reason = \(bind: answer.late ? "late" : nil)
                     WHERE id = \(bind: answer.promptID) AND person_id = \(bind: personID)
                     AND (status IN ('scheduled', 'sent') OR (\(bind: answer.late ? 1 : 0) = 1 AND status = 'expired' AND status_reason = 'closed'))
                     RETURNING id

@@ -132,13 +132,14 @@ extension SQLStore {
         }
     }
 
-    /// The prompts behind one completeness figure (`due`, `sent`, `delivered`, `answered`, `missed`, `open`), at most `limit`.
+    /// The prompts behind one completeness figure (`due`, `sent`, `delivered`, `answered`, `late`, `missed`, `open`), at most `limit`.
     public func promptDetails(_ scope: ReportScope, figure: String, limit: Int = 1_000) async throws -> [PromptDetail] {
         let condition: SQLQueryString
         switch figure {
         case "sent": condition = "AND p.delivery IN ('accepted', 'delivered', 'unknown')"
         case "delivered": condition = "AND p.delivery = 'delivered'"
         case "answered": condition = "AND p.status = 'answered'"
+        case "late": condition = "AND p.status = 'answered' AND p.status_reason = 'late'"
         case "missed": condition = "AND p.status IN ('expired', 'missed')"
         case "open": condition = "AND p.status IN ('scheduled', 'sent')"
         default: condition = ""

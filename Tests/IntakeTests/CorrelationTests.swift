@@ -65,6 +65,11 @@ struct CorrelationTests {
         #expect(one == .answers(values: [1, 1], placement: .onTime(prompt())))
         let none = Correlation.decide(reply, channel: "sms", prompts: [prompt(status: "answered")], now: now, grace: grace, largestOption: { _ in 3 })
         #expect(none == .quarantine(reason: "no_open_prompt", tellHowToAnswer: true))
+        // Nothing open, one check-in closed unanswered after the grace: the answers are kept against it, as unsolicited.
+        let closed = prompt(status: "expired", reason: "closed")
+        let late = Correlation.decide(reply, channel: "email", prompts: [closed, prompt("pr_0", status: "answered")], now: closes.addingTimeInterval(grace + 1),
+                                      grace: grace, largestOption: { _ in 3 })
+        #expect(late == .answers(values: [1, 1], placement: .unsolicited(reason: "after_grace", prompt: closed)))
         let two = Correlation.decide(reply, channel: "email", prompts: [prompt(), prompt("pr_2", code: nil)], now: now, grace: grace, largestOption: { _ in 3 })
         #expect(two == .quarantine(reason: "ambiguous: 2 open prompts", tellHowToAnswer: true))
     }

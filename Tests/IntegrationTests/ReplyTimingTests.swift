@@ -1,3 +1,4 @@
+import Crypto
 import Delivery
 import Foundation
 import HTTPTypes
@@ -159,6 +160,78 @@ struct ReplyTimingTests {
         case .csv:
             #expect(told == "imported 1")
         }
+        await harness.close()
+    }
+
+    static let emailCases: [Case] = Timing.allCases.flatMap { timing in [true, false].map { Case(channel: .form, timing: timing, risk: $0) } }
+
+    @Test("Email replies (Mailgun-signed, SPF pass) to the reply+<token>@ address: raw kept, CORE-10 scored where it counts, item 6 flagged and alerted",
+          arguments: emailCases)
+    func email(_ item: Case) async throws {
+        let certificate = try makeCertificate()
+        let server = try SMTPServer(certificate: certificate)
+        defer { server.stop() }
+        let harness = try await Harness.make(receiver: nil, smtp: (server.port, "starttls", certificate.cert), emailReplies: true)
+        try await harness.seed("p1,Ana,,ana@example.org,,core,2026-11-02,,north")
+        let env = harness.env
+        try await env.store.transaction { db in
+            // Leave the CORE-10 open only, so an uncoded reply has one prompt to answer.
+            try await db.raw("UPDATE prompts SET status = 'answered' WHERE instrument <> 'core10'").run()
+        }
+        harness.clock.set(Self.date("2026-11-02T09:00:00Z"))
+        #expect(try await harness.worker().runOnce().accepted == 1)
+        let mail = try #require(server.messages().first)
+        let replyTo = try #require(mail.components(separatedBy: "\r\n").first { $0.hasPrefix("Reply-To:") })
+        let address = String(replyTo.dropFirst("Reply-To: ".count))
+        let core10 = try #require(try await env.store.recentPrompts(personID: "p1", closedAfter: .distantPast).first { $0.instrument == "core10" })
+
+        let now = when(item.timing)
+        harness.clock.set(now)
+        _ = try await SchedulerRunner(env: env).tick(now: now)
+        if item.timing == .replanned {
+            try await env.store.transaction { db in
+                try await db.raw("UPDATE prompts SET status = 'expired', status_reason = 'replanned' WHERE person_id = 'p1' AND status IN ('scheduled', 'sent')").run()
+            }
+        }
+        // CORE-10 item 6 is its risk item (any answer above 0).
+        let answers = [0, 1, 2, 1, 0, item.risk ? 2 : 0, 1, 1, 0, 1]
+        let timestamp = String(Int(now.timeIntervalSince1970))
+        let mailgunToken = "tok" + String(repeating: "0", count: 47)
+        let signature = HMAC<SHA256>.authenticationCode(for: Data((timestamp + mailgunToken).utf8), using: SymmetricKey(data: Data("key-mailgun-test".utf8)))
+            .map { String(format: "%02x", $0) }.joined()
+        let fields = [("recipient", address), ("sender", "ana@example.org"), ("body-plain", answers.map(String.init).joined(separator: " ") + "\n\nThanks\n"),
+                      ("Message-Id", "<m-\(item.timing)@mail>"), ("X-Mailgun-Spf", "Pass"), ("X-Mailgun-Dkim-Check-Result", "Pass"),
+                      ("timestamp", timestamp), ("token", mailgunToken), ("signature", signature)]
+        let body = fields.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" }.joined(separator: "&")
+        try await Application(router: Routes.router(env)).test(.router) { client in
+            let response = try await client.execute(uri: "/inbound/email/test-email", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
+                                                    body: ByteBuffer(string: body))
+            #expect(response.status == .ok)
+        }
+        await env.background.drain()
+        #expect(try await env.store.inboundReplies(source: "email").map(\.status) == ["processed"], "stored raw once, and used")
+        let rows = try await env.store.transaction { db in
+            try await db.raw("""
+                SELECT r.prompt_id, r.unsolicited_reason, s.total, p.answered_late FROM responses r JOIN scores s ON s.response_id = r.id
+                LEFT JOIN prompts p ON p.id = r.prompt_id WHERE r.person_id = 'p1' AND r.instrument = 'core10'
+                """).all().map {
+                (prompt: try $0.decode(column: "prompt_id", as: String?.self), reason: try $0.decode(column: "unsolicited_reason", as: String?.self),
+                 total: try $0.decode(column: "total", as: Double?.self), late: try $0.decode(column: "answered_late", as: Int?.self))
+            }
+        }
+        let row = try #require(rows.first)
+        #expect(rows.count == 1)
+        // CORE-10: items 2 and 3 reversed (4 − response), then the sum of ten items (0–40): 0+3+2+1+0+item 6+1+1+0+1.
+        #expect(row.total == (item.risk ? 11 : 9))
+        switch item.timing {
+        case .open: #expect(row.prompt == core10.id && row.late == 0)
+        case .insideGrace: #expect(row.prompt == core10.id && row.late == 1)
+        case .afterGrace: #expect(row.prompt == nil && row.reason == "after_grace")
+        case .replanned: #expect(row.prompt == nil && row.reason == "replanned")
+        }
+        let flags = try await env.store.openFlags(personID: "p1").filter { $0.kind == "CORE10_ITEM6_POSITIVE" }
+        #expect(flags.count == (item.risk ? 1 : 0) && flags.allSatisfy { $0.severity == "urgent" })
+        #expect(try await env.queueFlagAlerts(now: now).alerts == (item.risk ? 1 : 0))
         await harness.close()
     }
 

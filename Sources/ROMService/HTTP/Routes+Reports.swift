@@ -96,8 +96,8 @@ extension Routes {
         table.add(.get, "/ops/reports/rows", .roles([.ops]), page: true) { request, context in
             let (scope, query) = try scope(request)
             let figure = query["figure"] ?? "due"
-            guard ["due", "sent", "delivered", "answered", "missed", "open"].contains(figure) else {
-                throw APIError(status: .badRequest, code: "invalid_figure", message: "figure is one of due, sent, delivered, answered, missed, open")
+            guard ["due", "sent", "delivered", "answered", "late", "missed", "open"].contains(figure) else {
+                throw APIError(status: .badRequest, code: "invalid_figure", message: "figure is one of due, sent, delivered, answered, late, missed, open")
             }
             let details = try await env.store.promptDetails(scope, figure: figure, limit: 5_000)
             try await env.store.audit(AuditEvent(at: env.now(), actor: context.identity?.id ?? "?", action: "report.rows", personID: nil,

@@ -16,7 +16,7 @@ struct ReportCommand: AsyncParsableCommand {
                        cases), by pathway, team and measure — every percentage with its count
         non-response   flags raised for missed check-ins, how many were contacted (acknowledged) and reviewed
                        (actioned), and how long that took
-        --rows FIGURE lists the prompts behind a completeness figure (due, sent, delivered, answered, missed, open);
+        --rows FIGURE lists the prompts behind a completeness figure (due, sent, delivered, answered, late, missed, open);
         with non-response, --rows flags lists the flags. Outcomes in JSON list the people in every class.
           rom report completeness --from 2026-06-01 --to 2026-12-01 --team north
           rom report outcomes --format csv > outcomes.csv
@@ -43,7 +43,7 @@ struct ReportCommand: AsyncParsableCommand {
     @Option(help: "table, csv or json.")
     var format: String = "table"
 
-    @Option(help: "List the rows behind a figure instead: completeness due|sent|delivered|answered|missed|open; non-response flags.")
+    @Option(help: "List the rows behind a figure instead: completeness due|sent|delivered|answered|late|missed|open; non-response flags.")
     var rows: String?
 
     func run() async throws {
@@ -75,8 +75,8 @@ struct ReportCommand: AsyncParsableCommand {
             }
             print(ReportRunner.render(rows: table, value: table, as: format), terminator: "")
         } else if let figure = rows {
-            guard kind == .completeness, ["due", "sent", "delivered", "answered", "missed", "open"].contains(figure) else {
-                throw ValidationError("--rows works with completeness (due, sent, delivered, answered, missed, open) and non-response (flags)")
+            guard kind == .completeness, ["due", "sent", "delivered", "answered", "late", "missed", "open"].contains(figure) else {
+                throw ValidationError("--rows works with completeness (due, sent, delivered, answered, late, missed, open) and non-response (flags)")
             }
             let details = try await store.promptDetails(scope, figure: figure, limit: 100_000)
             let table = [["person", "measure", "kind", "review", "status", "reason", "message"]] + details.map {
