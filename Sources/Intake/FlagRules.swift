@@ -1,3 +1,4 @@
+import Foundation
 public import Instruments
 
 /// Which flags a reply raises: the one place these rules live, for every channel.
@@ -14,23 +15,22 @@ public enum FlagRules {
     /// The kind raised by a risk phrase in free text.
     public static let freeTextRisk = "free_text_risk"
 
-    /// Flags from a score. `source` names the channel in the evidence; `late`/`unsolicited` say how it arrived.
+    /// Flags from a score. `source` names the channel in the evidence.
     public static func flags(for score: Score, promptID: String?, source: String) -> [NewFlag] {
         var flags: [NewFlag] = []
-        func evidence(_ extra: String) -> String {
-            let prompt = promptID.map { "\"\(json($0))\"" } ?? "null"
-            return "{\"instrument\":\"\(json(score.instrument))\",\"version\":\"\(json(score.version))\",\"prompt\":\(prompt),\"source\":\"\(json(source))\",\"total\":\(score.total.map { "\($0)" } ?? "null")\(extra)}"
+        func evidence(_ extra: [String: Any]) -> String {
+            json(["instrument": score.instrument, "version": score.version, "prompt": promptID ?? NSNull(), "source": source,
+                  "total": score.total ?? NSNull()].merging(extra) { $1 })
         }
         for risk in score.riskFlags {
             flags.append(NewFlag(kind: risk.flag, severity: risk.value == nil ? "high" : "urgent",
-                                 evidence: evidence(",\"item\":\(risk.item),\"value\":\(risk.value.map(String.init) ?? "null")")))
+                                 evidence: evidence(["item": risk.item, "value": risk.value ?? NSNull()])))
         }
         if score.change == .reliableDeterioration {
-            flags.append(NewFlag(kind: "reliable_deterioration", severity: "high",
-                                 evidence: evidence(",\"baseline_total\":\(score.baselineTotal.map { "\($0)" } ?? "null")")))
+            flags.append(NewFlag(kind: "reliable_deterioration", severity: "high", evidence: evidence(["baseline_total": score.baselineTotal ?? NSNull()])))
         }
         if score.band == "severe" {
-            flags.append(NewFlag(kind: "severe_band", severity: "high", evidence: evidence(",\"band\":\"severe\"")))
+            flags.append(NewFlag(kind: "severe_band", severity: "high", evidence: evidence(["band": "severe"])))
         }
         return flags
     }
@@ -38,19 +38,18 @@ public enum FlagRules {
     /// Risk flags from answers that could not be scored (a saved draft, a form with a problem, a reply with the wrong
     /// number of answers): a risk answer reaches a clinician whatever the rest of the reply says.
     public static func riskScan(_ answers: [Int?], scorer: Scorer, promptID: String?, source: String) -> [NewFlag] {
-        scorer.riskScan(answers).filter { $0.value != nil }.map { risk in
-            let prompt = promptID.map { "\"\(json($0))\"" } ?? "null"
-            return NewFlag(kind: risk.flag, severity: "urgent", evidence: """
-                {"instrument":"\(json(scorer.definition.id))","prompt":\(prompt),"item":\(risk.item),"value":\(risk.value!),"source":"\(json(source))"}
-                """)
+        scorer.riskScan(answers).compactMap { risk in
+            guard let value = risk.value else { return nil }
+            return NewFlag(kind: risk.flag, severity: "urgent", evidence: json([
+                "instrument": scorer.definition.id, "prompt": promptID ?? NSNull(), "item": risk.item, "value": value, "source": source,
+            ]))
         }
     }
 
     /// An urgent flag when free text contains one of `phrases` (case, spacing and punctuation ignored).
     public static func freeTextRisk(_ text: String, phrases: RiskPhrases, replyID: String, source: String) -> NewFlag? {
         guard let phrase = phrases.firstMatch(in: text) else { return nil }
-        return NewFlag(kind: freeTextRisk, severity: "urgent",
-                       evidence: "{\"reply\":\"\(json(replyID))\",\"source\":\"\(json(source))\",\"phrase\":\"\(json(phrase))\"}")
+        return NewFlag(kind: freeTextRisk, severity: "urgent", evidence: json(["reply": replyID, "source": source, "phrase": phrase]))
     }
 
     /// The standing-flag rule: a standing kind is raised only when no flag of that kind for that measure is still
@@ -59,20 +58,8 @@ public enum FlagRules {
         !(standingKinds.contains(flag.kind) && alreadyOpenForMeasure)
     }
 
-    static func json(_ text: String) -> String {
-        var out = ""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 { out += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count) + String(scalar.value, radix: 16) }
-                else { out.unicodeScalars.append(scalar) }
-            }
-        }
-        return out
+    /// Evidence as JSON with sorted keys.
+    static func json(_ object: [String: Any]) -> String {
+        (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
     }
 }

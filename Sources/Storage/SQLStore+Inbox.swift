@@ -19,6 +19,8 @@ public struct InboxItem: Sendable, Equatable {
     public var handledBy: String?
     public var handledNote: String?
     public var handledAt: Date?
+    /// The reply raised an urgent flag (a risk phrase, a risk answer): the team was alerted already.
+    public var urgentFlag: Bool
 }
 
 /// How a person resolved an inbox item.
@@ -40,7 +42,7 @@ extension SQLStore {
             let status = includeHandled ? SQLQueryString("(r.status = 'quarantined' OR r.handled_at_ms IS NOT NULL)") : SQLQueryString("r.status = 'quarantined'")
             return try await db.raw("""
                 SELECT r.id, r.source, r.gateway, r.received_at_ms, r.person_id, p.team, r.reason, r.status, r.raw_body, r.content_type,
-                       r.handled_by, r.handled_note, r.handled_at_ms
+                       r.handled_by, r.handled_note, r.handled_at_ms, \(Self.urgentFlagColumn)
                 FROM inbound_replies r LEFT JOIN people p ON p.id = r.person_id
                 WHERE \(status) \(scope) ORDER BY r.received_at_ms, r.id LIMIT \(literal: limit)
                 """).all().map(Self.inboxItem)
@@ -52,7 +54,7 @@ extension SQLStore {
         try await read { db in
             try await db.raw("""
                 SELECT r.id, r.source, r.gateway, r.received_at_ms, r.person_id, p.team, r.reason, r.status, r.raw_body, r.content_type,
-                       r.handled_by, r.handled_note, r.handled_at_ms
+                       r.handled_by, r.handled_note, r.handled_at_ms, \(Self.urgentFlagColumn)
                 FROM inbound_replies r LEFT JOIN people p ON p.id = r.person_id WHERE r.id = \(bind: id)
                 """).first().map(Self.inboxItem)
         }
@@ -105,6 +107,10 @@ extension SQLStore {
         }
     }
 
+    static var urgentFlagColumn: SQLQueryString {
+        "CASE WHEN EXISTS (SELECT 1 FROM flags f WHERE f.inbound_reply_id = r.id AND f.severity = 'urgent') THEN 1 ELSE 0 END AS urgent_flag"
+    }
+
     static func inboxItem(_ row: any SQLRow) throws -> InboxItem {
         InboxItem(id: try row.decode(column: "id", as: String.self), channel: try row.decode(column: "source", as: String.self),
                   gateway: try row.decode(column: "gateway", as: String.self),
@@ -113,6 +119,7 @@ extension SQLStore {
                   reason: try row.decode(column: "reason", as: String?.self), status: try row.decode(column: "status", as: String.self),
                   rawBody: Array(try row.decode(column: "raw_body", as: Data.self)), contentType: try row.decode(column: "content_type", as: String?.self) ?? "",
                   handledBy: try row.decode(column: "handled_by", as: String?.self), handledNote: try row.decode(column: "handled_note", as: String?.self),
-                  handledAt: try row.decode(column: "handled_at_ms", as: Int64?.self).map(Date.init(millis:)))
+                  handledAt: try row.decode(column: "handled_at_ms", as: Int64?.self).map(Date.init(millis:)),
+                  urgentFlag: try row.decode(column: "urgent_flag", as: Int.self) != 0)
     }
 }

@@ -17,7 +17,9 @@ struct FlagRulesTests {
         let flags = FlagRules.flags(for: score, promptID: "pr_1", source: "sms")
         #expect(flags.map(\.kind) == ["PHQ9_ITEM9_POSITIVE"])
         #expect(flags.first?.severity == "urgent")
-        #expect(flags.first?.evidence.contains("\"item\":9,\"value\":\(value)") == true)
+        let flag = try #require(flags.first)
+        let evidence = try #require(try JSONSerialization.jsonObject(with: Data(flag.evidence.utf8)) as? [String: Any])
+        #expect(evidence["item"] as? Int == 9 && evidence["value"] as? Int == value && evidence["prompt"] as? String == "pr_1")
     }
 
     @Test("PHQ-9 item 9 answered 0 raises nothing; a total of 20 or more is the severe band (20–27)")
@@ -83,7 +85,8 @@ struct RiskPhrasesTests {
     func flag() throws {
         let flag = try #require(FlagRules.freeTextRisk("I can't do this any more", phrases: phrases, replyID: "in_1", source: "sms"))
         #expect(flag.kind == "free_text_risk" && flag.severity == "urgent")
-        #expect(flag.evidence.contains("\"phrase\":\"can't do this any more\""))
+        let evidence = try #require(try JSONSerialization.jsonObject(with: Data(flag.evidence.utf8)) as? [String: Any])
+        #expect(evidence["phrase"] as? String == "can't do this any more")
         #expect(!flag.evidence.contains("I can't"), "the evidence names the phrase; the reply itself stays in the inbox")
     }
 }

@@ -44,6 +44,38 @@ struct BrowserTests {
         await harness.close()
     }
 
+    @Test("The team inbox renders in Chromium with each waiting reply, why it is there, and its actions (screenshot inbox.png)")
+    func inboxInChromium() async throws {
+        let harness = try await Harness.make(receiver: try HTTPReceiver(), smtp: nil, replyBySMS: true)
+        try await harness.seed("p1,Ana,+447700900001,,,community,2026-11-02,,north")
+        let now = ISO8601DateFormatter().date(from: "2026-11-03T10:00:00Z")!
+        harness.clock.set(now)
+        let pipeline = ReplyPipeline(env: harness.env)
+        for (id, text) in [("SM1", "please stop texting me"), ("SM2", "I can't do this any more"), ("SM3", "P9 1 2")] {
+            let stored = try #require(try await harness.env.store.receiveSMS(gateway: "test-sms", eventID: id, from: "+447700900001", rawBody: Array("Body=\(text.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)".utf8),
+                                                                              contentType: "application/x-www-form-urlencoded", optIn: nil, now: now))
+            try await pipeline.processText(text, reply: stored, channel: "sms", gateway: "test-sms", keywordRecorded: false, now: now)
+        }
+        let cookie = try await harness.session(.clinician, team: "north")
+        let app = Application(router: Routes.router(harness.env), configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+        do { try await app.test(.live) { client in
+            let port = try #require(client.port)
+            let shot = "\(Browser.screenshotFolder)/inbox.png"
+            let report = try Browser.run(["page", "http://127.0.0.1:\(port)/clinician/inbox", shot, cookie])
+            let text = try #require(report["text"] as? String)
+            #expect(text.contains("Inbox: team north") && text.contains("3 replies"))
+            #expect(text.contains("please stop texting me") && text.contains("it reads like a wish to stop messages"))
+            #expect(text.contains("I can't do this any more") && text.contains("URGENT: this reply raised an urgent flag"))
+            #expect(text.contains("it names a code (P9) that is not one of the person's"))
+            #expect(text.contains("Score these answers") && text.contains("Record as an opt-out of sms") && text.contains("Mark handled"))
+            #expect(FileManager.default.fileExists(atPath: shot))
+        } } catch {
+            Issue.record(error)
+        }
+        #expect(try await harness.env.store.openFlags(personID: "p1").map(\.kind) == ["free_text_risk"])
+        await harness.close()
+    }
+
     @Test("A clinician's review page renders in Chromium with one trend chart per measure, drawn at full size, and prints the figures")
     func reviewPageInChromium() async throws {
         let harness = try await Harness.make(receiver: nil, smtp: nil)

@@ -1,3 +1,4 @@
+import Delivery
 import Foundation
 import Intake
 import ROMService
@@ -67,6 +68,104 @@ struct CrashTests {
         await harness.close()
     }
 
+    @Test("kill -9 of rom serve right after it answers inbound SMS, 100 times: after restart every stored reply is processed exactly once, every risk answer has its flag and one team alert (R36)")
+    func killServeDuringReplyProcessing() async throws {
+        let harness = try await Harness.make(receiver: try HTTPReceiver(), smtp: nil, replyBySMS: true)
+        try await harness.seed("p1,Ana,+447700900001,,,community,2026-11-02,,north")
+        try await harness.env.store.transaction { db in
+            try await db.raw("UPDATE prompts SET reply_code = 'P1' WHERE instrument = 'phq9'").run()
+        }
+        let arguments = ["serve", "--config", harness.config, "--now", "2026-11-03T10:00:00Z"]
+        func healthy(_ base: String) throws -> Bool {
+            try Subprocess.run("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "1", "\(base)/healthz"]).stdout == "200"
+        }
+        /// Starts `rom serve` on a fresh port (another try on another port if it exits, e.g. the port was taken).
+        func startServe() async throws -> (Subprocess, String) {
+            var failures: [String] = []
+            for _ in 0..<3 {
+                let port = Int.random(in: 30_000...60_000)
+                let base = "http://127.0.0.1:\(port)"
+                var environment = dispatcherEnvironment(harness)
+                environment["ROM_LISTEN"] = "127.0.0.1:\(port)"
+                environment["ROM_PUBLIC_URL"] = base
+                let serve = try Subprocess(Subprocess.rom, arguments, environment: environment)
+                for _ in 0..<500 {
+                    if try healthy(base) { return (serve, base) }
+                    if !serve.process.isRunning { break }
+                    try await Task.sleep(for: .milliseconds(20))
+                }
+                kill(serve.pid, SIGKILL)
+                failures.append(String(serve.finish().stderr.suffix(1_000)))
+            }
+            throw ServeDidNotStart(stderr: failures.joined(separator: "\n---\n"))
+        }
+        /// A signed SMS; returns the HTTP status.
+        func send(_ base: String, _ id: String, _ text: String) throws -> String {
+            let pairs = [("MessageSid", id), ("From", "+447700900001"), ("Body", text)]
+            let signature = TwilioSignature.expected(url: "\(base)/inbound/sms/test-sms", parameters: pairs, authToken: "12345")
+            let body = pairs.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" }.joined(separator: "&")
+            return try Subprocess.run("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5", "-H", "X-Twilio-Signature: \(signature)",
+                                                        "-H", "Content-Type: application/x-www-form-urlencoded", "--data-binary", body,
+                                                        "\(base)/inbound/sms/test-sms"]).stdout
+        }
+        var stored = 0, risky: Set<String> = [], refused: [String] = []
+        // Replies a kill left stored but unprocessed, summed over the rounds (each is picked up at the next start-up).
+        var leftPending = 0
+        for round in 0..<100 {
+            let (serve, base) = try await startServe()
+            for index in 0..<3 {
+                let id = "SM\(round)-\(index)"
+                let risk = index == 0
+                let status = try send(base, id, "P1 1 1 1 1 1 1 1 1 \(risk ? 2 : 0)")
+                if status == "200" {
+                    stored += 1
+                    if risk { risky.insert(id) }
+                } else {
+                    refused.append("\(id): \(status)")
+                }
+            }
+            // Killed the moment it has answered: processing (and the alert) may not have happened yet.
+            kill(serve.pid, SIGKILL)
+            _ = serve.finish()
+            leftPending += try await harness.env.store.pendingReplies(source: "sms").count
+        }
+        #expect(stored == 300, "every request was answered 200 before the kill: \(refused)")
+        print("R36: kills left \(leftPending) stored replies unprocessed over 100 rounds")
+        let (final, _) = try await startServe()
+        try await Task.sleep(for: .milliseconds(300))
+        kill(final.pid, SIGTERM)
+        _ = final.finish()
+
+        let store = harness.env.store
+        let replies = try await store.transaction { db in
+            try await db.raw("SELECT id, provider_event_id, status FROM inbound_replies WHERE source = 'sms'").all().map {
+                (id: try $0.decode(column: "id", as: String.self), event: try $0.decode(column: "provider_event_id", as: String.self),
+                 status: try $0.decode(column: "status", as: String.self))
+            }
+        }
+        #expect(replies.count == stored, "each delivery stored once")
+        #expect(replies.allSatisfy { $0.status == "processed" }, "none left unprocessed: \(replies.filter { $0.status != "processed" }.map(\.event))")
+        let perReply = try await store.transaction { db in
+            try await db.raw("SELECT inbound_reply_id, COUNT(*) AS n FROM responses WHERE inbound_reply_id IS NOT NULL GROUP BY inbound_reply_id").all().map {
+                (try $0.decode(column: "inbound_reply_id", as: String.self), try $0.decode(column: "n", as: Int.self))
+            }
+        }
+        #expect(perReply.count == stored && perReply.allSatisfy { $0.1 == 1 }, "exactly one response per reply")
+        let flagged = try await store.transaction { db in
+            try await db.raw("""
+                SELECT r.provider_event_id AS event, COUNT(f.id) AS n FROM flags f JOIN inbound_replies r ON r.id = f.inbound_reply_id
+                WHERE f.kind = 'PHQ9_ITEM9_POSITIVE' GROUP BY r.provider_event_id
+                """).all().map { (try $0.decode(column: "event", as: String.self), try $0.decode(column: "n", as: Int.self)) }
+        }
+        #expect(Set(flagged.map(\.0)) == risky && flagged.allSatisfy { $0.1 == 1 }, "every risk answer has exactly one flag")
+        _ = try await harness.env.queueFlagAlerts(now: harness.clock.now)
+        let alerts = try await store.transaction { db in
+            try await db.raw("SELECT idempotency_key FROM outbox_messages WHERE purpose = 'team_alert'").all().map { try $0.decode(column: "idempotency_key", as: String.self) }
+        }
+        #expect(alerts.count == risky.count && Set(alerts).count == alerts.count, "one team alert per risk flag")
+        await harness.close()
+    }
+
     @Test("On SQLite a second dispatcher is refused while the first runs, naming it; the lock goes with the process, even on kill -9 (R12)",
           .disabled(if: Fixtures.onPostgres, "SQLite only: on PostgreSQL several dispatchers run together"))
     func oneDispatcher() async throws {
@@ -130,4 +229,9 @@ struct CrashTests {
         #expect(perKey.values.allSatisfy { $0 == 1 }, "no duplicates: \(perKey.filter { $0.value > 1 }.count) keys sent more than once")
         await harness.close()
     }
+}
+
+struct ServeDidNotStart: Error, CustomStringConvertible {
+    var stderr: String
+    var description: String { "rom serve did not start: \(stderr)" }
 }

@@ -97,6 +97,25 @@ struct Harness {
         _ = try await SchedulerRunner(env: env).tick(now: clock.now)
     }
 
+    /// Sends p1's baseline check-in through the sandbox at 09:00 on 2 Nov 2026 and returns its link's token.
+    func sendBaseline() async throws -> String {
+        clock.set(ISO8601DateFormatter().date(from: "2026-11-02T09:00:00Z")!)
+        let summary = try await worker().runOnce()
+        guard summary.accepted == 1, let link = try await env.store.sandboxMessages().first?.link, let token = link.split(separator: "/").last else {
+            throw HarnessError(description: "the baseline was not sent through the sandbox: \(summary)")
+        }
+        return String(token)
+    }
+
+    /// A browser session cookie value for a staff member of `role` (and `team`).
+    func session(_ role: Role, team: String?, label: String = "test") async throws -> String {
+        let session = Credentials.newSecret(prefix: "session")
+        let tokenID = "tok_" + newID()
+        try await env.store.insertToken(id: tokenID, hash: "unused-" + tokenID, role: role, team: team, label: label, now: clock.now)
+        try await env.store.insertSession(hash: Credentials.hash(session), tokenID: tokenID, now: clock.now, expiresAt: clock.now.addingTimeInterval(3_600))
+        return "rom_session=\(session)"
+    }
+
     /// A worker with fixed jitter (the middle of the range) so retry times are exact.
     func worker(policy: RetryPolicy = RetryPolicy(), concurrency: Int = 16) -> OutboxWorker {
         OutboxWorker(store: env.store, gateways: env.gateways, composer: env.composer, pathways: env.configuration.pathways, links: env.links,
@@ -108,4 +127,8 @@ struct Harness {
         env.curl?.shutdown()
         try? await env.store.close()
     }
+}
+
+struct HarnessError: Error, CustomStringConvertible {
+    var description: String
 }

@@ -62,6 +62,7 @@ struct InboxTests {
             #expect(items.map { $0["text"] as? String } == ["please stop texting me", "I can't do this any more"], "north's two, oldest first")
             #expect(items.map { $0["reason"] as? String } == ["free_text_opt_out", "unreadable: the reply has words in it; reply with numbers only"])
             #expect(items.allSatisfy { $0["person"] as? String == "p1" && $0["channel"] as? String == "sms" && $0["status"] as? String == "quarantined" })
+            #expect(items.map { $0["urgent_flag"] as? Bool } == [false, true], "the risk phrase's item says its flag was raised")
             #expect(items.allSatisfy { ($0["received_at"] as? String)?.hasPrefix("2026-11-03T10:0") == true })
             let southItems = try #require(try await json(client, .get, "/api/v1/inbox", south).1["items"] as? [[String: Any]])
             #expect(southItems.map { $0["reason"] as? String } == ["unknown code P77"])
@@ -125,10 +126,7 @@ struct InboxTests {
     func unscorableFormAfterClosing() async throws {
         let harness = try await Harness.make(receiver: nil, smtp: nil)
         try await harness.seed("p1,Ana,+447700900001,,,community,2026-11-02,,north")
-        harness.clock.set(ISO8601DateFormatter().date(from: "2026-11-02T09:00:00Z")!)
-        #expect(try await harness.worker().runOnce().accepted == 1)
-        let link = try #require(try await harness.env.store.sandboxMessages().first?.link)
-        let token = String(link.split(separator: "/").last!)
+        let token = try await harness.sendBaseline()
         let phq9 = try #require(try await harness.env.store.openPrompts(personID: "p1", now: harness.clock.now).first { $0.instrument == "phq9" })
         harness.clock.set(ISO8601DateFormatter().date(from: "2026-11-25T10:00:00Z")!)
         try await Application(router: Routes.router(harness.env)).test(.router) { client in

@@ -239,10 +239,7 @@ struct ReplyTimingTests {
     func concurrentForm() async throws {
         let harness = try await Harness.make(receiver: nil, smtp: nil)
         try await harness.seed("p1,Ana,+447700900001,,,community,2026-11-02,,north")
-        harness.clock.set(Self.date("2026-11-02T09:00:00Z"))
-        #expect(try await harness.worker().runOnce().accepted == 1)
-        let link = try #require(try await harness.env.store.sandboxMessages().first?.link)
-        let token = String(link.split(separator: "/").last!)
+        let token = try await harness.sendBaseline()
         let prompts = try await harness.env.store.openPrompts(personID: "p1", now: harness.clock.now)
         var fields: [String] = []
         for prompt in prompts {

@@ -113,6 +113,9 @@ extension Routes {
             let id = HTML.escape(item.id)
             let person = item.personID.map { "<a href=\"/clinician/people/\(HTML.escape($0))/review\">\(HTML.escape($0))</a>" } ?? "unknown sender"
             body += "<section class=\"inbox\" id=\"\(id)\" aria-labelledby=\"h-\(id)\"><h2 id=\"h-\(id)\">\(HTML.escape(item.channel.uppercased())) from \(person), \(age(now.timeIntervalSince(item.receivedAt))) ago</h2>"
+            if item.urgentFlag {
+                body += "<p class=\"urgent\"><strong>URGENT:</strong> this reply raised an urgent flag and the team was alerted. <a href=\"/clinician/flags\">Open flags</a></p>"
+            }
             body += "<p><strong>Why it is here:</strong> \(HTML.escape(describe(item.reason)))</p><blockquote>\(HTML.escape(text))</blockquote>"
             if let personID = item.personID {
                 let prompts = try await env.store.recentPrompts(personID: personID, closedAfter: now.addingTimeInterval(-ReplyPipeline.lookback))
@@ -122,7 +125,7 @@ extension Routes {
                 }.joined()
                 body += """
                 <form method="post" action="/clinician/inbox/\(id)/match"><label for="p-\(id)">Check-in it answers</label>
-                <select id="p-\(id)" name="prompt">\(options)</select>
+                <select id="p-\(id)" name="prompt"><option value="">Choose a check-in</option>\(options)</select>
                 <label for="a-\(id)">Answers in item order (leave blank to read them from the reply)</label><input id="a-\(id)" name="answers" inputmode="numeric">
                 <button type="submit">Score these answers</button></form>
                 """
@@ -135,7 +138,7 @@ extension Routes {
             <button type="submit" class="secondary">Mark handled</button></form></section>
             """
         }
-        let style = "<style>section.inbox{border-top:4px solid #005eb8;margin-top:24px;padding-top:8px}blockquote{background:#f0f4f5;padding:12px;margin:8px 0;white-space:pre-wrap}label{display:block;margin-top:8px}button.secondary{background:#fff;color:#005eb8;border:2px solid #005eb8}</style>"
+        let style = "<style>section.inbox{border-top:4px solid #005eb8;margin-top:24px;padding-top:8px}p.urgent{background:#fce8e6;padding:8px}blockquote{background:#f0f4f5;padding:12px;margin:8px 0;white-space:pre-wrap}label{display:block;margin-top:8px}button.secondary{background:#fff;color:#005eb8;border:2px solid #005eb8}</style>"
         return HTML.page(title: "Inbox", body: style + body, signedIn: true)
     }
 
@@ -179,6 +182,7 @@ struct InboxJSON: Encodable {
     var handledBy: String?
     var handledNote: String?
     var handledAt: Date?
+    var urgentFlag: Bool
 
     init(_ item: InboxItem, text: String?) {
         id = item.id
@@ -192,11 +196,12 @@ struct InboxJSON: Encodable {
         handledBy = item.handledBy
         handledNote = item.handledNote
         handledAt = item.handledAt
+        urgentFlag = item.urgentFlag
     }
 
     enum CodingKeys: String, CodingKey {
         case id, channel, receivedAt = "received_at", person, team, reason, text, status
-        case handledBy = "handled_by", handledNote = "handled_note", handledAt = "handled_at"
+        case handledBy = "handled_by", handledNote = "handled_note", handledAt = "handled_at", urgentFlag = "urgent_flag"
     }
 }
 
