@@ -119,7 +119,7 @@ struct Harness {
     /// A worker with fixed jitter (the middle of the range) so retry times are exact.
     func worker(policy: RetryPolicy = RetryPolicy(), concurrency: Int = 16) -> OutboxWorker {
         OutboxWorker(store: env.store, gateways: env.gateways, composer: env.composer, pathways: env.configuration.pathways, links: env.links,
-                     policy: policy, lease: 60, dailyCap: env.configuration.settings.dailyCap, concurrency: concurrency,
+                     policy: policy, lease: 60, dailyCap: env.configuration.settings.dailyCap, batch: env.configuration.settings.dispatchBatch, concurrency: concurrency,
                      clock: { clock.now }, jitter: { 0.5 }, logger: env.logger)
     }
 

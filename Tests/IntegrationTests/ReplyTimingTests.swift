@@ -54,11 +54,10 @@ struct ReplyTimingTests {
         let prompts = try await env.store.recentPrompts(personID: "p1", closedAfter: .distantPast)
         let phq9 = try #require(prompts.first { $0.instrument == "phq9" })
         let code = try #require(phq9.replyCode, "the reply-by-SMS message gave the prompt a code")
-        let key = try #require(try await env.store.transaction { db in
-            try await db.raw("SELECT idempotency_key FROM outbox_messages WHERE person_id = 'p1' AND purpose = 'prompt' LIMIT 1").first()?
-                .decode(column: "idempotency_key", as: String.self)
-        })
-        let token = env.links.checkin(key: key).token
+        // The link as the person got it: from the SMS the provider received.
+        let sms = try #require(receiver.requests().first.flatMap { try? JSONSerialization.jsonObject(with: Data($0.body.utf8)) as? [String: Any] }?["text"] as? String)
+        let link = try #require(sms.split(separator: " ").first { $0.contains("/c/") })
+        let token = String(link.split(separator: "/").last!)
 
         let now = when(item.timing)
         harness.clock.set(now)

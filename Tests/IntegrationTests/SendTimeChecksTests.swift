@@ -11,26 +11,28 @@ import Testing
 /// What the dispatcher decides just before each send: opt-outs that land mid-batch, and alerts that cannot be delivered.
 @Suite("Send-time checks", .serialized)
 struct SendTimeChecksTests {
-    @Test("A STOP committed while a batch is in flight stops every later send to that number (R22)")
+    @Test("A STOP committed while a 1,000-message batch is in flight stops every later send to those numbers (R22)")
     func stopMidBatch() async throws {
         let receiver = try HTTPReceiver()
         defer { receiver.stop() }
-        let harness = try await Harness.make(receiver: receiver, smtp: nil, dispatcherConcurrency: 1)
-        let people = (1...30).map { String(format: "p%02d,Person,+4477009%05d,,,community,2026-11-02,,north", $0, $0) }
+        let concurrency = 16
+        // Three outbox rows per message (PHQ-9, GAD-7, goals): a claim of 3,000 rows is the 1,000 messages.
+        let harness = try await Harness.make(receiver: receiver, smtp: nil, dispatcherBatch: 3_000)
+        let people = (1...1_000).map { String(format: "p%04d,Person,+4477009%05d,,,community,2026-11-02,,north", $0, $0) }
         try await harness.seed(people.joined(separator: "\n"))
         harness.clock.set(ISO8601DateFormatter().date(from: "2026-11-02T09:00:00Z")!)
-        try receiver.setMode("slow:40")
-        let worker = harness.worker(concurrency: 1)
+        try receiver.setMode("slow:10")
+        let worker = harness.worker(concurrency: concurrency)
         let pass = Task { try await worker.runOnce() }
-        // Once a few have gone, everyone not yet sent to replies STOP.
+        // Once a hundred have gone, everyone not yet sent to replies STOP.
         var sentBefore: Set<String> = []
         for _ in 0..<500 {
             sentBefore = Set(receiver.requests().compactMap { Self.recipient($0.body) })
-            if sentBefore.count >= 5 { break }
+            if sentBefore.count >= 100 { break }
             try await Task.sleep(for: .milliseconds(10))
         }
-        #expect(sentBefore.count >= 5 && sentBefore.count < 30, "the batch is still in flight")
-        let stopped = (1...30).map { String(format: "+4477009%05d", $0) }.filter { !sentBefore.contains($0) }
+        #expect(sentBefore.count >= 100 && sentBefore.count < 900, "the batch is still in flight")
+        let stopped = (1...1_000).map { String(format: "+4477009%05d", $0) }.filter { !sentBefore.contains($0) }
         // All the STOPs in one transaction, as a burst of inbound STOPs would land.
         let stamp = Int64(harness.clock.now.timeIntervalSince1970 * 1000)
         try await harness.env.store.transaction { db in
@@ -41,15 +43,15 @@ struct SendTimeChecksTests {
                     """).run()
             }
         }
-        // What had reached the provider when the STOPs were committed; with concurrency 1 at most one more send can
-        // have been on its way then. Every send to a stopped number after that is one the check should have stopped.
+        // What had reached the provider when the STOPs were committed; at most `concurrency` more sends can have been on
+        // their way then. Every send to a stopped number after that is one the check should have stopped.
         let reachedAtCommit = receiver.requests().count
         let summary = try await pass.value
         let requests = receiver.requests()
-        let late = requests.filter { $0.n > reachedAtCommit + 1 }.compactMap { Self.recipient($0.body) }.filter { stopped.contains($0) }
+        let late = requests.filter { $0.n > reachedAtCommit + concurrency }.compactMap { Self.recipient($0.body) }.filter { stopped.contains($0) }
         #expect(late.isEmpty, "sent after the STOP was committed: \(late)")
-        #expect(summary.claimed == 30 && summary.accepted == requests.count)
-        #expect(summary.failed >= 30 - reachedAtCommit - 1, "the rest are refused as opted out")
+        #expect(summary.claimed == 1_000 && summary.accepted == requests.count)
+        #expect(summary.failed >= 1_000 - reachedAtCommit - concurrency, "the rest are refused as opted out")
         await harness.close()
     }
 
