@@ -12,6 +12,8 @@ enum Metrics {
                                                      helpText: "Outbox rows due and still queued after the last dispatch") }
     static var undeliverableAlerts: MetricNameDescriptor { MetricNameDescriptor(namespace: "rom", metricName: "alerts_undeliverable", unitName: "total",
                                                            helpText: "Urgent flag alerts and escalations that dead-lettered (any increase needs a person)") }
+    static var securityEvents: MetricNameDescriptor { MetricNameDescriptor(namespace: "rom", metricName: "security_events", unitName: "total",
+                                                      helpText: "Refused requests by event (bad_signature, replayed_token) and route template") }
     static var outboxOldestDue: MetricNameDescriptor { MetricNameDescriptor(namespace: "rom", metricName: "outbox_oldest_due_age", unitName: "seconds",
                                                        helpText: "How long the oldest due, still queued outbox row has waited (0 when none)") }
 }

@@ -188,7 +188,7 @@ public struct ReplyPipeline: Sendable {
     /// The answer text of a stored SMS or email, read with its gateway's field names; nil when the gateway no longer
     /// takes replies. Shared by processing, reprocessing and the team inbox.
     public func text(of body: [UInt8], contentType: String, source: String, gateway: String) -> String? {
-        let fields = Routes.inboundFields(body, contentType: contentType)
+        let fields = WebhookFields.parse(body, contentType: contentType)
         switch env.configuration.gateways[gateway]?.kind {
         case .webhook(let webhook) where source == "sms": return webhook.inbound.map { fields[$0.bodyField] ?? "" }
         case .smtp(let smtp) where source == "email": return smtp.inbound.map { EmailReply.answerText(fields[$0.textField] ?? "") }

@@ -13,12 +13,13 @@ public enum Browser {
         return folder
     }
 
-    /// Runs the driver with `arguments` and returns its JSON report.
-    public static func run(_ arguments: [String]) throws -> [String: Any] {
+    /// Runs the driver with `arguments` and returns its JSON report. Waits off the cooperative threads, which the
+    /// in-process server under test needs to answer the browser.
+    public static func run(_ arguments: [String]) async throws -> [String: Any] {
         guard FileManager.default.isExecutableFile(atPath: "/usr/bin/chromium") else {
             throw Failure(description: "chromium is not installed: scripts/test installs Debian's chromium package")
         }
-        let outcome = try Subprocess.run("/usr/bin/python3", ["\(Fixtures.repositoryRoot)/Tests/Fixtures/browser.py"] + arguments)
+        let outcome = try await Subprocess.runAsync("/usr/bin/python3", ["\(Fixtures.repositoryRoot)/Tests/Fixtures/browser.py"] + arguments)
         guard outcome.status == 0, let report = try JSONSerialization.jsonObject(with: Data(outcome.stdout.utf8)) as? [String: Any] else {
             throw Failure(description: "browser.py failed (\(outcome.status)): \(outcome.stderr)")
         }

@@ -45,4 +45,14 @@ public final class Subprocess: @unchecked Sendable {
     public static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> Outcome {
         try Subprocess(executable, arguments, environment: environment).finish()
     }
+
+    /// Runs to the end, waiting on a Dispatch thread rather than one of the two cooperative threads: a test that calls
+    /// its own in-process server (curl, a browser) must not block the threads that server needs to answer.
+    public static func runAsync(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) async throws -> Outcome {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result { try Subprocess(executable, arguments, environment: environment).finish() })
+            }
+        }
+    }
 }

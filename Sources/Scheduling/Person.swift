@@ -108,6 +108,8 @@ public enum ContactRules {
         let parts = text.split(separator: "@", omittingEmptySubsequences: false)
         guard parts.count == 2, !parts[0].isEmpty, parts[1].contains("."), !parts[1].hasPrefix("."), !parts[1].hasSuffix("."),
               !text.contains(" "), text.count <= 254 else { return false }
+        // No control characters (a CR/LF would inject SMTP headers) and no angle brackets (they would end the address).
+        if text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F || $0 == "<" || $0 == ">" || $0 == "\\" || $0 == "\"" }) { return false }
         return true
     }
 }

@@ -421,6 +421,17 @@ let migrations: [Migration] = [
             "ALTER TABLE inbound_replies ADD COLUMN handled_at_ms BIGINT",
             "ALTER TABLE flags ADD COLUMN inbound_reply_id TEXT",
             "CREATE INDEX inbound_replies_person ON inbound_replies (person_id, status)",
+            // Signed webhook tokens seen in their replay window, bound to the body they signed (Mailgun signs only
+            // timestamp + token, so a captured triple must not authorise another body).
+            """
+            CREATE TABLE webhook_tokens (
+                gateway TEXT NOT NULL,
+                token TEXT NOT NULL,
+                body_hash TEXT NOT NULL,
+                seen_at_ms BIGINT NOT NULL,
+                PRIMARY KEY (gateway, token)
+            )
+            """,
         ]
     },
 ]

@@ -112,9 +112,13 @@ extension SQLStore {
         }
     }
 
+    /// An unknown role (a hand-edited row, a role from a newer version) fails closed: the token is refused, never
+    /// taken for another role.
     private static func decodeToken(_ row: any SQLRow) throws -> APIToken {
-        APIToken(id: try row.decode(column: "id", as: String.self),
-                 role: Role(rawValue: try row.decode(column: "role", as: String.self)) ?? .integration,
+        let text = try row.decode(column: "role", as: String.self)
+        guard let role = Role(rawValue: text) else { throw StoreError.unsupported("token role `\(text)`") }
+        return APIToken(id: try row.decode(column: "id", as: String.self),
+                 role: role,
                  team: try row.decode(column: "team", as: String?.self), label: try row.decode(column: "label", as: String?.self),
                  createdAt: Date(millis: try row.decode(column: "created_at_ms", as: Int64.self)),
                  revokedAt: try row.decode(column: "revoked_at_ms", as: Int64?.self).map(Date.init(millis:)))

@@ -54,6 +54,23 @@ extension SQLStore {
         }
     }
 
+    /// Binds a signed webhook token to the body it came with, for the replay window: true for the first sight or an
+    /// identical retry, false when the token comes back with another body (a replay). Tokens older than `window` are
+    /// forgotten as new ones arrive.
+    public func bindWebhookToken(gateway: String, token: String, bodyHash: String, window: TimeInterval, now: Date) async throws -> Bool {
+        let stamp = now.millis
+        return try await transaction { db in
+            try await db.raw("DELETE FROM webhook_tokens WHERE seen_at_ms < \(bind: stamp - Int64(window * 2_000))").run()
+            try await db.raw("""
+                INSERT INTO webhook_tokens (gateway, token, body_hash, seen_at_ms) VALUES (\(bind: gateway), \(bind: token), \(bind: bodyHash), \(bind: stamp))
+                ON CONFLICT (gateway, token) DO NOTHING
+                """).run()
+            let seen = try await db.raw("SELECT body_hash FROM webhook_tokens WHERE gateway = \(bind: gateway) AND token = \(bind: token)").first()?
+                .decode(column: "body_hash", as: String.self)
+            return seen == bodyHash
+        }
+    }
+
     /// Stores a check-in form submission raw, unprocessed, when none of it could be scored (it goes to the team inbox
     /// next). Returns its id, or nil when the same submission was stored before.
     public func receiveForm(eventID: String, personID: String, rawBody: [UInt8], now: Date) async throws -> String? {

@@ -23,7 +23,7 @@ struct BrowserTests {
         let app = Application(router: Routes.router(harness.env), configuration: .init(address: .hostname("127.0.0.1", port: 0)))
         do { try await app.test(.live) { client in
             let port = try #require(client.port)
-            let report = try Browser.run(["checkin", "http://127.0.0.1:\(port)/c/\(token)", Browser.screenshotFolder])
+            let report = try await Browser.run(["checkin", "http://127.0.0.1:\(port)/c/\(token)", Browser.screenshotFolder])
             #expect(report["scripts"] as? Int == 0, "the page works with no JavaScript of its own")
             #expect(report["overflow"] as? Bool == false, "nothing wider than a 390-pixel phone screen")
             let questions = try #require(report["questions"] as? Int)
@@ -61,7 +61,7 @@ struct BrowserTests {
         do { try await app.test(.live) { client in
             let port = try #require(client.port)
             let shot = "\(Browser.screenshotFolder)/inbox.png"
-            let report = try Browser.run(["page", "http://127.0.0.1:\(port)/clinician/inbox", shot, cookie])
+            let report = try await Browser.run(["page", "http://127.0.0.1:\(port)/clinician/inbox", shot, cookie])
             let text = try #require(report["text"] as? String)
             #expect(text.contains("Inbox: team north") && text.contains("3 replies"))
             #expect(text.contains("please stop texting me") && text.contains("it reads like a wish to stop messages"))
@@ -89,7 +89,7 @@ struct BrowserTests {
         do { try await app.test(.live) { client in
             let port = try #require(client.port)
             let shot = "\(Browser.screenshotFolder)/review-page.png"
-            let report = try Browser.run(["page", "http://127.0.0.1:\(port)/clinician/people/demo01/review", shot, "rom_session=\(session)"])
+            let report = try await Browser.run(["page", "http://127.0.0.1:\(port)/clinician/people/demo01/review", shot, "rom_session=\(session)"])
             let text = try #require(report["text"] as? String)
             #expect(text.contains("Review pack: Ana"))
             #expect(text.contains("PHQ-9") && text.contains("GAD-7"))

@@ -76,8 +76,8 @@ struct CrashTests {
             try await db.raw("UPDATE prompts SET reply_code = 'P1' WHERE instrument = 'phq9'").run()
         }
         let arguments = ["serve", "--config", harness.config, "--now", "2026-11-03T10:00:00Z"]
-        func healthy(_ base: String) throws -> Bool {
-            try Subprocess.run("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "1", "\(base)/healthz"]).stdout == "200"
+        func healthy(_ base: String) async throws -> Bool {
+            try await Subprocess.runAsync("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "1", "\(base)/healthz"]).stdout == "200"
         }
         /// Starts `rom serve` on a fresh port (another try on another port if it exits, e.g. the port was taken).
         func startServe() async throws -> (Subprocess, String) {
@@ -90,7 +90,7 @@ struct CrashTests {
                 environment["ROM_PUBLIC_URL"] = base
                 let serve = try Subprocess(Subprocess.rom, arguments, environment: environment)
                 for _ in 0..<500 {
-                    if try healthy(base) { return (serve, base) }
+                    if try await healthy(base) { return (serve, base) }
                     if !serve.process.isRunning { break }
                     try await Task.sleep(for: .milliseconds(20))
                 }
@@ -100,11 +100,11 @@ struct CrashTests {
             throw ServeDidNotStart(stderr: failures.joined(separator: "\n---\n"))
         }
         /// A signed SMS; returns the HTTP status.
-        func send(_ base: String, _ id: String, _ text: String) throws -> String {
+        func send(_ base: String, _ id: String, _ text: String) async throws -> String {
             let pairs = [("MessageSid", id), ("From", "+447700900001"), ("Body", text)]
             let signature = TwilioSignature.expected(url: "\(base)/inbound/sms/test-sms", parameters: pairs, authToken: "12345")
             let body = pairs.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" }.joined(separator: "&")
-            return try Subprocess.run("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5", "-H", "X-Twilio-Signature: \(signature)",
+            return try await Subprocess.runAsync("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "5", "-H", "X-Twilio-Signature: \(signature)",
                                                         "-H", "Content-Type: application/x-www-form-urlencoded", "--data-binary", body,
                                                         "\(base)/inbound/sms/test-sms"]).stdout
         }
@@ -116,7 +116,7 @@ struct CrashTests {
             for index in 0..<3 {
                 let id = "SM\(round)-\(index)"
                 let risk = index == 0
-                let status = try send(base, id, "P1 1 1 1 1 1 1 1 1 \(risk ? 2 : 0)")
+                let status = try await send(base, id, "P1 1 1 1 1 1 1 1 1 \(risk ? 2 : 0)")
                 if status == "200" {
                     stored += 1
                     if risk { risky.insert(id) }

@@ -20,7 +20,7 @@ struct Harness {
 
     /// Writes gateways for the receiver and SMTP server into a copy of the shipped config and opens a fresh store.
     static func make(receiver: HTTPReceiver?, smtp: (port: Int, tls: String, ca: String?)?, timeout: String = "5s", dispatcherConcurrency: Int? = nil, dispatcherBatch: Int? = nil,
-                     replyBySMS: Bool = false, emailReplies: Bool = false, teams: String? = nil,
+                     replyBySMS: Bool = false, emailReplies: Bool = false, teams: String? = nil, securityYAML: String? = nil,
                      start: Date = ISO8601DateFormatter().date(from: "2026-11-02T08:00:00Z")!) async throws -> Harness {
         let config = try Fixtures.copyOfConfig()
         var gateways = "gateways:\n  sandbox-sms: { kind: sandbox, channel: sms }\n  sandbox-email: { kind: sandbox, channel: email }\n"
@@ -76,6 +76,9 @@ struct Harness {
             rom = rom.replacingOccurrences(of: "  batch: 1000 ", with: "  batch: \(batch) ")
         }
         rom = rom.replacingOccurrences(of: "link_secret: { file: var/link-secret }", with: "link_secret: { file: \(config)/link-secret }")
+        if let securityYAML {
+            rom = rom.replacingOccurrences(of: "  trusted_proxies: []", with: securityYAML.trimmingCharacters(in: .newlines))
+        }
         if let teams, let start = rom.range(of: "\nteams:") {
             // The teams block is the last in rom.yaml: replace it whole.
             rom = String(rom[..<start.lowerBound]) + "\nteams:\n" + teams + "\n"

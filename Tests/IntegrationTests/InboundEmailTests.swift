@@ -1,3 +1,4 @@
+import Crypto
 import Delivery
 import Foundation
 import Intake
@@ -19,9 +20,15 @@ struct InboundEmailTests {
     let token = "abcdef0123456789abcdef0123456789abcdef0123456789ab"
     let signature = "26ccedcf1180b6e8e2b0fc3559f21a5767b4508de091660f5b4811465b17f7b5"
 
-    func post(_ client: some TestClientProtocol, _ fields: [(String, String)], signature: String? = nil) async throws -> HTTPResponse.Status {
+    /// Posts a Mailgun-style webhook. The first message uses the token and signature computed with Python's hmac; the
+    /// others get their own token (a token seen with one body is refused with another: replay protection), signed
+    /// here with swift-crypto's HMAC.
+    func post(_ client: some TestClientProtocol, _ fields: [(String, String)], signature: String? = nil, token: String? = nil) async throws -> HTTPResponse.Status {
         let passing = fields.contains { $0.0.hasPrefix("X-Mailgun") } ? [] : [("X-Mailgun-Spf", "Pass"), ("X-Mailgun-Dkim-Check-Result", "Pass")]
-        let all = fields + passing + [("timestamp", "1793610000"), ("token", token), ("signature", signature ?? self.signature)]
+        let used = token ?? self.token
+        let signed = signature ?? (token == nil ? self.signature
+            : HMAC<SHA256>.authenticationCode(for: Data(("1793610000" + used).utf8), using: SymmetricKey(data: Data("key-mailgun-test".utf8))).map { String(format: "%02x", $0) }.joined())
+        let all = fields + passing + [("timestamp", "1793610000"), ("token", used), ("signature", signed)]
         let body = all.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" }.joined(separator: "&")
         return try await client.execute(uri: "/inbound/email/test-email", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
                                         body: ByteBuffer(string: body)).status
@@ -56,15 +63,15 @@ struct InboundEmailTests {
             #expect(try await harness.env.store.inboundReplies(source: "email").isEmpty, "a refused request stores nothing")
             let ok = try await post(client, [("recipient", "Check-in <\(address)>"), ("sender", "ana@example.org"), ("body-plain", text), ("Message-Id", "<m1@mail>")])
             #expect(ok == .ok)
-            let again = try await post(client, [("recipient", address), ("body-plain", text), ("Message-Id", "<m1@mail>")])
+            let again = try await post(client, [("recipient", "Check-in <\(address)>"), ("sender", "ana@example.org"), ("body-plain", text), ("Message-Id", "<m1@mail>")])
             #expect(again == .ok)
-            let stranger = try await post(client, [("recipient", "reply+AAAAAAAAAAAAAAAAAAAAAAAA@in.example.org"), ("body-plain", "1 2 3"), ("Message-Id", "<m2@mail>")])
+            let stranger = try await post(client, [("recipient", "reply+AAAAAAAAAAAAAAAAAAAAAAAA@in.example.org"), ("body-plain", "1 2 3"), ("Message-Id", "<m2@mail>")], token: "t2" + String(repeating: "0", count: 48))
             #expect(stranger == .ok)
-            let stop = try await post(client, [("recipient", address), ("body-plain", "STOP\n\n> quoted"), ("Message-Id", "<m3@mail>")])
+            let stop = try await post(client, [("recipient", address), ("body-plain", "STOP\n\n> quoted"), ("Message-Id", "<m3@mail>")], token: "t3" + String(repeating: "0", count: 48))
             #expect(stop == .ok)
             // Right address, but the provider could not authenticate the sender: kept, never scored.
             let spoofed = try await post(client, [("recipient", address), ("body-plain", "3 3 3 3 3 3 3 3 3 3"), ("Message-Id", "<m4@mail>"),
-                                                  ("X-Mailgun-Spf", "Fail"), ("X-Mailgun-Dkim-Check-Result", "Fail")])
+                                                  ("X-Mailgun-Spf", "Fail"), ("X-Mailgun-Dkim-Check-Result", "Fail")], token: "t4" + String(repeating: "0", count: 48))
             #expect(spoofed == .ok)
         }
         await harness.env.background.drain()

@@ -136,6 +136,8 @@ public struct ServiceSettings: Sendable, Equatable {
     /// `failedAttemptWindow` before it gets 429 (R30).
     public var failedAttempts = 20
     public var failedAttemptWindow = TimeSpan.minutes(10)
+    /// Reverse proxies whose `X-Forwarded-For` is believed (`security.trusted_proxies`); from anyone else it is ignored.
+    public var trustedProxies: Set<String> = []
     /// Team name (or `default`) → where its urgent flags are sent. `default` is required: an urgent flag must always
     /// have somewhere to go.
     public var teams: [String: TeamAlertSettings] = [:]

@@ -63,7 +63,17 @@ enum SettingsLoader {
             if let span = retention.optional("outbox_payloads")?.duration(what: "outbox_payloads") { settings.retention.outboxPayloads = span }
             if let span = retention.optional("expired_tokens")?.duration(what: "expired_tokens") { settings.retention.expiredTokens = span }
         }
-        if let security = f.optional("security")?.fields(["failed_attempts", "window"], what: "security") {
+        if let security = f.optional("security")?.fields(["failed_attempts", "window", "trusted_proxies"], what: "security") {
+            if let list = security.optional("trusted_proxies")?.list(what: "trusted_proxies") {
+                for item in list {
+                    guard let text = item.string(what: "a proxy address") else { continue }
+                    if text.split(separator: ".").count == 4 && text.split(separator: ".").allSatisfy({ UInt8($0) != nil }) || (text.contains(":") && text.allSatisfy { $0.isHexDigit || $0 == ":" }) {
+                        settings.trustedProxies.insert(text)
+                    } else {
+                        item.problem("`\(text)` is not an IP address", hint: "list the proxies' own addresses, e.g. [127.0.0.1, \"::1\"]")
+                    }
+                }
+            }
             if let limit = security.optional("failed_attempts")?.int(what: "failed_attempts", range: 1...100_000) { settings.failedAttempts = limit }
             if let window = security.optional("window")?.duration(what: "window") { settings.failedAttemptWindow = window }
         }

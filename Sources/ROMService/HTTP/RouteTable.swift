@@ -1,4 +1,5 @@
 public import Hummingbird
+import HTTPTypes
 public import Storage
 
 /// Who may call a route.
@@ -32,16 +33,25 @@ public struct RouteTable: Sendable {
     /// Routes outside the failure limit: probes and metrics carry no credentials.
     static let unlimited: Set<String> = ["/healthz", "/readyz", "/metrics"]
 
+    /// Provider webhooks are never limited by address: providers send from shared egress addresses, so anyone
+    /// pointing their own provider account at us with the wrong secret would otherwise lock out our real inbound
+    /// SMS, STOPs and risk replies. Their bad signatures are security events (logged with a hash of the source and
+    /// counted in `rom_security_events_total`), not limiter failures.
+    static func isLimited(_ path: String) -> Bool {
+        !unlimited.contains(path) && !path.hasPrefix("/inbound/") && !path.hasPrefix("/callbacks/")
+    }
+
     /// Registers every entry on `router`, each behind the per-source failure limit and then its access check.
-    func install(on router: Router<ROMRequestContext>, guard authenticator: Authenticator, limiter: FailureLimiter) {
+    func install(on router: Router<ROMRequestContext>, guard authenticator: Authenticator, limiter: FailureLimiter, trustedProxies: Set<String> = []) {
         for entry in entries {
             let handler = entry.handler
             let access = entry.access
             let isPage = entry.isPage
-            let limited = !Self.unlimited.contains(entry.path)
+            let limited = Self.isLimited(entry.path)
             router.on(RouterPath(entry.path), method: entry.method) { request, context in
                 guard limited else { return try await Self.serve(request, context, access, isPage, authenticator, handler) }
-                let source = context.remoteIP ?? "local"
+                let source = RequestSafety.clientAddress(peer: context.remoteIP, forwardedFor: request.headers[HTTPField.Name("X-Forwarded-For")!],
+                                                         trustedProxies: trustedProxies) ?? "local"
                 let now = authenticator.now()
                 // Checked before any credential is looked at, so guessing stops costing us database reads.
                 if let wait = limiter.retryAfter(source, now: now) {

@@ -24,11 +24,11 @@ extension Routes {
                                                 signature: request.headers[HTTPField.Name("webhook-signature")!],
                                                 keys: keys, now: Int64(env.now().timeIntervalSince1970))
                 } catch {
-                    env.logger.notice("receipt signature refused", metadata: ["event": "security.bad_signature", "gateway": "\(name)", "reason": "\(error)"])
+                    env.securityEvent("bad_signature", route: "/callbacks/status/:gateway", gateway: name, source: context.remoteIP)
                     throw APIError(status: .unauthorized, code: "bad_signature", message: "the receipt's signature does not verify")
                 }
             }
-            let fields = receiptFields(body, contentType: request.headers[.contentType] ?? "")
+            let fields = WebhookFields.parse(body, contentType: request.headers[.contentType] ?? "")
             guard let id = fields[receipts.idField], let status = fields[receipts.statusField] else {
                 throw APIError(status: .badRequest, code: "invalid_receipt", message: "the receipt needs \(receipts.idField) and \(receipts.statusField)")
             }
@@ -60,26 +60,5 @@ extension Routes {
             try await env.store.recordConsent(personID: person, channel: channel, optedIn: false, source: "unsubscribe_link", inboundReplyID: nil, now: env.now())
             return HTML.response(HTML.page(title: "Unsubscribed", body: "<h1>You will not get these emails any more</h1><p>If this was a mistake, tell your care team.</p>"))
         }
-    }
-
-    /// Form-encoded or JSON receipt fields as strings.
-    static func receiptFields(_ body: [UInt8], contentType: String) -> [String: String] {
-        if contentType.contains("json"), let object = try? JSONSerialization.jsonObject(with: Data(body)) as? [String: Any] {
-            return object.compactMapValues { value in
-                if let text = value as? String { return text }
-                if let number = value as? NSNumber { return number.stringValue }
-                return nil
-            }
-        }
-        return parseForm(String(decoding: body, as: UTF8.self))
-    }
-
-    /// Fields of an inbound webhook: JSON, form-encoded, or multipart/form-data (SendGrid's inbound parse).
-    static func inboundFields(_ body: [UInt8], contentType: String) -> [String: String] {
-        if contentType.lowercased().hasPrefix("multipart/form-data") {
-            guard let boundary = MultipartForm.boundary(fromContentType: contentType) else { return [:] }
-            return MultipartForm.parse(body, boundary: boundary) ?? [:]
-        }
-        return receiptFields(body, contentType: contentType)
     }
 }

@@ -19,7 +19,7 @@ extension Routes {
             }
             let raw = Array(try await request.body.collect(upTo: 2 * 1024 * 1024).readableBytesView)
             let contentType = request.headers[.contentType] ?? ""
-            let fields = inboundFields(raw, contentType: contentType)
+            let fields = WebhookFields.parse(raw, contentType: contentType)
             let secrets = env.inboundSecrets[name]?.inbound ?? []
             let now = env.now()
             let verified: Bool
@@ -33,8 +33,14 @@ extension Routes {
                                                          keys: secrets.compactMap(StandardWebhooks.key(from:)), now: Int64(now.timeIntervalSince1970))) != nil
             }
             guard verified else {
-                env.logger.notice("inbound email signature refused", metadata: ["event": "security.bad_signature", "gateway": "\(name)"])
+                env.securityEvent("bad_signature", route: "/inbound/email/:gateway", gateway: name, source: context.remoteIP)
                 throw APIError(status: .unauthorized, code: "bad_signature", message: "the request's signature does not verify")
+            }
+            if case .mailgun = inbound.signature, let token = fields["token"],
+               try await !env.store.bindWebhookToken(gateway: name, token: token, bodyHash: Hex.encode(SHA256.hash(data: Data(raw))), window: 300, now: now) {
+                // Mailgun signs timestamp + token only: the same token with another body is a replay of a captured signature.
+                env.securityEvent("replayed_token", route: "/inbound/email/:gateway", gateway: name, source: context.remoteIP)
+                throw APIError(status: .unauthorized, code: "replayed_token", message: "this signature was already used for another message")
             }
             guard !fields.isEmpty else {
                 throw APIError(status: .badRequest, code: "invalid_message", message: "the body is not JSON, form-encoded or multipart form data")

@@ -19,7 +19,7 @@ extension Routes {
             }
             let raw = Array(try await request.body.collect(upTo: 64 * 1024).readableBytesView)
             let contentType = request.headers[.contentType] ?? ""
-            let fields = inboundFields(raw, contentType: contentType)
+            let fields = WebhookFields.parse(raw, contentType: contentType)
             let secrets = env.inboundSecrets[name]?.inbound ?? []
             let verified: Bool
             switch inbound.signature {
@@ -40,7 +40,7 @@ extension Routes {
                 }
             }
             guard verified else {
-                env.logger.notice("inbound SMS signature refused", metadata: ["event": "security.bad_signature", "gateway": "\(name)"])
+                env.securityEvent("bad_signature", route: "/inbound/sms/:gateway", gateway: name, source: context.remoteIP)
                 throw APIError(status: .unauthorized, code: "bad_signature", message: "the request's signature does not verify")
             }
             guard let eventID = fields[inbound.idField], let from = fields[inbound.fromField] else {

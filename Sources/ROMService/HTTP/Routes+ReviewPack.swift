@@ -83,7 +83,7 @@ extension Routes {
             let form = parseForm(String(buffer: try await request.body.collect(upTo: 8 * 1024)))
             _ = try await env.store.advanceFlag(id: id, to: "acknowledged", by: context.identity?.id ?? "?", note: nil, now: env.now())
             // Only back to our own clinician pages.
-            let next = form["next"].flatMap { $0.hasPrefix("/clinician/") && !$0.contains("//") ? $0 : nil } ?? "/clinician/flags"
+            let next = form["next"].flatMap { $0.hasPrefix("/clinician/") ? RequestSafety.sameSitePath($0, fallback: "/clinician/flags") : nil } ?? "/clinician/flags"
             return Response.redirect(to: next + "#\(id)", type: .found)
         }
         table.add(.get, "/clinician/flags", .roles([.clinician]), page: true) { _, context in

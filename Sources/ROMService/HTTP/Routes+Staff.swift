@@ -86,9 +86,12 @@ extension Routes {
         }
         table.add(.get, "/ops/sandbox", .roles([.ops]), page: true) { _, _ in
             let messages = try await env.store.sandboxMessages(limit: 200)
+            // Live check-in links are credentials for a person's answers: shown masked, never as links staff could follow.
             let rows = messages.map { message in
-                let link = message.link.map { "<a href=\"\(HTML.escape($0))\">\(HTML.escape($0))</a>" } ?? ""
-                return "<tr><td>\(ISO8601DateFormatter().string(from: message.createdAt))</td><td>\(HTML.escape(message.gateway))</td><td>\(HTML.escape(message.recipient))</td><td>\(HTML.escape(message.body))</td><td>\(link)</td></tr>"
+                let masked = message.link.map(maskedLink)
+                var body = message.body
+                if let link = message.link, let masked { body = body.replacingOccurrences(of: link, with: masked) }
+                return "<tr><td>\(ISO8601DateFormatter().string(from: message.createdAt))</td><td>\(HTML.escape(message.gateway))</td><td>\(HTML.escape(message.recipient))</td><td>\(HTML.escape(body))</td><td>\(HTML.escape(masked ?? ""))</td></tr>"
             }.joined()
             return HTML.response(HTML.page(title: "Sandbox outbox", body: """
             <h1>Sandbox outbox</h1>
@@ -112,8 +115,9 @@ extension Routes {
                 guard let address, let gateway = pathway.gateways[channel] else { return nil }
                 return (channel, address, gateway)
             }.first
-            guard let (channel, address, gatewayName) = route, let gateway = env.gateways[gatewayName] else {
-                return HTML.response(HTML.page(title: "Sandbox outbox", body: "<p class=\"error\">No usable channel for this person (the gateway may not be a sandbox).</p>", signedIn: true), status: .unprocessableContent)
+            guard let (channel, address, gatewayName) = route, let gateway = env.gateways[gatewayName],
+                  case .sandbox = env.configuration.gateways[gatewayName]?.kind else {
+                return HTML.response(HTML.page(title: "Sandbox outbox", body: "<p class=\"error\">No usable channel for this person through a sandbox gateway. Test sends go only through <code>kind: sandbox</code> gateways: never to a real provider, past opt-outs, the daily cap or the send window.</p>", signedIn: true), status: .unprocessableContent)
             }
             let link = "\(env.configuration.settings.publicURL)/c/test-\(newID())"
             let message = env.composer.compose(personID: person.id, givenName: person.givenName, channel: channel, recipient: address,
@@ -124,6 +128,13 @@ extension Routes {
                                                  personID: person.id, detail: "\(outcome)", requestID: context.id))
             return Response.redirect(to: "/ops/sandbox", type: .found)
         }
+    }
+
+    /// `https://…/c/93bu…` : enough to tell messages apart, not enough to open one.
+    static func maskedLink(_ link: String) -> String {
+        guard let range = link.range(of: "/c/") ?? link.range(of: "/unsubscribe/") else { return link }
+        let token = link[range.upperBound...]
+        return String(link[..<range.upperBound]) + token.prefix(4) + (token.count > 4 ? "…" : "")
     }
 
     // MARK: - Clinician pages

@@ -33,7 +33,8 @@ public enum Routes {
         let router = Router(context: ROMRequestContext.self)
         let authenticator = Authenticator(store: env.store, now: env.now, publicURL: env.configuration.settings.publicURL)
         router.add(middleware: RequestMetricsMiddleware(registry: env.metrics))
-        table(env).install(on: router, guard: authenticator, limiter: env.failureLimiter)
+        router.add(middleware: SecurityHeadersMiddleware(https: env.configuration.settings.publicURL.hasPrefix("https:")))
+        table(env).install(on: router, guard: authenticator, limiter: env.failureLimiter, trustedProxies: env.configuration.settings.trustedProxies)
         return router
     }
 
@@ -93,7 +94,7 @@ public enum Routes {
             try await env.store.insertSession(hash: Credentials.hash(session), tokenID: token.id, now: now,
                                               expiresAt: now.addingTimeInterval(TimeInterval(lifetime)))
             let home = token.role == .clinician ? "/clinician/people" : "/ops"
-            let next = form["next"].flatMap { $0.hasPrefix("/") && !$0.hasPrefix("//") ? $0 : nil } ?? home
+            let next = RequestSafety.sameSitePath(form["next"], fallback: home)
             var response = Response.redirect(to: next, type: .found)
             response.setCookie(Cookie(name: Authenticator.cookieName, value: session, maxAge: Int(lifetime), path: "/",
                                       secure: env.configuration.settings.publicURL.hasPrefix("https:"), httpOnly: true, sameSite: .strict))
@@ -121,6 +122,26 @@ public enum Routes {
         </form>
         <p class="muted">Tokens are created by ops staff with <code>rom tokens create --role clinician --team TEAM</code>.</p>
         """)
+    }
+}
+
+/// Headers on every response: no MIME sniffing, no framing, and HSTS when the service is reached over https.
+struct SecurityHeadersMiddleware: RouterMiddleware {
+    typealias Context = ROMRequestContext
+    let https: Bool
+
+    func handle(_ request: Request, context: ROMRequestContext, next: (Request, ROMRequestContext) async throws -> Response) async throws -> Response {
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch let error as any HTTPResponseError {
+            // Error answers (401, 404, 429 …) carry the same headers.
+            response = try error.response(from: request, context: context)
+        }
+        response.headers[HTTPField.Name("X-Content-Type-Options")!] = "nosniff"
+        if response.headers[.contentSecurityPolicy] == nil { response.headers[.contentSecurityPolicy] = "frame-ancestors 'none'" }
+        if https { response.headers[HTTPField.Name("Strict-Transport-Security")!] = "max-age=31536000; includeSubDomains" }
+        return response
     }
 }
 
