@@ -86,7 +86,7 @@ let package = Package(
         .executableTarget(
             name: "rom",
             dependencies: [
-                "ROMService", "Instruments", "Intake", "Storage", "Delivery",
+                "ROMService", "Instruments", "Intake", "Scheduling", "Storage", "Delivery",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -421,6 +421,9 @@ let migrations: [Migration] = [
             "ALTER TABLE inbound_replies ADD COLUMN handled_at_ms BIGINT",
             "ALTER TABLE flags ADD COLUMN inbound_reply_id TEXT",
             "CREATE INDEX inbound_replies_person ON inbound_replies (person_id, status)",
+            // Tokens expire (rom tokens create --expires, 90 days by default) and show when they were last used.
+            "ALTER TABLE api_tokens ADD COLUMN expires_at_ms BIGINT",
+            "ALTER TABLE api_tokens ADD COLUMN last_used_at_ms BIGINT",
             // Signed webhook tokens seen in their replay window, bound to the body they signed (Mailgun signs only
             // timestamp + token, so a captured triple must not authorise another body).
             """

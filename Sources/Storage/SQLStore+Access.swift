@@ -19,6 +19,10 @@ public struct APIToken: Sendable, Equatable {
     public var label: String?
     public var createdAt: Date
     public var revokedAt: Date?
+    /// After this the token is refused (nil: never, only when created with `--expires never`).
+    public var expiresAt: Date?
+    /// Last accepted use, to the minute.
+    public var lastUsedAt: Date?
 }
 
 /// One append-only audit record.
@@ -41,29 +45,53 @@ public struct AuditEvent: Sendable, Equatable {
 }
 
 extension SQLStore {
-    /// Stores a new token by its hash.
-    public func insertToken(id: String, hash: String, role: Role, team: String?, label: String?, now: Date) async throws {
+    /// Stores a new token by its hash; `expiresAt` nil means it never expires.
+    public func insertToken(id: String, hash: String, role: Role, team: String?, label: String?, expiresAt: Date? = nil, now: Date) async throws {
         try await transaction { db in
             try await db.insert(into: "api_tokens")
-                .columns("id", "token_hash", "role", "team", "label", "created_at_ms")
-                .values(SQLBind(id), SQLBind(hash), SQLBind(role.rawValue), SQLBind(team), SQLBind(label), SQLBind(now.millis))
+                .columns("id", "token_hash", "role", "team", "label", "created_at_ms", "expires_at_ms")
+                .values(SQLBind(id), SQLBind(hash), SQLBind(role.rawValue), SQLBind(team), SQLBind(label), SQLBind(now.millis), SQLBind(expiresAt?.millis))
                 .run()
             try await insertAudit(AuditEvent(at: now, actor: "cli", action: "token.create", personID: nil, detail: "token \(id) role \(role.rawValue)", requestID: nil), db: db)
         }
     }
 
-    /// The live (not revoked) token with this hash.
-    public func token(hash: String) async throws -> APIToken? {
+    static let tokenColumns: SQLQueryString = "t.id, t.role, t.team, t.label, t.created_at_ms, t.revoked_at_ms, t.expires_at_ms, t.last_used_at_ms"
+
+    /// The live token with this hash: not revoked, not expired at `now`.
+    public func token(hash: String, now: Date) async throws -> APIToken? {
         try await read { db in
-            try await db.raw("SELECT id, role, team, label, created_at_ms, revoked_at_ms FROM api_tokens WHERE token_hash = \(bind: hash) AND revoked_at_ms IS NULL")
-                .first().map(Self.decodeToken)
+            try await db.raw("""
+                SELECT \(Self.tokenColumns) FROM api_tokens t WHERE t.token_hash = \(bind: hash) AND t.revoked_at_ms IS NULL
+                AND (t.expires_at_ms IS NULL OR t.expires_at_ms > \(bind: now.millis))
+                """).first().map(Self.decodeToken)
         }
     }
 
-    public func revokeToken(id: String, now: Date) async throws {
+    /// Every token, newest first, revoked and expired ones included (`rom tokens list`).
+    public func tokens() async throws -> [APIToken] {
+        try await read { db in
+            try await db.raw("SELECT \(Self.tokenColumns) FROM api_tokens t ORDER BY t.created_at_ms DESC, t.id").all().map(Self.decodeToken)
+        }
+    }
+
+    /// Records a token's use (callers throttle this to once a minute per token).
+    public func touchToken(id: String, now: Date) async throws {
         try await transaction { db in
-            try await db.raw("UPDATE api_tokens SET revoked_at_ms = \(bind: now.millis) WHERE id = \(bind: id)").run()
+            try await db.raw("UPDATE api_tokens SET last_used_at_ms = \(bind: now.millis) WHERE id = \(bind: id)").run()
+        }
+    }
+
+    /// Revokes a token and ends its sessions; false when there is no such token or it was revoked already.
+    @discardableResult
+    public func revokeToken(id: String, now: Date) async throws -> Bool {
+        try await transaction { db in
+            let revoked = try await db.raw("UPDATE api_tokens SET revoked_at_ms = \(bind: now.millis) WHERE id = \(bind: id) AND revoked_at_ms IS NULL RETURNING id").first()
             try await db.raw("DELETE FROM sessions WHERE token_id = \(bind: id)").run()
+            if revoked != nil {
+                try await self.insertAudit(AuditEvent(at: now, actor: "cli", action: "token.revoke", personID: nil, detail: "token \(id)", requestID: nil), db: db)
+            }
+            return revoked != nil
         }
     }
 
@@ -79,8 +107,9 @@ extension SQLStore {
     public func sessionToken(hash: String, now: Date) async throws -> APIToken? {
         try await read { db in
             try await db.raw("""
-                SELECT t.id, t.role, t.team, t.label, t.created_at_ms, t.revoked_at_ms FROM sessions s JOIN api_tokens t ON t.id = s.token_id
+                SELECT \(Self.tokenColumns) FROM sessions s JOIN api_tokens t ON t.id = s.token_id
                 WHERE s.session_hash = \(bind: hash) AND s.expires_at_ms > \(bind: now.millis) AND t.revoked_at_ms IS NULL
+                AND (t.expires_at_ms IS NULL OR t.expires_at_ms > \(bind: now.millis))
                 """).first().map(Self.decodeToken)
         }
     }
@@ -121,7 +150,9 @@ extension SQLStore {
                  role: role,
                  team: try row.decode(column: "team", as: String?.self), label: try row.decode(column: "label", as: String?.self),
                  createdAt: Date(millis: try row.decode(column: "created_at_ms", as: Int64.self)),
-                 revokedAt: try row.decode(column: "revoked_at_ms", as: Int64?.self).map(Date.init(millis:)))
+                 revokedAt: try row.decode(column: "revoked_at_ms", as: Int64?.self).map(Date.init(millis:)),
+                 expiresAt: try row.decode(column: "expires_at_ms", as: Int64?.self).map(Date.init(millis:)),
+                 lastUsedAt: try row.decode(column: "last_used_at_ms", as: Int64?.self).map(Date.init(millis:)))
     }
 }
 

@@ -3,6 +3,9 @@ import Intake
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
+import Logging
+import ROMService
+import Storage
 import ROMTesting
 import Testing
 
@@ -12,6 +15,43 @@ struct CommandLineTests {
     @discardableResult
     func rom(_ arguments: [String], environment: [String: String] = [:]) throws -> Subprocess.Outcome {
         try Subprocess.run(Subprocess.rom, arguments, environment: environment)
+    }
+
+    @Test("rom tokens: create with an expiry (90d by default), list without secrets, revoke; a revoked or expired token is refused at once")
+    func tokens() async throws {
+        let folder = try Fixtures.temporaryDirectory()
+        let environment = ["ROM_DATABASE_URL": "sqlite:\(folder)/rom.sqlite"]
+        let config = Fixtures.configDirectory
+        #expect(try rom(["migrate", "--config", config], environment: environment).status == 0)
+        let created = try rom(["tokens", "create", "--role", "ops", "--label", "Dee (ops)", "--config", config, "--now", "2026-11-02T09:00:00Z"], environment: environment)
+        #expect(created.status == 0, "\(created.stderr)")
+        let secret = created.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(created.stderr.contains("expires 2027-01-31T09:00:00Z"), "90 days after 2 Nov 2026: \(created.stderr)")
+        let short = try rom(["tokens", "create", "--role", "integration", "--expires", "1d", "--config", config, "--now", "2026-11-02T09:00:00Z"], environment: environment)
+        #expect(short.status == 0)
+        let bad = try rom(["tokens", "create", "--role", "ops", "--expires", "soon", "--config", config], environment: environment)
+        #expect(bad.status != 0 && bad.stderr.contains("is not a duration"))
+
+        let listed = try rom(["tokens", "list", "--format", "json", "--config", config, "--now", "2026-11-04T09:00:00Z"], environment: environment)
+        #expect(listed.status == 0)
+        #expect(!listed.stdout.contains(secret), "the secret is never shown again")
+        let rows = try #require((try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [String: Any])?["tokens"] as? [[String: String]])
+        #expect(Set(rows.map { $0["state"] ?? "" }) == ["active", "expired"], "the 1-day token has expired two days on")
+        let ops = try #require(rows.first { $0["label"] == "Dee (ops)" })
+        #expect(ops["last_used"] == "never" && ops["expires"] == "2027-01-31T09:00:00Z")
+
+        // The live service refuses the expired one, accepts the other until it is revoked.
+        let store = try await SQLStore.open(url: "sqlite:\(folder)/rom.sqlite", logger: .init(label: "test"))
+        let now = ISO8601DateFormatter().date(from: "2026-11-04T09:00:00Z")!
+        #expect(try await store.token(hash: Credentials.hash(secret), now: now)?.role == .ops)
+        let expiredSecret = short.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(try await store.token(hash: Credentials.hash(expiredSecret), now: now) == nil)
+        let revoked = try rom(["tokens", "revoke", try #require(ops["id"]), "--config", config], environment: environment)
+        #expect(revoked.status == 0, "\(revoked.stderr)")
+        #expect(try await store.token(hash: Credentials.hash(secret), now: now) == nil, "refused once revoked")
+        let again = try rom(["tokens", "revoke", try #require(ops["id"]), "--config", config], environment: environment)
+        #expect(again.status == 1 && again.stderr.contains("no active token"))
+        try await store.close()
     }
 
     @Test("The shipped config passes rom config check and rom templates check (a newcomer runs them first)")

@@ -67,13 +67,13 @@ struct StoreTests {
     func tokensAndSessions() async throws {
         try await Fixtures.withStore { store, _ in
             try await store.insertToken(id: "t1", hash: "h1", role: .ops, team: nil, label: nil, now: Fixtures.fixedNow)
-            #expect(try await store.token(hash: "h1")?.role == .ops)
+            #expect(try await store.token(hash: "h1", now: Fixtures.fixedNow)?.role == .ops)
             try await store.insertSession(hash: "s1", tokenID: "t1", now: Fixtures.fixedNow, expiresAt: Fixtures.fixedNow.addingTimeInterval(60))
             #expect(try await store.sessionToken(hash: "s1", now: Fixtures.fixedNow)?.id == "t1")
             #expect(try await store.sessionToken(hash: "s1", now: Fixtures.fixedNow.addingTimeInterval(61)) == nil)
             #expect(try await store.deleteExpiredSessions(now: Fixtures.fixedNow.addingTimeInterval(61)) == 1)
             try await store.revokeToken(id: "t1", now: Fixtures.fixedNow)
-            #expect(try await store.token(hash: "h1") == nil)
+            #expect(try await store.token(hash: "h1", now: Fixtures.fixedNow) == nil)
         }
     }
 

@@ -1,5 +1,6 @@
 public import Hummingbird
 import HTTPTypes
+import Synchronization
 public import Storage
 
 /// Who may call a route.
@@ -103,15 +104,33 @@ public struct Authenticator: Sendable {
     let publicURL: String
 
     static let cookieName = "rom_session"
+    /// When each token's use was last written, so that a busy integration writes `last_used` once a minute, not per request.
+    let lastTouched = LastTouched()
+
+    final class LastTouched: Sendable {
+        let times = Mutex<[String: Foundation.Date]>([:])
+    }
+
+    func touch(_ token: APIToken) async {
+        let now = now()
+        let due = lastTouched.times.withLock { times -> Bool in
+            if let last = times[token.id], now.timeIntervalSince(last) < 60 { return false }
+            times[token.id] = now
+            return true
+        }
+        if due { try? await store.touchToken(id: token.id, now: now) }
+    }
 
     func authenticate(_ request: Request) async -> (APIToken, Bool)? {
         if let header = request.headers[.authorization], header.hasPrefix("Bearer ") {
             let secret = String(header.dropFirst("Bearer ".count)).trimmingCharacters(in: .whitespaces)
-            guard let token = try? await store.token(hash: Credentials.hash(secret)) else { return nil }
+            guard let token = try? await store.token(hash: Credentials.hash(secret), now: now()) else { return nil }
+            await touch(token)
             return (token, false)
         }
         if let cookie = request.cookies[Self.cookieName]?.value, !cookie.isEmpty {
             guard let token = try? await store.sessionToken(hash: Credentials.hash(cookie), now: now()) else { return nil }
+            await touch(token)
             return (token, true)
         }
         return nil

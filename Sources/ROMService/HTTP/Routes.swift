@@ -84,7 +84,7 @@ public enum Routes {
             let body = try await request.body.collect(upTo: 16 * 1024)
             let form = parseForm(String(buffer: body))
             let secret = (form["token"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
-            guard !secret.isEmpty, let token = try await env.store.token(hash: Credentials.hash(secret)) else {
+            guard !secret.isEmpty, let token = try await env.store.token(hash: Credentials.hash(secret), now: env.now()) else {
                 env.logger.notice("sign-in refused", metadata: ["event": "security.login_failed"])
                 return HTML.response(loginPage(next: form["next"] ?? "", error: "That token was not recognised. Check it, or ask ops for a new one."), status: .unauthorized)
             }
