@@ -42,7 +42,8 @@ struct DemoCommand: AsyncParsableCommand {
         let env = try ServiceEnvironment.command(configuration: configuration, store: store, now: { now }, logger: makeLogger(level: .warning))
         let summary = try await DemoSeeder(env: env).run(count: people, days: days, now: now, seed: seed)
         let secret = Credentials.newSecret(prefix: "rom_clinician")
-        try await store.insertToken(id: "tok_" + newID(), hash: Credentials.hash(secret), role: .clinician, team: "north", label: "demo clinician", now: now)
+        try await store.insertToken(id: "tok_" + newID(), hash: Credentials.hash(secret), role: .clinician, team: "north", label: "demo clinician",
+                                   expiresAt: now.addingTimeInterval(90 * 86_400), now: now)
         try await store.close()
         print("""
         Seeded \(summary.people) people over \(summary.days) days: \(summary.messages) messages sent through the sandbox, \
