@@ -71,14 +71,18 @@ public struct GatewaySettings: Sendable, Equatable {
         public var statusField: String
         /// Provider status → `accepted`, `delivered` or `failed`; unmapped statuses are ignored.
         public var map: [String: String]
-        /// Secrets to verify Standard Webhooks signatures on receipts; none means receipts are not verified.
+        /// Secrets that sign receipts: required, so nobody can mark a message delivered or failed.
         public var signingSecrets: [SecretReference]
+        /// How receipts are signed: Twilio's `X-Twilio-Signature`, or Standard Webhooks (the default).
+        public var signature: Inbound.Signature
 
-        public init(idField: String, statusField: String, map: [String: String], signingSecrets: [SecretReference]) {
+        public init(idField: String, statusField: String, map: [String: String], signingSecrets: [SecretReference],
+                    signature: Inbound.Signature = .standardWebhooks) {
             self.idField = idField
             self.statusField = statusField
             self.map = map
             self.signingSecrets = signingSecrets
+            self.signature = signature
         }
     }
 

@@ -39,6 +39,8 @@ struct Harness {
                   id_field: MessageSid
                   status_field: MessageStatus
                   map: { sent: accepted, delivered: delivered, undelivered: failed, failed: failed }
+                  signature: twilio
+                  signing_secrets: [{ env: TEST_SMS_AUTH }]
                 inbound:
                   signature: twilio
                   secrets: [{ env: TEST_SMS_AUTH }]

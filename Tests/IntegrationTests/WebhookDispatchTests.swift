@@ -276,7 +276,7 @@ struct WebhookDispatchTests {
         await harness.close()
     }
 
-    @Test("Delivery receipts move a status forward only: a late `sent` or `failed` after `delivered` changes nothing")
+    @Test("Delivery receipts need the provider's signature (Twilio-style here); signed ones move a status forward only: a late `sent` or `failed` after `delivered` changes nothing")
     func receipts() async throws {
         let receiver = try HTTPReceiver()
         defer { receiver.stop() }
@@ -285,9 +285,21 @@ struct WebhookDispatchTests {
         harness.clock.set(sendTime)
         _ = try await harness.worker().runOnce()
         try await Application(router: Routes.router(harness.env)).test(.router) { client in
+            // Unsigned, or signed with someone else's token: refused, nothing changes.
+            for signature in [nil, TwilioSignature.expected(url: "http://127.0.0.1:8080/callbacks/status/test-sms",
+                                                            parameters: [("MessageSid", "msg-1"), ("MessageStatus", "failed")], authToken: "not-ours")] {
+                var headers: HTTPFields = [.contentType: "application/x-www-form-urlencoded"]
+                if let signature { headers[HTTPField.Name("X-Twilio-Signature")!] = signature }
+                let refused = try await client.execute(uri: "/callbacks/status/test-sms", method: .post, headers: headers,
+                                                       body: ByteBuffer(string: "MessageSid=msg-1&MessageStatus=failed"))
+                #expect(refused.status == .unauthorized)
+            }
+            #expect(try await harness.env.store.outboxRows().allSatisfy { $0.status == "accepted" }, "a refused receipt changes nothing")
             for status in ["delivered", "sent", "failed", "queued"] {
-                let response = try await client.execute(uri: "/callbacks/status/test-sms", method: .post,
-                                                        headers: [.contentType: "application/x-www-form-urlencoded"],
+                var headers: HTTPFields = [.contentType: "application/x-www-form-urlencoded"]
+                headers[HTTPField.Name("X-Twilio-Signature")!] = TwilioSignature.expected(url: "http://127.0.0.1:8080/callbacks/status/test-sms",
+                                                                                          parameters: [("MessageSid", "msg-1"), ("MessageStatus", status)], authToken: "12345")
+                let response = try await client.execute(uri: "/callbacks/status/test-sms", method: .post, headers: headers,
                                                         body: ByteBuffer(string: "MessageSid=msg-1&MessageStatus=\(status)"))
                 #expect(response.status == .ok)
             }

@@ -41,6 +41,27 @@ struct ConfigCheckTests {
         #expect(problems(config).contains { $0.message.contains("no `teams`") })
     }
 
+    @Test("Delivery receipts without signing secrets fail the check: anyone could mark messages delivered or failed")
+    func unsignedReceipts() throws {
+        let config = try Fixtures.copyOfConfig()
+        try write("""
+            gateways:
+              sandbox-sms: { kind: sandbox, channel: sms }
+              sandbox-email: { kind: sandbox, channel: email }
+              provider:
+                kind: webhook
+                channel: sms
+                url: https://sms.example.org/send
+                body: '{"to": "{{to}}", "text": "{{text}}"}'
+                receipts:
+                  id_field: MessageSid
+                  status_field: MessageStatus
+                  map: { delivered: delivered }
+            """, to: "\(config)/gateways.yaml")
+        let found = problems(config)
+        #expect(found.contains { $0.message.contains("receipts have no signing_secrets") && $0.line == 10 && $0.hint.contains("signature: twilio") }, "\(found)")
+    }
+
     @Test("check_in.grace is read, defaults to 72h, and more than two weeks is refused with a hint")
     func grace() throws {
         #expect(try Fixtures.shippedConfiguration().pathways["community"]?.checkIn.grace == .hours(72))

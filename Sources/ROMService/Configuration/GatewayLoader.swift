@@ -110,7 +110,7 @@ enum GatewayLoader {
         }
         let secrets = f.optional("signing_secrets")?.list(what: "signing_secrets")?.compactMap(secret) ?? []
         var receipts: GatewaySettings.Receipts?
-        if let r = f.optional("receipts")?.fields(["id_field", "status_field", "map", "signing_secrets"], what: "receipts") {
+        if let r = f.optional("receipts")?.fields(["id_field", "status_field", "map", "signing_secrets", "signature"], what: "receipts") {
             let idField = r.required("id_field", hint: "the provider's message id field, e.g. MessageSid")?.string(what: "id_field")
             let statusField = r.required("status_field", hint: "the provider's status field, e.g. MessageStatus")?.string(what: "status_field")
             var map: [String: String] = [:]
@@ -121,8 +121,14 @@ enum GatewayLoader {
                 }
             }
             let receiptSecrets = r.optional("signing_secrets")?.list(what: "signing_secrets")?.compactMap(secret) ?? []
+            let receiptSignature = r.optional("signature")?.enumValue(GatewaySettings.Inbound.Signature.self, what: "signature") ?? .standardWebhooks
+            if receiptSecrets.isEmpty {
+                r.owner.problem("receipts have no signing_secrets: anyone could mark messages delivered or failed",
+                                hint: "add `signing_secrets: [{ env: NAME }]` (with `signature: twilio` for Twilio's X-Twilio-Signature)")
+            }
             if let idField, let statusField {
-                receipts = GatewaySettings.Receipts(idField: idField, statusField: statusField, map: map, signingSecrets: receiptSecrets)
+                receipts = GatewaySettings.Receipts(idField: idField, statusField: statusField, map: map, signingSecrets: receiptSecrets,
+                                                    signature: receiptSignature)
             }
         }
         var inbound: GatewaySettings.Inbound?

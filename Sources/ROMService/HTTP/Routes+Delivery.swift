@@ -16,17 +16,23 @@ extension Routes {
             }
             let buffer = try await request.body.collect(upTo: 64 * 1024)
             let body = Array(buffer.readableBytesView)
-            if !receipts.signingSecrets.isEmpty {
-                let keys = (env.inboundSecrets[name]?.receipts ?? []).compactMap(StandardWebhooks.key(from:))
-                do {
-                    try StandardWebhooks.verify(body: body, id: request.headers[HTTPField.Name("webhook-id")!],
-                                                timestamp: request.headers[HTTPField.Name("webhook-timestamp")!],
-                                                signature: request.headers[HTTPField.Name("webhook-signature")!],
-                                                keys: keys, now: Int64(env.now().timeIntervalSince1970))
-                } catch {
-                    env.securityEvent("bad_signature", route: "/callbacks/status/:gateway", gateway: name, source: context.remoteIP)
-                    throw APIError(status: .unauthorized, code: "bad_signature", message: "the receipt's signature does not verify")
-                }
+            let secrets = env.inboundSecrets[name]?.receipts ?? []
+            let verified: Bool
+            switch receipts.signature {
+            case .twilio:
+                let url = env.configuration.settings.publicURL + request.uri.description
+                let contentType = request.headers[.contentType] ?? ""
+                let pairs = contentType.contains("json") ? [] : FormFields.pairs(String(decoding: body, as: UTF8.self))
+                verified = secrets.contains { TwilioSignature.isValid(header: request.headers[HTTPField.Name("X-Twilio-Signature")!], url: url, parameters: pairs, authToken: $0) }
+            case .standardWebhooks:
+                verified = (try? StandardWebhooks.verify(body: body, id: request.headers[HTTPField.Name("webhook-id")!],
+                                                         timestamp: request.headers[HTTPField.Name("webhook-timestamp")!],
+                                                         signature: request.headers[HTTPField.Name("webhook-signature")!],
+                                                         keys: secrets.compactMap(StandardWebhooks.key(from:)), now: Int64(env.now().timeIntervalSince1970))) != nil
+            }
+            guard !secrets.isEmpty, verified else {
+                env.securityEvent("bad_signature", route: "/callbacks/status/:gateway", gateway: name, source: context.remoteIP)
+                throw APIError(status: .unauthorized, code: "bad_signature", message: "the receipt's signature does not verify")
             }
             let fields = WebhookFields.parse(body, contentType: request.headers[.contentType] ?? "")
             guard let id = fields[receipts.idField], let status = fields[receipts.statusField] else {
