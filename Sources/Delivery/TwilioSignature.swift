@@ -16,6 +16,13 @@ public enum TwilioSignature {
     }
 
     /// Constant-time check of `header` against the expected signature.
+    /// For a JSON body Twilio signs the URL only, which carries `bodySHA256` (hex SHA-256 of the body) as a query
+    /// parameter: the body is bound to the signature only when that parameter matches it.
+    public static func jsonBodyMatches(url: String, body: [UInt8]) -> Bool {
+        guard let query = URLComponents(string: url)?.queryItems, let given = query.first(where: { $0.name == "bodySHA256" })?.value else { return false }
+        return StandardWebhooks.constantTimeEqual(Data(given.lowercased().utf8), Data(Hex.encode(SHA256.hash(data: Data(body))).utf8))
+    }
+
     public static func isValid(header: String?, url: String, parameters: [(String, String)], authToken: String) -> Bool {
         guard let header, let offered = Data(base64Encoded: header),
               let wanted = Data(base64Encoded: expected(url: url, parameters: parameters, authToken: authToken)) else { return false }

@@ -88,13 +88,20 @@ public final class SQLStore: Sendable {
     }
 
     /// The pool's settings from a `postgres://` URL; a clear error naming what is wrong.
+    /// The URL's `sslmode`, or the default: off this machine the connection carries health records, so TLS is
+    /// required unless the URL says otherwise; on loopback it is preferred.
+    static func sslMode(_ parts: URLComponents, host: String) -> String {
+        let loopback = ["localhost", "127.0.0.1", "::1", "[::1]"].contains(host) || host.hasPrefix("127.") || host.hasPrefix("/")
+        return parts.queryItems?.first(where: { $0.name == "sslmode" })?.value ?? (loopback ? "prefer" : "require")
+    }
+
     static func postgresConfiguration(_ url: String) throws -> PostgresClient.Configuration {
         guard let parts = URLComponents(string: url), let host = parts.host, !host.isEmpty, let user = parts.user, !user.isEmpty else {
             throw StoreError.unsupported("`\(url)` is not a PostgreSQL URL; use postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE")
         }
         let database = parts.path.hasPrefix("/") ? String(parts.path.dropFirst()) : parts.path
         let tls: PostgresClient.Configuration.TLS
-        switch parts.queryItems?.first(where: { $0.name == "sslmode" })?.value ?? "prefer" {
+        switch sslMode(parts, host: host) {
         case "disable": tls = .disable
         case "prefer": tls = .prefer(.makeClientConfiguration())
         case "require", "verify-full": tls = .require(.makeClientConfiguration())

@@ -101,6 +101,57 @@ struct HardenedDoorsTests {
         #expect(ContactRules.isEmail("ana.o-brien+care@example.nhs.uk"))
     }
 
+    @Test("A cookie POST needs this service's Origin, or its Referer when no Origin is sent; /logout too")
+    func originRequired() async throws {
+        let harness = try await Harness.make(receiver: nil, smtp: nil)
+        try await harness.seed("p1,Ana,+447700900001,,,community,2026-11-02,,north")
+        let cookie = try await harness.session(.clinician, team: "north")
+        let flagPost: (HTTPFields) async throws -> HTTPResponse.Status = { extra in
+            var fields: HTTPFields = [.cookie: cookie, .contentType: "application/x-www-form-urlencoded"]
+            fields.append(contentsOf: extra)
+            let headers = fields
+            return try await Application(router: Routes.router(harness.env)).test(.router) { client in
+                try await client.execute(uri: "/clinician/people/p1/review/notes", method: .post, headers: headers,
+                                         body: ByteBuffer(string: "matches_experience=yes&note=seen")).status
+            }
+        }
+        #expect(try await flagPost([:]) == .forbidden, "no Origin and no Referer")
+        #expect(try await flagPost([.origin: "https://evil.example"]) == .forbidden)
+        #expect(try await flagPost([.origin: "null"]) == .forbidden)
+        #expect(try await flagPost([.referer: "https://evil.example/clinician/people"]) == .forbidden)
+        #expect(try await flagPost([.referer: "http://127.0.0.1:8080/clinician/people/p1/review"]) != .forbidden)
+        #expect(try await flagPost([.origin: "http://127.0.0.1:8080"]) != .forbidden)
+        try await Application(router: Routes.router(harness.env)).test(.router) { client in
+            let logout = try await client.execute(uri: "/logout", method: .post, headers: [.cookie: cookie, .origin: "https://evil.example"])
+            #expect(logout.status == .forbidden, "another site cannot sign a clinician out")
+        }
+        #expect(try await harness.env.store.sessionToken(hash: Credentials.hash(String(cookie.dropFirst("rom_session=".count))), now: harness.clock.now) != nil)
+        await harness.close()
+    }
+
+    @Test("A Twilio JSON webhook's body is bound by bodySHA256: the same signed URL with another body is refused")
+    func twilioBodySHA256() async throws {
+        let harness = try await Harness.make(receiver: try HTTPReceiver(), smtp: nil)
+        try await harness.seed("p1,Ana,+447700900001,,,community,2026-11-02,,north")
+        let body = #"{"MessageSid": "SMJ1", "From": "+447700900001", "Body": "STOP"}"#
+        let hash = SHA256.hash(data: Data(body.utf8)).map { String(format: "%02x", $0) }.joined()
+        let path = "/inbound/sms/test-sms?bodySHA256=\(hash)"
+        // For JSON Twilio signs the URL alone (no parameters).
+        let signature = TwilioSignature.expected(url: "http://127.0.0.1:8080\(path)", parameters: [], authToken: "12345")
+        try await Application(router: Routes.router(harness.env)).test(.router) { client in
+            var headers: HTTPFields = [.contentType: "application/json"]
+            headers[HTTPField.Name("X-Twilio-Signature")!] = signature
+            let swapped = try await client.execute(uri: path, method: .post, headers: headers,
+                                                   body: ByteBuffer(string: #"{"MessageSid": "SMJ2", "From": "+447700900001", "Body": "START"}"#))
+            #expect(swapped.status == .unauthorized, "another body under the same signed URL")
+            let genuine = try await client.execute(uri: path, method: .post, headers: headers, body: ByteBuffer(string: body))
+            #expect(genuine.status == .ok)
+        }
+        await harness.env.background.drain()
+        #expect(try await harness.env.store.inboundReplies(source: "sms").map(\.reason) == ["opt_out"])
+        await harness.close()
+    }
+
     @Test("The sandbox page masks live links, and a test send goes only through kind: sandbox gateways")
     func sandboxPage() async throws {
         let receiver = try HTTPReceiver()
@@ -110,7 +161,8 @@ struct HardenedDoorsTests {
         let cookie = try await harness.session(.ops, team: nil)
         try await Application(router: Routes.router(harness.env)).test(.router) { client in
             // The pathway's SMS gateway is a real webhook here: the test send must refuse it.
-            let refused = try await client.execute(uri: "/ops/sandbox/test", method: .post, headers: [.cookie: cookie, .contentType: "application/x-www-form-urlencoded"],
+            let refused = try await client.execute(uri: "/ops/sandbox/test", method: .post,
+                                                   headers: [.cookie: cookie, .origin: "http://127.0.0.1:8080", .contentType: "application/x-www-form-urlencoded"],
                                                    body: ByteBuffer(string: "person_id=p1"))
             #expect(refused.status == .unprocessableContent)
             #expect(receiver.requests().isEmpty, "nothing reached the provider")

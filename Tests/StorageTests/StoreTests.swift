@@ -3,7 +3,7 @@ import Logging
 import ROMTesting
 import SQLKit
 import Scheduling
-import Storage
+@testable import Storage
 import Testing
 
 @Suite("SQLite store")
@@ -130,6 +130,19 @@ struct StoreTests {
         let memory = try await SQLStore.open(url: "sqlite::memory:", logger: Logger(label: "test"))
         #expect(try memory.dispatcherLock(holder: "rom serve") == nil)
         try await memory.close()
+    }
+
+    @Test("TLS to PostgreSQL is required by default for a server off this machine; loopback prefers it; the URL can say otherwise")
+    func sslModeDefaults() throws {
+        func mode(_ url: String) throws -> String {
+            let parts = try #require(URLComponents(string: url))
+            _ = try SQLStore.postgresConfiguration(url)
+            return SQLStore.sslMode(parts, host: try #require(parts.host))
+        }
+        #expect(try mode("postgres://rom@db.internal.example/rom") == "require")
+        #expect(try mode("postgres://rom@127.0.0.1/rom") == "prefer")
+        #expect(try mode("postgres://rom@localhost:5433/rom") == "prefer")
+        #expect(try mode("postgres://rom@db.internal.example/rom?sslmode=disable") == "disable")
     }
 
     @Test("A PostgreSQL URL that cannot work is a clear error: no user, a bad sslmode, or nobody listening (after 10 s, not a hang)")

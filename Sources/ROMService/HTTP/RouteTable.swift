@@ -136,13 +136,18 @@ public struct Authenticator: Sendable {
         return nil
     }
 
-    /// A cookie-authenticated POST must carry an Origin (or Referer) of this service, or none at all from a same-site form.
-    func isSameOrigin(_ request: Request) -> Bool {
-        guard let origin = request.headers[.origin] else { return true }
+    func isSameOrigin(_ request: Request) -> Bool { Self.isSameOrigin(request, publicURL: publicURL) }
+
+    /// A cookie-authenticated POST must carry an `Origin` of this service, or — when a browser sends none — a
+    /// `Referer` on it. Neither means the request did not come from our own pages: refused.
+    static func isSameOrigin(_ request: Request, publicURL: String) -> Bool {
         let expected = publicURL.hasSuffix("/") ? String(publicURL.dropLast()) : publicURL
-        if origin == expected { return true }
-        if let host = request.head.authority, origin.hasSuffix("://\(host)") { return true }
-        return false
+        let host = request.head.authority
+        func ours(_ origin: String) -> Bool { origin == expected || (host.map { origin.hasSuffix("://\($0)") } ?? false) }
+        if let origin = request.headers[.origin] { return origin != "null" && ours(origin) }
+        guard let referer = request.headers[.referer], let components = URLComponents(string: referer), let scheme = components.scheme,
+              let refererHost = components.host else { return false }
+        return ours("\(scheme)://\(refererHost)\(components.port.map { ":\($0)" } ?? "")")
     }
 }
 

@@ -24,6 +24,7 @@ extension Routes {
                 let contentType = request.headers[.contentType] ?? ""
                 let pairs = contentType.contains("json") ? [] : FormFields.pairs(String(decoding: body, as: UTF8.self))
                 verified = secrets.contains { TwilioSignature.isValid(header: request.headers[HTTPField.Name("X-Twilio-Signature")!], url: url, parameters: pairs, authToken: $0) }
+                    && (!contentType.contains("json") || TwilioSignature.jsonBodyMatches(url: url, body: body))
             case .standardWebhooks:
                 verified = (try? StandardWebhooks.verify(body: body, id: request.headers[HTTPField.Name("webhook-id")!],
                                                          timestamp: request.headers[HTTPField.Name("webhook-timestamp")!],

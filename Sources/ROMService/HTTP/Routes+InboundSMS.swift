@@ -28,6 +28,7 @@ extension Routes {
                 let url = env.configuration.settings.publicURL + request.uri.description
                 let pairs = contentType.contains("json") ? [] : FormFields.pairs(String(decoding: raw, as: UTF8.self))
                 verified = secrets.contains { TwilioSignature.isValid(header: request.headers[HTTPField.Name("X-Twilio-Signature")!], url: url, parameters: pairs, authToken: $0) }
+                    && (!contentType.contains("json") || TwilioSignature.jsonBodyMatches(url: url, body: raw))
             case .standardWebhooks:
                 do {
                     try StandardWebhooks.verify(body: raw, id: request.headers[HTTPField.Name("webhook-id")!],

@@ -101,6 +101,10 @@ public enum Routes {
             return response
         }
         table.add(.post, "/logout", .open, page: true) { request, _ in
+            // Signing someone out from another site is a nuisance attack: the same origin check as every cookie POST.
+            guard Authenticator.isSameOrigin(request, publicURL: env.configuration.settings.publicURL) else {
+                throw APIError(status: .forbidden, code: "cross_origin", message: "form posts must come from this service's own pages")
+            }
             if let cookie = request.cookies[Authenticator.cookieName]?.value {
                 try await env.store.deleteSession(hash: Credentials.hash(cookie))
             }
