@@ -42,6 +42,20 @@ struct ReplyTimingTests {
         }
     }
 
+    /// Moves the clock to `timing` and runs the scheduler's tick there; for `replanned`, expires p1's open prompts the
+    /// way the planner does when the review behind them moves or goes (tested in PlannerTests).
+    func move(_ harness: Harness, to timing: Timing) async throws -> Date {
+        let now = when(timing)
+        harness.clock.set(now)
+        _ = try await SchedulerRunner(env: harness.env).tick(now: now)
+        if timing == .replanned {
+            try await harness.env.store.transaction { db in
+                try await db.raw("UPDATE prompts SET status = 'expired', status_reason = 'replanned' WHERE person_id = 'p1' AND status IN ('scheduled', 'sent')").run()
+            }
+        }
+        return now
+    }
+
     @Test("Raw kept, scored, flagged and alerted when at risk, the person told the truth", arguments: cases)
     func reply(_ item: Case) async throws {
         let receiver = try HTTPReceiver()
@@ -59,15 +73,7 @@ struct ReplyTimingTests {
         let link = try #require(sms.split(separator: " ").first { $0.contains("/c/") })
         let token = String(link.split(separator: "/").last!)
 
-        let now = when(item.timing)
-        harness.clock.set(now)
-        _ = try await SchedulerRunner(env: env).tick(now: now)
-        if item.timing == .replanned {
-            // What the planner does when the review behind a prompt moves or goes (tested in PlannerTests).
-            try await env.store.transaction { db in
-                try await db.raw("UPDATE prompts SET status = 'expired', status_reason = 'replanned' WHERE person_id = 'p1' AND status IN ('scheduled', 'sent')").run()
-            }
-        }
+        let now = try await move(harness, to: item.timing)
         let phq9Answers = [1, 1, 1, 1, 1, 1, 1, 1, item.risk ? 2 : 0]
         let total = item.risk ? 10.0 : 8.0
         let api = Credentials.newSecret(prefix: "rom_integration")
@@ -184,14 +190,7 @@ struct ReplyTimingTests {
         let address = String(replyTo.dropFirst("Reply-To: ".count))
         let core10 = try #require(try await env.store.recentPrompts(personID: "p1", closedAfter: .distantPast).first { $0.instrument == "core10" })
 
-        let now = when(item.timing)
-        harness.clock.set(now)
-        _ = try await SchedulerRunner(env: env).tick(now: now)
-        if item.timing == .replanned {
-            try await env.store.transaction { db in
-                try await db.raw("UPDATE prompts SET status = 'expired', status_reason = 'replanned' WHERE person_id = 'p1' AND status IN ('scheduled', 'sent')").run()
-            }
-        }
+        let now = try await move(harness, to: item.timing)
         // CORE-10 item 6 is its risk item (any answer above 0).
         let answers = [0, 1, 2, 1, 0, item.risk ? 2 : 0, 1, 1, 0, 1]
         let timestamp = String(Int(now.timeIntervalSince1970))
@@ -231,6 +230,74 @@ struct ReplyTimingTests {
         let flags = try await env.store.openFlags(personID: "p1").filter { $0.kind == "CORE10_ITEM6_POSITIVE" }
         #expect(flags.count == (item.risk ? 1 : 0) && flags.allSatisfy { $0.severity == "urgent" })
         #expect(try await env.queueFlagAlerts(now: now).alerts == (item.risk ? 1 : 0))
+        await harness.close()
+    }
+
+    @Test("The same risk answer delivered 20 times at once by SMS, email and the API stores one response, one flag and one alert per channel (R16)")
+    func concurrentDeliveries() async throws {
+        let certificate = try makeCertificate()
+        let server = try SMTPServer(certificate: certificate)
+        defer { server.stop() }
+        let receiver = try HTTPReceiver()
+        defer { receiver.stop() }
+        let harness = try await Harness.make(receiver: receiver, smtp: (server.port, "starttls", certificate.cert), replyBySMS: true, emailReplies: true)
+        try await harness.seed("p1,Ana,+447700900001,,,community,2026-11-02,,north\np2,Ben,,ben@example.org,,core,2026-11-02,,north\np3,Cy,+447700900003,,,community,2026-11-02,,north")
+        let env = harness.env
+        try await env.store.transaction { db in
+            try await db.raw("UPDATE prompts SET reply_code = 'P1' WHERE person_id = 'p1' AND instrument = 'phq9'").run()
+            try await db.raw("UPDATE prompts SET status = 'answered' WHERE person_id = 'p2' AND instrument <> 'core10'").run()
+        }
+        harness.clock.set(Self.date("2026-11-02T09:00:00Z"))
+        _ = try await harness.worker().runOnce()
+        let mail = try #require(server.messages().first)
+        let address = String(try #require(mail.components(separatedBy: "\r\n").first { $0.hasPrefix("Reply-To:") }).dropFirst("Reply-To: ".count))
+        let api = Credentials.newSecret(prefix: "rom_integration")
+        try await env.store.insertToken(id: newID(), hash: Credentials.hash(api), role: .integration, team: nil, label: nil, now: harness.clock.now)
+
+        let smsPairs = [("MessageSid", "SM-R16"), ("From", "+447700900001"), ("Body", "P1 1 1 1 1 1 1 1 1 2")]
+        let smsBody = smsPairs.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)" }.joined(separator: "&")
+        let smsSignature = TwilioSignature.expected(url: "http://127.0.0.1:8080/inbound/sms/test-sms", parameters: smsPairs, authToken: "12345")
+        let timestamp = String(Int(harness.clock.now.timeIntervalSince1970))
+        let mailToken = "r16" + String(repeating: "b", count: 47)
+        let mailSignature = HMAC<SHA256>.authenticationCode(for: Data((timestamp + mailToken).utf8), using: SymmetricKey(data: Data("key-mailgun-test".utf8)))
+            .map { String(format: "%02x", $0) }.joined()
+        let mailBody = [("recipient", address), ("body-plain", "0 1 2 1 0 2 1 1 0 1"), ("Message-Id", "<r16@mail>"), ("X-Mailgun-Spf", "Pass"),
+                        ("timestamp", timestamp), ("token", mailToken), ("signature", mailSignature)]
+            .map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)" }.joined(separator: "&")
+        let apiBody = #"{"id": "ext-r16", "person": "p3", "instrument": "phq9", "answers": [0,0,0,0,0,0,0,0,3]}"#
+
+        let statuses = try await Application(router: Routes.router(env)).test(.router) { client in
+            try await withThrowingTaskGroup(of: (String, HTTPResponse.Status).self) { group in
+                for _ in 0..<20 {
+                    group.addTask {
+                        var headers: HTTPFields = [.contentType: "application/x-www-form-urlencoded"]
+                        headers[HTTPField.Name("X-Twilio-Signature")!] = smsSignature
+                        return ("sms", try await client.execute(uri: "/inbound/sms/test-sms", method: .post, headers: headers, body: ByteBuffer(string: smsBody)).status)
+                    }
+                    group.addTask {
+                        ("email", try await client.execute(uri: "/inbound/email/test-email", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
+                                                           body: ByteBuffer(string: mailBody)).status)
+                    }
+                    group.addTask {
+                        ("api", try await client.execute(uri: "/api/v1/responses", method: .post, headers: [.authorization: "Bearer \(api)", .contentType: "application/json"],
+                                                         body: ByteBuffer(string: apiBody)).status)
+                    }
+                }
+                return try await group.reduce(into: [String: [HTTPResponse.Status]]()) { $0[$1.0, default: []].append($1.1) }
+            }
+        }
+        await env.background.drain()
+        #expect(statuses["sms"]?.allSatisfy { $0 == .ok } == true && statuses["email"]?.allSatisfy { $0 == .ok } == true, "providers always get 2xx")
+        #expect(statuses["api"]?.filter { $0 == .created }.count == 1 && statuses["api"]?.filter { $0 == .conflict }.count == 19, "\(statuses["api"] ?? [])")
+        for (person, source, kind) in [("p1", "sms", "PHQ9_ITEM9_POSITIVE"), ("p2", "email", "CORE10_ITEM6_POSITIVE"), ("p3", "api", "PHQ9_ITEM9_POSITIVE")] {
+            #expect(try await env.store.inboundReplies(source: source).count == 1, "\(source): one stored reply")
+            let responses = try await env.store.transaction { db in
+                try await db.raw("SELECT COUNT(*) AS n FROM responses WHERE person_id = \(bind: person)").first()?.decode(column: "n", as: Int.self)
+            }
+            #expect(responses == 1, "\(source): one response")
+            #expect(try await env.store.openFlags(personID: person).filter { $0.kind == kind }.count == 1, "\(source): one flag")
+        }
+        #expect(try await env.queueFlagAlerts(now: harness.clock.now).alerts == 3, "one alert per channel")
         await harness.close()
     }
 
