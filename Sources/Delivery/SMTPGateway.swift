@@ -68,13 +68,14 @@ public struct SMTPGateway: Gateway {
             let response = try await curl.perform(request)
             return .accepted(providerMessageID: "<\(messageID(for: message.idempotencyKey))>:\(response.status)")
         } catch let error as CurlError {
-            if error.isTLSRequiredFailure { return .permanent(reason: "the server does not offer STARTTLS; refusing to send in clear") }
-            if error.isTLSFailure { return .permanent(reason: "TLS failed: \(error.message)") }
+            // Reasons are codes: the server's text often repeats the recipient's address, which must not reach logs.
+            if error.isTLSRequiredFailure { return .permanent(reason: "starttls_not_offered: the server does not offer STARTTLS; refusing to send in clear") }
+            if error.isTLSFailure { return .permanent(reason: "tls_failed (curl \(error.code))") }
             // 55 is a refused recipient or sender ("RCPT failed: 550"); 5xx replies are permanent, 4xx transient.
-            if error.message.contains(": 5") && (error.code == 55 || error.code == 67) { return .permanent(reason: error.message) }
-            return .transient(reason: error.isTimeout ? "timed out" : error.message, retryAfter: nil)
+            if let reply = error.smtpReplyCode, reply >= 500, error.code == 55 || error.code == 67 { return .permanent(reason: error.reasonCode) }
+            return .transient(reason: error.reasonCode, retryAfter: nil)
         } catch {
-            return .transient(reason: "\(error)", retryAfter: nil)
+            return .transient(reason: "send_failed", retryAfter: nil)
         }
     }
 }

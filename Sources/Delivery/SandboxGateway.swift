@@ -22,7 +22,7 @@ public struct SandboxGateway: Gateway {
                 body: message.text, link: message.link, idempotencyKey: message.idempotencyKey, createdAt: now))
             return .accepted(providerMessageID: "sandbox-\(id)")
         } catch {
-            return .transient(reason: "sandbox store failed: \(error)", retryAfter: nil)
+            return .transient(reason: "sandbox_store_failed", retryAfter: nil)
         }
     }
 }

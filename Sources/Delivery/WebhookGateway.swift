@@ -68,9 +68,9 @@ public struct WebhookGateway: Gateway {
             response = try await curl.perform(request)
         } catch let error as CurlError {
             // Connect errors, timeouts and cut responses: maybe sent, so retried with the same key (R9).
-            return .transient(reason: error.isTimeout ? "timed out" : "network: \(error.message)", retryAfter: nil)
+            return .transient(reason: error.reasonCode, retryAfter: nil)
         } catch {
-            return .transient(reason: "\(error)", retryAfter: nil)
+            return .transient(reason: "send_failed", retryAfter: nil)
         }
         return Self.classify(response, messageIDPath: settings.messageIDPath, now: now)
     }

@@ -62,3 +62,22 @@ struct SMSSegmentTests {
         }
     }
 }
+
+/// What a failed send leaves in logs and `last_error`: codes, never the server's text (it often repeats the address).
+@Suite("Send failure reasons")
+struct SendFailureReasonTests {
+    @Test("An SMTP refusal becomes its reply code; the recipient's address in curl's message goes nowhere")
+    func smtpRefusal() {
+        let error = CurlError(code: 55, message: "RCPT failed: 550 5.1.1 <ana@example.org>: Recipient address rejected: User unknown")
+        #expect(error.smtpReplyCode == 550)
+        #expect(error.reasonCode == "smtp_550 (curl 55)")
+        #expect(!error.reasonCode.contains("@"))
+    }
+
+    @Test("Timeouts and network failures are codes too")
+    func network() {
+        #expect(CurlError(code: 28, message: "Operation timed out after 5000 milliseconds with 0 bytes received").reasonCode == "timeout")
+        #expect(CurlError(code: 7, message: "Failed to connect to sms.example.org port 443: Connection refused").reasonCode == "network: curl 7")
+        #expect(CurlError(code: 56, message: "Recv failure: Connection reset by peer").smtpReplyCode == nil)
+    }
+}

@@ -102,7 +102,7 @@ struct WebhookDispatchTests {
             let summary = try await worker.runOnce()
             #expect(summary.retried == 1 && summary.failed == 0 && summary.accepted == 0, "\(mode)")
             let rows = try await harness.env.store.outboxRows()
-            #expect(rows.allSatisfy { $0.status == "queued" && $0.error?.hasPrefix("network: ") == true }, "\(mode): \(rows.map(\.error))")
+            #expect(rows.allSatisfy { $0.status == "queued" && $0.error?.hasPrefix("network: curl ") == true }, "\(mode): \(rows.map(\.error))")
             harness.clock.advance(by: 600)
         }
         try receiver.setMode("ok")
@@ -224,7 +224,7 @@ struct WebhookDispatchTests {
         let elapsed = ContinuousClock.now - started
         #expect(summary.retried == 1)
         #expect(elapsed < .seconds(5), "a 1 s timeout bounded the send; took \(elapsed)")
-        #expect(try await harness.env.store.outboxRows().allSatisfy { $0.error == "timed out" })
+        #expect(try await harness.env.store.outboxRows().allSatisfy { $0.error == "timeout" })
         await harness.close()
     }
 

@@ -160,7 +160,11 @@ struct RouteAccessTests {
             #expect(health.status == .ok)
             let ready = try await client.execute(uri: "/readyz", method: .get)
             #expect(ready.status == .ok)
-            let body = try JSONSerialization.jsonObject(with: Data(String(buffer: ready.body).utf8)) as? [String: String]
+            #expect(String(buffer: ready.body) == #"{"status":"ready"}"#, "the public answer says ready and nothing more")
+            let ops = Credentials.newSecret(prefix: "rom_ops")
+            try await env.store.insertToken(id: newID(), hash: Credentials.hash(ops), role: .ops, team: nil, label: nil, now: Fixtures.fixedNow)
+            let details = try await client.execute(uri: "/api/v1/readiness", method: .get, headers: [.authorization: "Bearer \(ops)"])
+            let body = try JSONSerialization.jsonObject(with: Data(String(buffer: details.body).utf8)) as? [String: String]
             if Fixtures.onPostgres {
                 #expect(body?["engine"] == "postgres")
                 #expect(body?["transactions"] == "serializable, retried on conflict")
@@ -184,6 +188,7 @@ struct RouteAccessTests {
         try await Application(router: Routes.router(env)).test(.router) { client in
             let response = try await client.execute(uri: "/readyz", method: .get)
             #expect(response.status == .serviceUnavailable)
+            #expect(String(buffer: response.body) == #"{"status":"not_ready"}"#, "no raw error for anyone who asks")
         }
         try await store.close()
     }

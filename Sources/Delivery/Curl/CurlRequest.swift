@@ -80,6 +80,23 @@ public struct CurlError: Error, Sendable, CustomStringConvertible {
 
     /// CURLE_COULDNT_RESOLVE_HOST 6, COULDNT_CONNECT 7, OPERATION_TIMEDOUT 28, SEND_ERROR 55, RECV_ERROR 56, GOT_NOTHING 52.
     public var isTimeout: Bool { code == 28 }
+
+    /// A reason code to log and store: the curl error number and, for SMTP, the server's reply code — never the
+    /// server's text, which often repeats the recipient's address.
+    public var reasonCode: String {
+        if isTimeout { return "timeout" }
+        if let smtp = smtpReplyCode { return "smtp_\(smtp) (curl \(code))" }
+        return "network: curl \(code)"
+    }
+
+    /// The three-digit SMTP reply in curl's message (`RCPT failed: 550 …`), if any.
+    public var smtpReplyCode: Int? {
+        for part in message.split(separator: ":").dropFirst() {
+            let digits = part.drop(while: { $0 == " " }).prefix(3)
+            if digits.count == 3, let value = Int(digits), (200...599).contains(value) { return value }
+        }
+        return nil
+    }
     /// STARTTLS was required and the server does not offer it (CURLE_USE_SSL_FAILED).
     public var isTLSRequiredFailure: Bool { code == 64 }
     /// Certificate or TLS handshake problems (CURLE_PEER_FAILED_VERIFICATION 60, SSL_CONNECT_ERROR 35).

@@ -52,7 +52,17 @@ public enum Routes {
         table.add(.get, "/healthz", .open) { _, _ in
             try jsonResponse(["status": "ok"])
         }
+        // Anyone may ask whether the service is ready; only ops see why not, and the database settings.
         table.add(.get, "/readyz", .open) { _, _ in
+            do {
+                try await env.store.checkReady()
+                return try jsonResponse(["status": "ready"])
+            } catch {
+                env.logger.warning("readiness check failed", metadata: ["error": "\(error)"])
+                return try jsonResponse(["status": "not_ready"], status: .serviceUnavailable)
+            }
+        }
+        table.add(.get, "/api/v1/readiness", .roles([.ops])) { _, _ in
             do {
                 try await env.store.checkReady()
                 var body = try await env.store.pragmas()
@@ -60,7 +70,6 @@ public enum Routes {
                 body["schema_version"] = String(SQLStore.latestSchemaVersion)
                 return try jsonResponse(body)
             } catch {
-                env.logger.warning("readiness check failed", metadata: ["error": "\(error)"])
                 return try jsonResponse(["status": "not_ready", "reason": "\(error)"], status: .serviceUnavailable)
             }
         }
