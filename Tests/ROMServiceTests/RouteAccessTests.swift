@@ -84,6 +84,25 @@ struct RouteAccessTests {
         }
     }
 
+    @Test("Over https the session cookie is __Host-rom_session, Secure, Path=/ (no Domain), and every answer carries HSTS")
+    func hostPrefixedCookie() async throws {
+        let configuration = try Configuration.load(directory: Fixtures.configDirectory, environment: ["ROM_PUBLIC_URL": "https://checkin.example.org"])
+        try await Fixtures.withEnvironment(configuration: configuration) { env in
+            let tokens = try await makeTokens(env.store)
+            try await Application(router: Routes.router(env)).test(.router) { client in
+                let response = try await client.execute(uri: "/login", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
+                                                        body: ByteBuffer(string: "token=\(tokens.secrets[.ops]!)"))
+                let setCookie = try #require(response.headers[.setCookie])
+                #expect(setCookie.hasPrefix("__Host-rom_session=") && setCookie.contains("Secure") && setCookie.contains("Path=/") && !setCookie.contains("Domain"))
+                #expect(response.headers[HTTPField.Name("Strict-Transport-Security")!]?.hasPrefix("max-age=") == true)
+                let cookie = String(setCookie.split(separator: ";")[0])
+                #expect(try await client.execute(uri: "/ops", method: .get, headers: [.cookie: cookie]).status == .ok)
+                let unprefixed = "rom_session=" + cookie.dropFirst("__Host-rom_session=".count)
+                #expect(try await client.execute(uri: "/ops", method: .get, headers: [.cookie: unprefixed]).status == .found, "the unprefixed name is not accepted over https")
+            }
+        }
+    }
+
     @Test("Signing in with a token sets an HttpOnly SameSite=Strict session cookie that opens staff pages; a wrong token is refused")
     func signInWithSession() async throws {
         try await Fixtures.withEnvironment { env in

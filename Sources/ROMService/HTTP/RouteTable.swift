@@ -104,6 +104,11 @@ public struct Authenticator: Sendable {
     let publicURL: String
 
     static let cookieName = "rom_session"
+    /// Over https the session cookie carries the `__Host-` prefix: browsers then insist on Secure, Path=/ and no
+    /// Domain, so no other host (a sibling subdomain included) can set or overwrite it.
+    static let secureCookieName = "__Host-rom_session"
+
+    static func cookieName(publicURL: String) -> String { publicURL.hasPrefix("https:") ? secureCookieName : cookieName }
     /// When each token's use was last written, so that a busy integration writes `last_used` once a minute, not per request.
     let lastTouched = LastTouched()
 
@@ -128,7 +133,7 @@ public struct Authenticator: Sendable {
             await touch(token)
             return (token, false)
         }
-        if let cookie = request.cookies[Self.cookieName]?.value, !cookie.isEmpty {
+        if let cookie = request.cookies[Self.cookieName(publicURL: publicURL)]?.value, !cookie.isEmpty {
             guard let token = try? await store.sessionToken(hash: Credentials.hash(cookie), now: now()) else { return nil }
             await touch(token)
             return (token, true)

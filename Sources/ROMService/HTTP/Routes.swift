@@ -105,7 +105,7 @@ public enum Routes {
             let home = token.role == .clinician ? "/clinician/people" : "/ops"
             let next = RequestSafety.sameSitePath(form["next"], fallback: home)
             var response = Response.redirect(to: next, type: .found)
-            response.setCookie(Cookie(name: Authenticator.cookieName, value: session, maxAge: Int(lifetime), path: "/",
+            response.setCookie(Cookie(name: Authenticator.cookieName(publicURL: env.configuration.settings.publicURL), value: session, maxAge: Int(lifetime), path: "/",
                                       secure: env.configuration.settings.publicURL.hasPrefix("https:"), httpOnly: true, sameSite: .strict))
             return response
         }
@@ -114,11 +114,12 @@ public enum Routes {
             guard Authenticator.isSameOrigin(request, publicURL: env.configuration.settings.publicURL) else {
                 throw APIError(status: .forbidden, code: "cross_origin", message: "form posts must come from this service's own pages")
             }
-            if let cookie = request.cookies[Authenticator.cookieName]?.value {
+            let name = Authenticator.cookieName(publicURL: env.configuration.settings.publicURL)
+            if let cookie = request.cookies[name]?.value {
                 try await env.store.deleteSession(hash: Credentials.hash(cookie))
             }
             var response = Response.redirect(to: "/login", type: .found)
-            response.setCookie(Cookie(name: Authenticator.cookieName, value: "", maxAge: 0, path: "/", httpOnly: true, sameSite: .strict))
+            response.setCookie(Cookie(name: name, value: "", maxAge: 0, path: "/", secure: name == Authenticator.secureCookieName, httpOnly: true, sameSite: .strict))
             return response
         }
     }
