@@ -83,7 +83,7 @@ public struct OutboxWorker: Sendable {
         var ready: [(ClaimedMessage, DeliveryContext, any Gateway, OutboundMessage)] = []
         var checkinTokens: [(hash: String, personID: String, expiresAt: Date)] = []
         var unsubscribeTokens: [(hash: String, personID: String, channel: String)] = []
-        var replyTokens: [(hash: String, personID: String, expiresAt: Date)] = []
+        var replyTokens: [(hash: String, personID: String, expiresAt: Date, promptIDs: [String])] = []
         // Messages this batch is about to send per person, so the daily cap holds within a batch too.
         var sendingNow: [String: Int] = [:]
         for (claim, found) in zip(claims, contexts) {
@@ -121,7 +121,7 @@ public struct OutboxWorker: Sendable {
                 unsubscribe = link.url
                 if gateway.usesReplyTokens {
                     let token = links.reply(key: claim.idempotencyKey)
-                    replyTokens.append((LinkSigner.hash(token), claim.personID, linkExpiry))
+                    replyTokens.append((LinkSigner.hash(token), claim.personID, linkExpiry, claim.promptIDs))
                     replyToken = token
                 }
             }

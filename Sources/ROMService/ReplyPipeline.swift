@@ -193,7 +193,15 @@ public struct ReplyPipeline: Sendable {
         case .webhook(let webhook) where source == "sms": return webhook.inbound.map { fields[$0.bodyField] ?? "" }
         case .smtp(let smtp) where source == "email": return smtp.inbound.map { EmailReply.answerText(fields[$0.textField] ?? "") }
         default:
-            if source == "form" || source == "api" || source == "paper" { return String(decoding: body, as: UTF8.self) }
+            if source == "form" {
+                // A form's fields as a person reads them: each measure's answers by item number.
+                let groups = FormFields.answersByPrompt(FormFields.parse(String(decoding: body, as: UTF8.self)))
+                let text = groups.sorted { $0.key < $1.key }.map { _, items in
+                    "answers " + items.sorted { $0.key < $1.key }.map { "item \($0.key) = \($0.value)" }.joined(separator: ", ")
+                }.joined(separator: "; ")
+                return text.isEmpty ? "(a check-in form with no answers)" : "Check-in form: " + text
+            }
+            if source == "api" || source == "paper" { return String(decoding: body, as: UTF8.self) }
             return nil
         }
     }
@@ -201,7 +209,10 @@ public struct ReplyPipeline: Sendable {
     /// Processes a stored SMS or email reply: keyword, answers placed by `Correlation` and scored, or the team inbox
     /// with the reason; a risk phrase in the text raises an urgent flag either way. `keywordRecorded` when the STOP or
     /// START was recorded as the message was stored.
-    public func processText(_ text: String, reply: ReceivedSMS, channel: String, gateway: String, keywordRecorded: Bool, now: Date) async throws {
+    /// `messagePrompts`, for an email, are the prompts of the message its reply address names: the reply is correlated
+    /// among them only (empty: among all the person's prompts).
+    public func processText(_ text: String, reply: ReceivedSMS, channel: String, gateway: String, keywordRecorded: Bool,
+                            messagePrompts: [String] = [], now: Date) async throws {
         guard let person = reply.personID else {
             // Never reply to a sender we do not know: it may not be the person's, and nothing is disclosed.
             return try await env.store.quarantine(replyID: reply.replyID, reason: channel == "sms" ? "unknown_number" : "unknown_reply_address", now: now)
@@ -216,7 +227,11 @@ public struct ReplyPipeline: Sendable {
                 flags.append(risk)
             }
         }
-        let (prompts, grace) = try await prompts(personID: person, now: now)
+        var (prompts, grace) = try await prompts(personID: person, now: now)
+        if !messagePrompts.isEmpty {
+            let named = Set(messagePrompts)
+            prompts = prompts.filter { named.contains($0.id) }
+        }
         let catalog = env.configuration.instruments
         let decision = Correlation.decide(parsed, channel: channel, prompts: prompts, now: now, grace: grace,
                                           largestOption: { catalog.definition($0)?.options.map(\.value).max() })
@@ -267,10 +282,18 @@ public struct ReplyPipeline: Sendable {
                     continue
                 }
                 // A keyword is recorded as the message is stored, in the same transaction, so a pending one has none yet.
-                try await processText(text, reply: reply, channel: source, gateway: message.gateway, keywordRecorded: false, now: now)
+                let named = source == "email" ? try await emailMessagePrompts(message.rawBody, contentType: message.contentType, gateway: message.gateway) : []
+                try await processText(text, reply: reply, channel: source, gateway: message.gateway, keywordRecorded: false, messagePrompts: named, now: now)
             }
         }
         return count
+    }
+
+    /// The prompts of the message an email reply's `reply+<token>@` address names (empty when it names none).
+    func emailMessagePrompts(_ body: [UInt8], contentType: String, gateway: String) async throws -> [String] {
+        guard case .smtp(let smtp) = env.configuration.gateways[gateway]?.kind, let inbound = smtp.inbound,
+              let token = EmailReply.replyToken(in: WebhookFields.parse(body, contentType: contentType)[inbound.toField] ?? "") else { return [] }
+        return try await env.store.replyTarget(tokenHash: LinkSigner.hash(token))?.promptIDs ?? []
     }
 
     // MARK: API and paper

@@ -424,6 +424,8 @@ let migrations: [Migration] = [
             // Tokens expire (rom tokens create --expires, 90 days by default) and show when they were last used.
             "ALTER TABLE api_tokens ADD COLUMN expires_at_ms BIGINT",
             "ALTER TABLE api_tokens ADD COLUMN last_used_at_ms BIGINT",
+            // An email reply token names its message: the prompts that message asked about, comma-separated.
+            "ALTER TABLE checkin_tokens ADD COLUMN message_prompts TEXT",
             // Signed webhook tokens seen in their replay window, bound to the body they signed (Mailgun signs only
             // timestamp + token, so a captured triple must not authorise another body).
             """

@@ -43,10 +43,18 @@ extension SQLStore {
     /// The person behind an email reply token (`reply+<token>@…`). Replies do not use it up (a person may answer in
     /// two emails), and a reply after the check-in closed still belongs to its person: correlation decides what counts.
     public func replyPerson(tokenHash: String, now: Date) async throws -> String? {
+        try await replyTarget(tokenHash: tokenHash)?.personID
+    }
+
+    /// The person behind an email reply token and the prompts of the message it was sent with (empty for tokens from
+    /// before they were recorded).
+    public func replyTarget(tokenHash: String) async throws -> (personID: String, promptIDs: [String])? {
         try await read { db in
-            try await db.raw("""
-                SELECT person_id FROM checkin_tokens WHERE token_hash = \(bind: tokenHash) AND purpose = 'reply'
-                """).first()?.decode(column: "person_id", as: String.self)
+            guard let row = try await db.raw("""
+                SELECT person_id, message_prompts FROM checkin_tokens WHERE token_hash = \(bind: tokenHash) AND purpose = 'reply'
+                """).first() else { return nil }
+            let prompts = try row.decode(column: "message_prompts", as: String?.self)?.split(separator: ",").map(String.init) ?? []
+            return (try row.decode(column: "person_id", as: String.self), prompts)
         }
     }
 

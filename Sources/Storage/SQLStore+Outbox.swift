@@ -327,15 +327,16 @@ extension SQLStore {
 
     /// Stores check-in and unsubscribe token hashes for a batch in one transaction, before any of them is sent.
     public func storeLinkTokens(checkin: [(hash: String, personID: String, expiresAt: Date)], unsubscribe: [(hash: String, personID: String, channel: String)],
-                                reply: [(hash: String, personID: String, expiresAt: Date)] = [], now: Date) async throws {
+                                reply: [(hash: String, personID: String, expiresAt: Date, promptIDs: [String])] = [], now: Date) async throws {
         guard !checkin.isEmpty || !unsubscribe.isEmpty || !reply.isEmpty else { return }
         let stamp = now.millis
         try await transaction { db in
-            let tokens = checkin.map { ($0, "form") } + reply.map { ($0, "reply") }
+            let tokens = checkin.map { (hash: $0.hash, personID: $0.personID, expiresAt: $0.expiresAt, purpose: "form", prompts: String?.none) }
+                + reply.map { (hash: $0.hash, personID: $0.personID, expiresAt: $0.expiresAt, purpose: "reply", prompts: Optional($0.promptIDs.joined(separator: ","))) }
             for chunk in tokens.chunked(200) {
-                let values = valuesList(chunk.map { [$0.0.hash, $0.0.personID, stamp, $0.0.expiresAt.millis, $0.1] })
+                let values = valuesList(chunk.map { [$0.hash, $0.personID, stamp, $0.expiresAt.millis, $0.purpose, $0.prompts] })
                 try await db.raw("""
-                    INSERT INTO checkin_tokens (token_hash, person_id, created_at_ms, expires_at_ms, purpose) VALUES \(values)
+                    INSERT INTO checkin_tokens (token_hash, person_id, created_at_ms, expires_at_ms, purpose, message_prompts) VALUES \(values)
                     ON CONFLICT (token_hash) DO UPDATE SET expires_at_ms = \(greatest)(checkin_tokens.expires_at_ms, excluded.expires_at_ms)
                     """).run()
             }

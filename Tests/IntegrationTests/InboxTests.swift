@@ -122,6 +122,48 @@ struct InboxTests {
         await harness.close()
     }
 
+    @Test("An uncoded email reply answers the message its reply+<token>@ address names, even when another check-in is open too")
+    func emailAnswersItsMessage() async throws {
+        let certificate = try makeCertificate()
+        let server = try SMTPServer(certificate: certificate)
+        defer { server.stop() }
+        let harness = try await Harness.make(receiver: nil, smtp: (server.port, "starttls", certificate.cert), emailReplies: true)
+        try await harness.seed("p1,Ana,,ana@example.org,,core,2026-11-02,,north")
+        try await harness.env.store.transaction { db in
+            try await db.raw("UPDATE prompts SET status = 'answered' WHERE instrument <> 'core10'").run()
+        }
+        harness.clock.set(ISO8601DateFormatter().date(from: "2026-11-02T09:00:00Z")!)
+        #expect(try await harness.worker().runOnce().accepted == 1)
+        let mail = try #require(server.messages().first)
+        let address = String(try #require(mail.components(separatedBy: "\r\n").first { $0.hasPrefix("Reply-To:") }).dropFirst("Reply-To: ".count))
+        // Another check-in opens for the person that this email did not ask about.
+        try await harness.env.store.transaction { db in
+            try await db.raw("""
+                INSERT INTO prompts (id, enrolment_id, review_id, person_id, instrument, kind, send_at_ms, closes_at_ms, status, idempotency_key, created_at_ms, review_at_ms)
+                SELECT 'pr_other', enrolment_id, 'rv_other', person_id, 'phq9', 'review', send_at_ms, closes_at_ms, 'scheduled', 'key-other', created_at_ms, review_at_ms
+                FROM prompts WHERE person_id = 'p1' AND instrument = 'core10'
+                """).run()
+        }
+        let timestamp = String(Int(harness.clock.now.timeIntervalSince1970))
+        let token = "own" + String(repeating: "c", count: 47)
+        let signature = MailgunSignature.expected(timestamp: timestamp, token: token, key: "key-mailgun-test")
+        let body = [("recipient", address), ("body-plain", "0 1 2 1 0 0 1 1 0 1"), ("Message-Id", "<own@mail>"), ("X-Mailgun-Spf", "Pass"),
+                    ("timestamp", timestamp), ("token", token), ("signature", signature)]
+            .map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)" }.joined(separator: "&")
+        try await Application(router: Routes.router(harness.env)).test(.router) { client in
+            let response = try await client.execute(uri: "/inbound/email/test-email", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
+                                                    body: ByteBuffer(string: body))
+            #expect(response.status == .ok)
+        }
+        await harness.env.background.drain()
+        #expect(try await harness.env.store.inboundReplies(source: "email").map(\.status) == ["processed"], "scored, not left ambiguous in the inbox")
+        let answered = try await harness.env.store.transaction { db in
+            try await db.raw("SELECT instrument FROM responses WHERE person_id = 'p1'").all().map { try $0.decode(column: "instrument", as: String.self) }
+        }
+        #expect(answered == ["core10"], "against the message's own CORE-10, not the PHQ-9 it did not ask about")
+        await harness.close()
+    }
+
     @Test("A check-in form whose answers cannot be scored after the link ended is kept in the inbox with a risk answer flagged")
     func unscorableFormAfterClosing() async throws {
         let harness = try await Harness.make(receiver: nil, smtp: nil)
@@ -138,6 +180,8 @@ struct InboxTests {
         }
         let items = try await harness.env.store.inboxItems(team: "north")
         #expect(items.count == 1 && items.first?.channel == "form" && items.first?.reason?.contains("out_of_range") == true)
+        let text = ReplyPipeline(env: harness.env).text(of: try #require(items.first).rawBody, contentType: "application/x-www-form-urlencoded", source: "form", gateway: "checkin")
+        #expect(text == "Check-in form: answers item 1 = 1, item 2 = 7, item 9 = 3", "the inbox shows the answers, not the raw fields")
         #expect(try await harness.env.store.openFlags(personID: "p1").contains { $0.kind == "PHQ9_ITEM9_POSITIVE" && $0.severity == "urgent" })
         await harness.close()
     }

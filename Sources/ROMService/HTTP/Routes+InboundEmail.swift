@@ -48,11 +48,15 @@ extension Routes {
             // Providers without a message id field still get one id per distinct delivery.
             let eventID = fields[inbound.idField] ?? Hex.encode(SHA256.hash(data: Data(raw)))
             var person: String?
+            var messagePrompts: [String] = []
             // Only a sender the provider authenticated (SPF or DKIM pass) can answer for a person (R35).
             let authenticated = inbound.senderAuthenticated(fields)
-            if authenticated, let token = EmailReply.replyToken(in: fields[inbound.toField] ?? "") {
-                person = try await env.store.replyPerson(tokenHash: LinkSigner.hash(token), now: now)
+            if authenticated, let token = EmailReply.replyToken(in: fields[inbound.toField] ?? ""),
+               let target = try await env.store.replyTarget(tokenHash: LinkSigner.hash(token)) {
+                person = target.personID
+                messagePrompts = target.promptIDs
             }
+            let named = messagePrompts
             guard let received = try await env.store.receiveEmail(gateway: name, eventID: eventID, personID: person, rawBody: raw,
                                                                   contentType: contentType, now: now) else {
                 return try jsonResponse(["status": "duplicate"])
@@ -64,7 +68,8 @@ extension Routes {
             }
             env.background.start {
                 do {
-                    try await ReplyPipeline(env: env).processText(text, reply: received, channel: "email", gateway: name, keywordRecorded: false, now: now)
+                    try await ReplyPipeline(env: env).processText(text, reply: received, channel: "email", gateway: name, keywordRecorded: false,
+                                                                  messagePrompts: named, now: now)
                 } catch {
                     env.logger.error("stored email not processed yet; the sweeper will retry", metadata: ["reply": "\(received.replyID)", "error": "\(error)"])
                 }
