@@ -1,3 +1,4 @@
+import Crypto
 import Delivery
 import Foundation
 import Intake
@@ -6,6 +7,7 @@ import Prometheus
 import ROMService
 import ROMTesting
 import Scheduling
+import SQLKit
 import Storage
 
 /// A service environment wired to real peers on 127.0.0.1, with a clock the test moves.
@@ -110,6 +112,32 @@ struct Harness {
             throw HarnessError(description: "the baseline was not sent through the sandbox: \(summary)")
         }
         return String(token)
+    }
+
+    /// Seeds `rows` (p1 on the core pathway by default), leaves `person`'s CORE-10 the only open prompt (so an uncoded email
+    /// reply has one to answer), sends the check-in email at 09:00 on 2 Nov 2026 through `server` and returns the
+    /// message's `Reply-To` address (`reply+<token>@in.example.org`).
+    func sendCoreEmail(_ server: SMTPServer, rows: String = "p1,Ana,,ana@example.org,,core,2026-11-02,,north", person: String = "p1") async throws -> String {
+        try await seed(rows)
+        try await env.store.transaction { db in
+            try await db.raw("UPDATE prompts SET status = 'answered' WHERE person_id = \(bind: person) AND instrument <> 'core10'").run()
+        }
+        clock.set(ISO8601DateFormatter().date(from: "2026-11-02T09:00:00Z")!)
+        _ = try await worker().runOnce()
+        guard let mail = server.messages().first, let replyTo = mail.components(separatedBy: "\r\n").first(where: { $0.hasPrefix("Reply-To:") }) else {
+            throw HarnessError(description: "no check-in email with a Reply-To reached the SMTP server")
+        }
+        return String(replyTo.dropFirst("Reply-To: ".count))
+    }
+
+    /// A Mailgun parsed-email webhook body for `fields`, signed as Mailgun signs (HMAC-SHA256 over timestamp + token
+    /// with the harness's key, computed here with swift-crypto) at `at`, with an SPF pass.
+    static func mailgunForm(_ fields: [(String, String)], token: String, at: Date) -> String {
+        let timestamp = String(Int(at.timeIntervalSince1970))
+        let signature = HMAC<SHA256>.authenticationCode(for: Data((timestamp + token).utf8), using: SymmetricKey(data: Data("key-mailgun-test".utf8)))
+            .map { String(format: "%02x", $0) }.joined()
+        return (fields + [("X-Mailgun-Spf", "Pass"), ("timestamp", timestamp), ("token", token), ("signature", signature)])
+            .map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" }.joined(separator: "&")
     }
 
     /// A browser session cookie value for a staff member of `role` (and `team`).

@@ -128,14 +128,7 @@ struct InboxTests {
         let server = try SMTPServer(certificate: certificate)
         defer { server.stop() }
         let harness = try await Harness.make(receiver: nil, smtp: (server.port, "starttls", certificate.cert), emailReplies: true)
-        try await harness.seed("p1,Ana,,ana@example.org,,core,2026-11-02,,north")
-        try await harness.env.store.transaction { db in
-            try await db.raw("UPDATE prompts SET status = 'answered' WHERE instrument <> 'core10'").run()
-        }
-        harness.clock.set(ISO8601DateFormatter().date(from: "2026-11-02T09:00:00Z")!)
-        #expect(try await harness.worker().runOnce().accepted == 1)
-        let mail = try #require(server.messages().first)
-        let address = String(try #require(mail.components(separatedBy: "\r\n").first { $0.hasPrefix("Reply-To:") }).dropFirst("Reply-To: ".count))
+        let address = try await harness.sendCoreEmail(server)
         // Another check-in opens for the person that this email did not ask about.
         try await harness.env.store.transaction { db in
             try await db.raw("""
@@ -144,12 +137,8 @@ struct InboxTests {
                 FROM prompts WHERE person_id = 'p1' AND instrument = 'core10'
                 """).run()
         }
-        let timestamp = String(Int(harness.clock.now.timeIntervalSince1970))
-        let token = "own" + String(repeating: "c", count: 47)
-        let signature = MailgunSignature.expected(timestamp: timestamp, token: token, key: "key-mailgun-test")
-        let body = [("recipient", address), ("body-plain", "0 1 2 1 0 0 1 1 0 1"), ("Message-Id", "<own@mail>"), ("X-Mailgun-Spf", "Pass"),
-                    ("timestamp", timestamp), ("token", token), ("signature", signature)]
-            .map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)" }.joined(separator: "&")
+        let body = Harness.mailgunForm([("recipient", address), ("body-plain", "0 1 2 1 0 0 1 1 0 1"), ("Message-Id", "<own@mail>")],
+                                       token: "own" + String(repeating: "c", count: 47), at: harness.clock.now)
         try await Application(router: Routes.router(harness.env)).test(.router) { client in
             let response = try await client.execute(uri: "/inbound/email/test-email", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
                                                     body: ByteBuffer(string: body))

@@ -177,30 +177,16 @@ struct ReplyTimingTests {
         let server = try SMTPServer(certificate: certificate)
         defer { server.stop() }
         let harness = try await Harness.make(receiver: nil, smtp: (server.port, "starttls", certificate.cert), emailReplies: true)
-        try await harness.seed("p1,Ana,,ana@example.org,,core,2026-11-02,,north")
+        let address = try await harness.sendCoreEmail(server)
         let env = harness.env
-        try await env.store.transaction { db in
-            // Leave the CORE-10 open only, so an uncoded reply has one prompt to answer.
-            try await db.raw("UPDATE prompts SET status = 'answered' WHERE instrument <> 'core10'").run()
-        }
-        harness.clock.set(Self.date("2026-11-02T09:00:00Z"))
-        #expect(try await harness.worker().runOnce().accepted == 1)
-        let mail = try #require(server.messages().first)
-        let replyTo = try #require(mail.components(separatedBy: "\r\n").first { $0.hasPrefix("Reply-To:") })
-        let address = String(replyTo.dropFirst("Reply-To: ".count))
         let core10 = try #require(try await env.store.recentPrompts(personID: "p1", closedAfter: .distantPast).first { $0.instrument == "core10" })
 
         let now = try await move(harness, to: item.timing)
         // CORE-10 item 6 is its risk item (any answer above 0).
         let answers = [0, 1, 2, 1, 0, item.risk ? 2 : 0, 1, 1, 0, 1]
-        let timestamp = String(Int(now.timeIntervalSince1970))
-        let mailgunToken = "tok" + String(repeating: "0", count: 47)
-        let signature = HMAC<SHA256>.authenticationCode(for: Data((timestamp + mailgunToken).utf8), using: SymmetricKey(data: Data("key-mailgun-test".utf8)))
-            .map { String(format: "%02x", $0) }.joined()
-        let fields = [("recipient", address), ("sender", "ana@example.org"), ("body-plain", answers.map(String.init).joined(separator: " ") + "\n\nThanks\n"),
-                      ("Message-Id", "<m-\(item.timing)@mail>"), ("X-Mailgun-Spf", "Pass"), ("X-Mailgun-Dkim-Check-Result", "Pass"),
-                      ("timestamp", timestamp), ("token", mailgunToken), ("signature", signature)]
-        let body = fields.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? "")" }.joined(separator: "&")
+        let body = Harness.mailgunForm([("recipient", address), ("sender", "ana@example.org"),
+                                         ("body-plain", answers.map(String.init).joined(separator: " ") + "\n\nThanks\n"), ("Message-Id", "<m-\(item.timing)@mail>"),
+                                         ("X-Mailgun-Dkim-Check-Result", "Pass")], token: "tok" + String(repeating: "0", count: 47), at: now)
         try await Application(router: Routes.router(env)).test(.router) { client in
             let response = try await client.execute(uri: "/inbound/email/test-email", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
                                                     body: ByteBuffer(string: body))
@@ -241,29 +227,19 @@ struct ReplyTimingTests {
         let receiver = try HTTPReceiver()
         defer { receiver.stop() }
         let harness = try await Harness.make(receiver: receiver, smtp: (server.port, "starttls", certificate.cert), replyBySMS: true, emailReplies: true)
-        try await harness.seed("p1,Ana,+447700900001,,,community,2026-11-02,,north\np2,Ben,,ben@example.org,,core,2026-11-02,,north\np3,Cy,+447700900003,,,community,2026-11-02,,north")
+        // p1 answers by SMS and p3 by the API (community pathway); p2 by email (core pathway).
+        let address = try await harness.sendCoreEmail(server, rows: "p2,Ben,,ben@example.org,,core,2026-11-02,,north\np1,Ana,+447700900001,,,community,2026-11-02,,north\np3,Cy,+447700900003,,,community,2026-11-02,,north", person: "p2")
         let env = harness.env
-        try await env.store.transaction { db in
-            try await db.raw("UPDATE prompts SET reply_code = 'P1' WHERE person_id = 'p1' AND instrument = 'phq9'").run()
-            try await db.raw("UPDATE prompts SET status = 'answered' WHERE person_id = 'p2' AND instrument <> 'core10'").run()
-        }
-        harness.clock.set(Self.date("2026-11-02T09:00:00Z"))
-        _ = try await harness.worker().runOnce()
-        let mail = try #require(server.messages().first)
-        let address = String(try #require(mail.components(separatedBy: "\r\n").first { $0.hasPrefix("Reply-To:") }).dropFirst("Reply-To: ".count))
+        // The code p1's reply-by-SMS message gave the PHQ-9.
+        let code = try #require(try await env.store.recentPrompts(personID: "p1", closedAfter: .distantPast).first { $0.instrument == "phq9" }?.replyCode)
         let api = Credentials.newSecret(prefix: "rom_integration")
         try await env.store.insertToken(id: newID(), hash: Credentials.hash(api), role: .integration, team: nil, label: nil, now: harness.clock.now)
 
-        let smsPairs = [("MessageSid", "SM-R16"), ("From", "+447700900001"), ("Body", "P1 1 1 1 1 1 1 1 1 2")]
+        let smsPairs = [("MessageSid", "SM-R16"), ("From", "+447700900001"), ("Body", "\(code) 1 1 1 1 1 1 1 1 2")]
         let smsBody = smsPairs.map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)" }.joined(separator: "&")
         let smsSignature = TwilioSignature.expected(url: "http://127.0.0.1:8080/inbound/sms/test-sms", parameters: smsPairs, authToken: "12345")
-        let timestamp = String(Int(harness.clock.now.timeIntervalSince1970))
-        let mailToken = "r16" + String(repeating: "b", count: 47)
-        let mailSignature = HMAC<SHA256>.authenticationCode(for: Data((timestamp + mailToken).utf8), using: SymmetricKey(data: Data("key-mailgun-test".utf8)))
-            .map { String(format: "%02x", $0) }.joined()
-        let mailBody = [("recipient", address), ("body-plain", "0 1 2 1 0 2 1 1 0 1"), ("Message-Id", "<r16@mail>"), ("X-Mailgun-Spf", "Pass"),
-                        ("timestamp", timestamp), ("token", mailToken), ("signature", mailSignature)]
-            .map { "\($0.0)=\($0.1.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)" }.joined(separator: "&")
+        let mailBody = Harness.mailgunForm([("recipient", address), ("body-plain", "0 1 2 1 0 2 1 1 0 1"), ("Message-Id", "<r16@mail>")],
+                                           token: "r16" + String(repeating: "b", count: 47), at: harness.clock.now)
         let apiBody = #"{"id": "ext-r16", "person": "p3", "instrument": "phq9", "answers": [0,0,0,0,0,0,0,0,3]}"#
 
         let statuses = try await Application(router: Routes.router(env)).test(.router) { client in
