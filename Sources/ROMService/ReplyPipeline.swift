@@ -58,15 +58,11 @@ public struct ReplyPipeline: Sendable {
         return .success(answer)
     }
 
-    /// The grace after closing on the person's pathway.
-    func grace(personID: String) async throws -> TimeInterval {
+    /// The person's prompts a reply may concern, their pathway's grace, and the pathway (one read of the person).
+    func prompts(personID: String, now: Date) async throws -> (prompts: [OpenPrompt], grace: TimeInterval, pathway: Pathway?) {
         let pathway = try await env.store.person(id: personID).flatMap { env.configuration.pathways[$0.person.pathway] }
-        return TimeInterval(pathway?.checkIn.grace.seconds ?? CheckInWindow.defaultGrace.seconds)
-    }
-
-    /// The person's prompts a reply may concern, and their pathway's grace.
-    func prompts(personID: String, now: Date) async throws -> (prompts: [OpenPrompt], grace: TimeInterval) {
-        (try await env.store.recentPrompts(personID: personID, closedAfter: now.addingTimeInterval(-Self.lookback)), try await grace(personID: personID))
+        let grace = TimeInterval(pathway?.checkIn.grace.seconds ?? CheckInWindow.defaultGrace.seconds)
+        return (try await env.store.recentPrompts(personID: personID, closedAfter: now.addingTimeInterval(-Self.lookback)), grace, pathway)
     }
 
     // MARK: The check-in form
@@ -89,8 +85,8 @@ public struct ReplyPipeline: Sendable {
 
     /// The prompts the person's form shows now: open, or closed inside the grace, in the pathway's order of measures.
     public func formPrompts(personID: String, now: Date) async throws -> [OpenPrompt] {
-        let (prompts, grace) = try await prompts(personID: personID, now: now)
-        let measures = try await env.store.person(id: personID).flatMap { env.configuration.pathways[$0.person.pathway]?.measures } ?? []
+        let (prompts, grace, pathway) = try await prompts(personID: personID, now: now)
+        let measures = pathway?.measures ?? []
         func rank(_ prompt: OpenPrompt) -> Int { measures.firstIndex(of: prompt.instrument) ?? measures.count }
         return Correlation.answerable(prompts, now: now, grace: grace).enumerated()
             .sorted { ($0.element.closesAt, rank($0.element), $0.offset) < ($1.element.closesAt, rank($1.element), $1.offset) }.map(\.element)
@@ -102,7 +98,7 @@ public struct ReplyPipeline: Sendable {
         let person = link.personID
         let fields = FormFields.parse(String(decoding: body, as: UTF8.self))
         let live = !link.used && link.expiresAt > now
-        let (prompts, grace) = try await prompts(personID: person, now: now)
+        let (prompts, grace, _) = try await prompts(personID: person, now: now)
         let byPrompt = FormFields.answersByPrompt(fields)
         if fields["action"] == "save" && live {
             return try await saveDraft(tokenHash: tokenHash, personID: person, byPrompt: byPrompt, prompts: prompts, grace: grace, now: now)
@@ -227,7 +223,7 @@ public struct ReplyPipeline: Sendable {
                 flags.append(risk)
             }
         }
-        var (prompts, grace) = try await prompts(personID: person, now: now)
+        var (prompts, grace, _) = try await prompts(personID: person, now: now)
         if !messagePrompts.isEmpty {
             let named = Set(messagePrompts)
             prompts = prompts.filter { named.contains($0.id) }
@@ -318,7 +314,7 @@ public struct ReplyPipeline: Sendable {
                                 promptID: String?, now: Date) async throws -> Result<CheckinAnswer, ScoringError> {
         var placement: Correlation.Placement?
         if let promptID, !promptID.isEmpty {
-            let (prompts, grace) = try await prompts(personID: personID, now: now)
+            let (prompts, grace, _) = try await prompts(personID: personID, now: now)
             placement = Correlation.place(promptID: promptID, in: prompts, now: now, grace: grace)
         }
         return try await answer(answers, instrument: instrument, context: context, placement: placement, personID: personID, source: source)
@@ -339,7 +335,7 @@ public struct ReplyPipeline: Sendable {
         guard let person = item.personID else {
             return .failure(InboxProblem(code: "unknown_person", description: "the reply came from nobody we know; mark it handled with a note instead"))
         }
-        let (prompts, grace) = try await prompts(personID: person, now: now)
+        let (prompts, grace, _) = try await prompts(personID: person, now: now)
         var placement: Correlation.Placement?
         var measure = instrument
         if let promptID, !promptID.isEmpty {

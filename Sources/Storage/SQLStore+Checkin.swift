@@ -40,14 +40,9 @@ extension SQLStore {
         }
     }
 
-    /// The person behind an email reply token (`reply+<token>@…`). Replies do not use it up (a person may answer in
-    /// two emails), and a reply after the check-in closed still belongs to its person: correlation decides what counts.
-    public func replyPerson(tokenHash: String, now: Date) async throws -> String? {
-        try await replyTarget(tokenHash: tokenHash)?.personID
-    }
-
-    /// The person behind an email reply token and the prompts of the message it was sent with (empty for tokens from
-    /// before they were recorded).
+    /// The person behind an email reply token (`reply+<token>@…`) and the prompts of the message it was sent with
+    /// (empty for tokens from before they were recorded). Replies do not use the token up (a person may answer in two
+    /// emails), and a reply after the check-in closed still belongs to its person: correlation decides what counts.
     public func replyTarget(tokenHash: String) async throws -> (personID: String, promptIDs: [String])? {
         try await read { db in
             guard let row = try await db.raw("""

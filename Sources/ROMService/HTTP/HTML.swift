@@ -1,5 +1,4 @@
 import Foundation
-import Intake
 import HTTPTypes
 import Hummingbird
 
@@ -95,7 +94,3 @@ func jsonResponse(_ value: some Encodable, status: HTTPResponse.Status = .ok) th
     return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
 }
 
-/// Parses `application/x-www-form-urlencoded` text.
-func parseForm(_ text: String) -> [String: String] {
-    FormFields.parse(text)
-}

@@ -1,4 +1,5 @@
 import Foundation
+import Intake
 import HTTPTypes
 import Hummingbird
 import Review
@@ -52,7 +53,7 @@ extension Routes {
         // Interpretation: from the page (form) or the API (JSON). Append-only; the next pack shows it.
         table.add(.post, "/clinician/people/:id/review/notes", .roles([.clinician]), page: true) { request, context in
             let id = try await visiblePerson(context, action: "review.note.form")
-            let form = parseForm(String(buffer: try await request.body.collect(upTo: 32 * 1024)))
+            let form = FormFields.parse(String(buffer: try await request.body.collect(upTo: 32 * 1024)))
             try await recordNote(id, form["review_at"], form["matches_experience"], form["note"], context, env)
             return Response.redirect(to: "/clinician/people/\(id)/review", type: .found)
         }
@@ -80,7 +81,7 @@ extension Routes {
             guard let flag = try await env.store.flag(id: id), context.identity?.team == flag.team else {
                 throw APIError(status: .notFound, code: "not_found", message: "no flag `\(id)` in your team")
             }
-            let form = parseForm(String(buffer: try await request.body.collect(upTo: 8 * 1024)))
+            let form = FormFields.parse(String(buffer: try await request.body.collect(upTo: 8 * 1024)))
             _ = try await env.store.advanceFlag(id: id, to: "acknowledged", by: context.identity?.id ?? "?", note: nil, now: env.now())
             // Only back to our own clinician pages.
             let next = form["next"].flatMap { $0.hasPrefix("/clinician/") ? RequestSafety.sameSitePath($0, fallback: "/clinician/flags") : nil } ?? "/clinician/flags"

@@ -104,7 +104,7 @@ extension Routes {
         }
         table.add(.post, "/ops/sandbox/test", .roles([.ops]), page: true) { request, context in
             let body = try await request.body.collect(upTo: 16 * 1024)
-            let personID = parseForm(String(buffer: body))["person_id"] ?? ""
+            let personID = FormFields.parse(String(buffer: body))["person_id"] ?? ""
             guard let record = try await env.store.person(id: personID),
                   let pathway = env.configuration.pathways[record.person.pathway] else {
                 return HTML.response(HTML.page(title: "Sandbox outbox", body: "<p class=\"error\">No person `\(HTML.escape(personID))`.</p><p><a href=\"/ops/sandbox\">Back</a></p>", signedIn: true), status: .notFound)

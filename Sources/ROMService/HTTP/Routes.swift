@@ -91,7 +91,7 @@ public enum Routes {
         }
         table.add(.post, "/login", .open, page: true) { request, _ in
             let body = try await request.body.collect(upTo: 16 * 1024)
-            let form = parseForm(String(buffer: body))
+            let form = FormFields.parse(String(buffer: body))
             let secret = (form["token"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
             guard !secret.isEmpty, let token = try await env.store.token(hash: Credentials.hash(secret), now: env.now()) else {
                 env.logger.notice("sign-in refused", metadata: ["event": "security.login_failed"])
