@@ -55,17 +55,7 @@ extension SQLStore {
 
     /// A person's prompts that are still open now, oldest first.
     public func openPrompts(personID: String, now: Date) async throws -> [OpenPrompt] {
-        try await read { db in
-            try await db.raw("""
-                SELECT id, instrument, kind, closes_at_ms, reply_code FROM prompts
-                WHERE person_id = \(bind: personID) AND status IN ('scheduled', 'sent') AND closes_at_ms > \(bind: now.millis)
-                ORDER BY review_at_ms, kind, id
-                """).all().map {
-                OpenPrompt(id: try $0.decode(column: "id", as: String.self), instrument: try $0.decode(column: "instrument", as: String.self),
-                           kind: try $0.decode(column: "kind", as: String.self), closesAt: Date(millis: try $0.decode(column: "closes_at_ms", as: Int64.self)),
-                           replyCode: try $0.decode(column: "reply_code", as: String?.self))
-            }
-        }
+        try await recentPrompts(personID: personID, closedAfter: now).filter { $0.isOpen(at: now) }
     }
 
     /// A person's prompts that a reply may concern: every prompt closing after `closedAfter`, whatever its status,
