@@ -20,6 +20,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.0"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.0"),
+        // Staff sign-in: bcrypt for passwords and RFC 6238 TOTP, from Hummingbird's own auth package.
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth.git", from: "2.5.0"),
+        .package(url: "https://github.com/swift-extras/swift-extras-base64.git", from: "1.2.0"),
         .package(url: "https://github.com/vapor/sql-kit.git", from: "3.36.0"),
         .package(url: "https://github.com/vapor/sqlite-kit.git", from: "4.5.0"),
         .package(url: "https://github.com/vapor/postgres-kit.git", from: "2.17.0"),
@@ -37,7 +40,7 @@ let package = Package(
         .target(name: "Instruments", swiftSettings: swiftSettings),
         .target(name: "Scheduling", dependencies: ["Instruments"], swiftSettings: swiftSettings),
         .target(name: "Intake", dependencies: ["Instruments", "Scheduling"], swiftSettings: swiftSettings),
-        .target(name: "Review", dependencies: ["Instruments", "Scheduling", "Intake"], swiftSettings: swiftSettings),
+        .target(name: "Review", dependencies: ["Instruments", "Scheduling", "Intake", .product(name: "Mustache", package: "swift-mustache")], swiftSettings: swiftSettings),
 
         // Edges.
         .systemLibrary(
@@ -80,13 +83,16 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "HummingbirdOTP", package: "hummingbird-auth"),
+                .product(name: "ExtrasBase64", package: "swift-extras-base64"),
             ],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "rom",
             dependencies: [
-                "ROMService", "Instruments", "Intake", "Scheduling", "Storage", "Delivery",
+                "ROMService", "Instruments", "Intake", "Scheduling", "Storage", "Delivery", "Review",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -96,7 +102,7 @@ let package = Package(
         // Release-mode measurement harness behind scripts/bench.
         .executableTarget(
             name: "rom-bench",
-            dependencies: ["ROMService", "ROMTesting", "Instruments", "Scheduling", "Storage", "Delivery", .product(name: "Logging", package: "swift-log"), .product(name: "Prometheus", package: "swift-prometheus")],
+            dependencies: ["ROMService", "ROMTesting", "Instruments", "Scheduling", "Storage", "Delivery", "Review", .product(name: "Logging", package: "swift-log"), .product(name: "Prometheus", package: "swift-prometheus")],
             swiftSettings: swiftSettings
         ),
 
@@ -106,7 +112,8 @@ let package = Package(
         // Shared test support: fixtures, fixed clocks, config builders.
         .target(
             name: "ROMTesting",
-            dependencies: ["ROMService", "Storage", "Instruments", .product(name: "SQLKit", package: "sql-kit")],
+            dependencies: ["ROMService", "Storage", "Instruments", .product(name: "SQLKit", package: "sql-kit"),
+                           .product(name: "HummingbirdOTP", package: "hummingbird-auth")],
             swiftSettings: swiftSettings
         ),
         .testTarget(

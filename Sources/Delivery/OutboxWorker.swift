@@ -151,7 +151,7 @@ public struct OutboxWorker: Sendable {
                         return (.failed(reason: reason), claim, context)
                     }
                     let outcome = await gateway.send(message, now: now)
-                    return (self.result(outcome, attempt: claim.attempt), claim, context)
+                    return (self.result(outcome, attempt: claim.attempt, urgent: OutboxPurpose.staff.contains(claim.purpose)), claim, context)
                 }
                 return true
             }
@@ -264,8 +264,10 @@ public struct OutboxWorker: Sendable {
         return opening > seconds ? Date(timeIntervalSince1970: Double(opening)) : nil
     }
 
-    /// What to record for a gateway's answer: retries with backoff until the last attempt, then dead-letter.
-    func result(_ outcome: SendOutcome, attempt: Int) -> SendResult {
+    /// What to record for a gateway's answer: retries with backoff until the last attempt, then dead-letter. Urgent
+    /// staff alerts retry on `RetryPolicy.urgent`.
+    func result(_ outcome: SendOutcome, attempt: Int, urgent: Bool = false) -> SendResult {
+        let policy = urgent ? self.policy.urgent : self.policy
         switch outcome {
         case .accepted(let id):
             return .accepted(providerMessageID: id)

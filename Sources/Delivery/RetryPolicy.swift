@@ -20,6 +20,16 @@ public struct RetryPolicy: Sendable, Equatable {
         self.maxAttempts = maxAttempts
     }
 
+    /// For urgent staff alerts: the same backoff capped at five minutes, with three times the attempts (about two
+    /// hours in all before dead-lettering to the escalation address), so an alert goes within minutes of a provider's
+    /// return instead of at a backoff of up to an hour.
+    public var urgent: RetryPolicy {
+        var policy = self
+        policy.cap = min(cap, 300)
+        policy.maxAttempts = maxAttempts * 3
+        return policy
+    }
+
     /// The delay before attempt `attempt + 1`, where `unit` in 0..<1 picks the jitter (random in service, fixed in tests).
     public func delay(afterAttempt attempt: Int, unit: Double) -> TimeInterval {
         var delay = base

@@ -122,10 +122,17 @@ public actor RateLimiter {
         self.interval = .nanoseconds(Int64(1e9 / max(perSecond, 0.001)))
     }
 
+    /// Waits for the next send's turn. The turn is taken when the caller is actually let go, not reserved in advance:
+    /// callers that all wake late (a stalled machine) go one interval apart, instead of together in a burst that a
+    /// provider counting per second would refuse.
     public func acquire() async {
-        let now = ContinuousClock.now
-        let slot = max(now, next)
-        next = slot + interval
-        if slot > now { try? await Task.sleep(until: slot, clock: .continuous) }
+        while true {
+            let now = ContinuousClock.now
+            if now >= next {
+                next = now + interval
+                return
+            }
+            try? await Task.sleep(until: next, clock: .continuous)
+        }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Review
 public import Storage
 
 /// `rom report` and `/ops/reports`: runs a report over a scope and renders it as a table, CSV or JSON.
@@ -22,7 +23,8 @@ public struct ReportRunner: Sendable {
     public func run(_ kind: Kind, scope: ReportScope) async throws -> (rows: [[String]], value: any Encodable & Sendable) {
         switch kind {
         case .completeness:
-            let report = CompletenessReport.build(groups: try await env.store.promptGroups(scope), pairs: try await env.store.scorePairs(scope))
+            let report = CompletenessReport.build(groups: try await env.store.promptGroups(scope), pairs: try await env.store.scorePairs(scope),
+                                                  reviews: try await env.store.reviewCounts(scope, now: env.now()))
             var rows = [["figure", "count", "of", "percent", "drill down"]]
             func add(_ name: String, _ figure: Figure, _ drill: String) {
                 rows.append([name, String(figure.count), String(figure.of), figure.percent.map { String(format: "%.1f", $0) } ?? "", drill])
@@ -40,6 +42,11 @@ public struct ReportRunner: Sendable {
             add("baseline answered", report.baselineAnswered, "answered")
             for (instrument, figure) in report.byMeasure.sorted(by: { $0.key < $1.key }) { add("answered: \(instrument)", figure, "answered") }
             for (instrument, figure) in report.pairedScores.sorted(by: { $0.key < $1.key }) { add("paired scores: \(instrument)", figure, "") }
+            rows.append(["reviews past their time", String(report.reviews.past), "", "", ""])
+            add("reviews held", report.reviews.held, "")
+            add("reviews missed", report.reviews.missed, "")
+            add("reviews overdue (neither held nor missed)", report.reviews.overdue, "")
+            rows.append(["reviews still ahead", String(report.reviews.ahead), "", "", ""])
             return (rows, report)
         case .outcomes:
             let report = OutcomesReport.build(pairs: try await env.store.scorePairs(scope), catalog: env.configuration.instruments)

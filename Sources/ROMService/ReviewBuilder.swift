@@ -12,8 +12,8 @@ public struct ReviewBuilder: Sendable {
         self.env = env
     }
 
-    /// The pack for `personID`'s review at `reviewAt` (default: the next review on or after `now`, else the latest
-    /// one); nil when there is no such person.
+    /// The pack for `personID`'s review at `reviewAt` (default: the next review on or after `now`, else up to
+    /// `now`); nil when there is no such person.
     public func pack(personID: String, reviewAt: Date? = nil, now: Date) async throws -> ReviewPack? {
         try await input(personID: personID, reviewAt: reviewAt, now: now).map(ReviewPack.assemble)
     }
@@ -24,8 +24,12 @@ public struct ReviewBuilder: Sendable {
         let records = try await env.store.reviewRecords(personID: personID)
         let catalog = env.configuration.instruments
         let pathway = env.configuration.pathways[person.pathway]
-        let reviewDates = Array(Set(records.prompts.map(\.reviewAt))).sorted()
-        let reviewAt = requested ?? reviewDates.first { $0 >= now } ?? reviewDates.last ?? now
+        // Reviews are records (the scheduler keeps the next one for everyone enrolled). The pack for now is the next
+        // review's: everything since the previous review, the baseline's answers included. With no review ahead
+        // (an ended enrolment), the pack runs to now, so nothing answered is left out.
+        let reviewDates = try await env.store.reviews(personID: personID)
+            .filter { $0.kind != "baseline" && $0.status != "cancelled" }.map(\.at).sorted()
+        let reviewAt = requested ?? reviewDates.first { $0 >= now } ?? now
         let previous = reviewDates.last { $0 < reviewAt }
 
         let cutoff = reviewAt
@@ -58,9 +62,13 @@ public struct ReviewBuilder: Sendable {
             personID: person.id, givenName: person.givenName, pathway: person.pathway, team: person.team, reviewAt: reviewAt, previousReviewAt: previous,
             generatedAt: now, timeZone: person.timezone ?? pathway?.timezone ?? env.configuration.settings.defaultTimeZone, measures: measures, goals: goals,
             prompts: records.prompts,
-            flags: records.flags.map { FlagSummary(id: $0.id, kind: $0.kind, severity: $0.severity, status: $0.status, raisedAt: $0.raisedAt,
-                                                   acknowledgedBy: $0.acknowledgedBy, acknowledgedAt: $0.acknowledgedAt, actionedBy: $0.actionedBy,
-                                                   actionedAt: $0.actionedAt, note: $0.note) },
+            flags: records.flags.map { flag in
+                let described = FlagDescription.describe(kind: flag.kind, evidence: flag.evidence, catalog: catalog)
+                return FlagSummary(id: flag.id, kind: flag.kind, severity: flag.severity, status: flag.status, raisedAt: flag.raisedAt,
+                                   acknowledgedBy: flag.acknowledgedBy, acknowledgedAt: flag.acknowledgedAt, actionedBy: flag.actionedBy,
+                                   actionedAt: flag.actionedAt, note: flag.note, title: described.title, evidenceLines: described.evidence,
+                                   instrument: described.instrument)
+            },
             notes: records.notes)
     }
 }

@@ -50,7 +50,11 @@ public struct SchedulerRunner: Sendable {
     /// Plans and applies every enrolment (or one person's) at `now`, one transaction per enrolment.
     public func tick(now: Date, personID: String? = nil) async throws -> AppliedPlan {
         let pathways = env.configuration.pathways
-        let inputs = try await env.store.schedulingInputs(personID: personID) { pathways[$0]?.timezone ?? "Europe/London" }
+        // Review records older than the longest check-in lead (and a day) cannot change: the planner looks back no further.
+        let lead = pathways.values.map(\.checkIn.opens.seconds).max() ?? 0
+        let inputs = try await env.store.schedulingInputs(personID: personID, recordsSince: now.addingTimeInterval(-TimeInterval(lead + 2 * 86_400))) {
+            pathways[$0]?.timezone ?? "Europe/London"
+        }
         let planners = self.planners()
         let seconds = Int64(now.timeIntervalSince1970)
         var total = AppliedPlan()
@@ -60,7 +64,8 @@ public struct SchedulerRunner: Sendable {
                 continue
             }
             let actions = planner.plan(input.enrolment, booked: input.booked, history: input.history, now: seconds, horizon: seconds + Self.lookahead)
-            total = total + (try await env.store.apply(actions, for: input, pathway: planner.pathway, now: now))
+            let reviews = planner.reviewChanges(for: input.enrolment, booked: input.booked, recorded: input.recorded, now: seconds, horizon: seconds + Self.lookahead)
+            total = total + (try await env.store.apply(actions, reviews: reviews, for: input, pathway: planner.pathway, now: now))
         }
         return total
     }

@@ -9,6 +9,9 @@ import Storage
 
 /// `rom serve`: the HTTP server and background services under one service group.
 public enum Server {
+    /// Seconds an HTTP connection may stay silent (idle between requests, or mid-headers) before it is closed.
+    public static let idleTimeout = 30
+
     /// Runs `services` until SIGTERM or SIGINT, then shuts them down gracefully.
     public static func runServices(_ services: [any Service], logger: Logger) async throws {
         let group = ServiceGroup(configuration: .init(services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
@@ -35,6 +38,9 @@ public enum Server {
         let settings = configuration.settings
         let app = Application(
             router: Routes.router(env),
+            // A connection that sends nothing for this long is closed: one that dribbles its headers (or never sends a
+            // request) cannot hold a place for ever. A request being answered is not cut.
+            server: .http1(configuration: .init(idleTimeout: .seconds(Int64(Server.idleTimeout)))),
             configuration: .init(address: .hostname(settings.listenHost, port: settings.listenPort), serverName: "rom"),
             onServerRunning: { _ in
                 logger.info("listening", metadata: ["address": "\(settings.listenHost):\(settings.listenPort)"])

@@ -1,5 +1,8 @@
 public import Delivery
 public import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 public import Logging
 public import Prometheus
 import Scheduling
@@ -24,6 +27,8 @@ public struct ServiceEnvironment: Sendable {
     public let background = BackgroundWork()
     /// Failed credential attempts per source address (R30), shared by every router built from this environment.
     public let failureLimiter: FailureLimiter
+    /// This process among several instances on one database: host and pid (the ops status page lists each).
+    public let instance = "\(ProcessInfo.processInfo.hostName):\(ProcessInfo.processInfo.processIdentifier)"
 
     /// Builds gateways (resolving their secrets from `environment` now, so a missing one fails at start-up) and the link signer.
     public init(configuration: Configuration, store: SQLStore, now: @escaping @Sendable () -> Date,
@@ -75,14 +80,22 @@ public struct ServiceEnvironment: Sendable {
                                 publicURL: configuration.settings.publicURL)
     }
 
-    /// Reads the link secret; a `file:` secret that does not exist yet is created with 256 random bits, mode 600.
+    /// Reads the link secret; a `file:` secret that does not exist yet is created with 256 random bits, mode 600 —
+    /// exclusively, so instances starting together all read the one that was written first.
     static func linkSecret(_ reference: SecretReference, environment: [String: String]) throws -> String {
         if case .file(let path) = reference, !FileManager.default.fileExists(atPath: path) {
             var generator = SystemRandomNumberGenerator()
             let bytes = (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
             let folder = (path as NSString).deletingLastPathComponent
             if !folder.isEmpty { try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true) }
-            _ = FileManager.default.createFile(atPath: path, contents: Data(Data(bytes).base64EncodedString().utf8), attributes: [.posixPermissions: 0o600])
+            // Written whole beside it, then linked into place: link(2) refuses an existing name, so the first wins and
+            // nobody ever reads a half-written secret.
+            let draft = "\(path).\(getpid()).new"
+            guard FileManager.default.createFile(atPath: draft, contents: Data(Data(bytes).base64EncodedString().utf8), attributes: [.posixPermissions: 0o600]) else {
+                throw ConfigProblem(file: "rom.yaml", line: nil, message: "cannot create the link secret \(path)", hint: "make its folder writable, or give link_secret as { env: NAME }")
+            }
+            _ = link(draft, path)
+            unlink(draft)
         }
         return try reference.resolve(environment: environment)
     }
@@ -101,3 +114,24 @@ extension ServiceEnvironment {
         try ServiceEnvironment(configuration: configuration, store: store, now: now, metrics: PrometheusCollectorRegistry(), logger: logger)
     }
 }
+
+extension ServiceEnvironment {
+    /// Processes a stored reply after its webhook has been answered, through the bounded queue. When the queue is full
+    /// the reply stays stored as received and the sweeper processes it within a couple of minutes (counted in
+    /// `rom_reply_queue_full_total`).
+    func processLater(replyID: String, _ body: @escaping @Sendable () async throws -> Void) {
+        let logger = logger
+        let queued = background.start {
+            do {
+                try await body()
+            } catch {
+                logger.error("stored reply not processed yet; the sweeper will retry", metadata: ["reply": "\(replyID)", "error": "\(String(describing: type(of: error)))"])
+            }
+        }
+        if !queued {
+            metrics.makeCounter(descriptor: Metrics.replyQueueFull).increment()
+            logger.warning("reply queue full; the sweeper will process the stored reply", metadata: ["reply": "\(replyID)"])
+        }
+    }
+}
+

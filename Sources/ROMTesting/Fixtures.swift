@@ -1,5 +1,6 @@
 public import Foundation
 public import Instruments
+import HummingbirdOTP
 import Logging
 import Prometheus
 import SQLKit
@@ -114,5 +115,37 @@ public enum Fixtures {
     }
 
     /// 2026-11-24T09:00:00Z, a Tuesday.
+    /// A signed-in browser session for a new staff account of `role` (and `team`), as the cookie header value
+    /// `rom_session=…`. The account has no password: it exists only for this session, which skips the sign-in steps
+    /// (the sign-in tests go through them for real).
+    public static func staffSession(_ store: SQLStore, role: Role, team: String?, label: String = "test", now: Date,
+                                    lifetime: TimeInterval = 3_600) async throws -> String {
+        let id = "u_" + newID()
+        try await store.insertUser(id: id, email: "\(label)-\(id.lowercased())@example.org", role: role, team: team, passwordHash: nil,
+                                   totpSecret: nil, recoveryCodeHashes: [], setupHash: nil, setupExpiresAt: nil, actor: "test", now: now)
+        let session = Credentials.newSecret(prefix: "session")
+        try await store.insertSession(hash: Credentials.hash(session), userID: id, stage: .signedIn, next: nil, now: now,
+                                      expiresAt: now.addingTimeInterval(lifetime))
+        return "rom_session=\(session)"
+    }
+
+    /// A staff account that signs in for real: `password` stored as bcrypt, and a new TOTP secret, returned with
+    /// its otpauth URI and ten recovery codes.
+    public static func staffAccount(_ store: SQLStore, email: String, role: Role, team: String?, password: String,
+                                    now: Date) async throws -> (id: String, secret: String, uri: String, recoveryCodes: [String]) {
+        let id = "u_" + newID()
+        let secret = StaffAuth.newTOTPSecret()
+        let codes = StaffAuth.newRecoveryCodes()
+        try await store.insertUser(id: id, email: email, role: role, team: team, passwordHash: await StaffAuth.hashPassword(password),
+                                   totpSecret: secret, recoveryCodeHashes: codes.map(StaffAuth.recoveryCodeHash), setupHash: nil,
+                                   setupExpiresAt: nil, actor: "test", now: now)
+        return (id, secret, StaffAuth.otpauthURI(secret: secret, email: email), codes)
+    }
+
+    /// The 6-digit TOTP for `secret` at `date`, from HummingbirdOTP's RFC 6238 implementation (not ours).
+    public static func totpCode(secret: String, at date: Date) -> String {
+        String(format: "%06d", TOTP(secret: secret).compute(date: date))
+    }
+
     public static let fixedNow = Date(timeIntervalSince1970: 1_795_510_800)
 }

@@ -66,9 +66,11 @@ public final class HTTPReceiver: Sendable {
         public var headers: [String: String]
         public var body: String
         public var mode: String
+        /// When it arrived (seconds since 1970, the receiver's clock).
+        public var at: Double
     }
 
-    /// Switches how later requests are answered: ok, 429, 503, 400, hang, reset, cut, flaky:SEED, kill:PIDFILE (see http_receiver.py).
+    /// Switches how later requests are answered: ok, 429, 503, 400, hang, reset, cut, flaky:SEED, rate:N, kill:PIDFILE (see http_receiver.py).
     public func setMode(_ mode: String) throws {
         _ = try Subprocess.run("/usr/bin/curl", ["-s", "-o", "/dev/null", "-X", "POST", "--data", mode, "http://127.0.0.1:\(port)/_mode"])
     }
@@ -84,7 +86,7 @@ public final class HTTPReceiver: Sendable {
         return text.split(separator: "\n").compactMap { line in
             guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return nil }
             return Request(n: object["n"] as? Int ?? 0, headers: object["headers"] as? [String: String] ?? [:],
-                           body: object["body"] as? String ?? "", mode: object["mode"] as? String ?? "")
+                           body: object["body"] as? String ?? "", mode: object["mode"] as? String ?? "", at: object["at"] as? Double ?? 0)
         }
     }
 

@@ -16,14 +16,21 @@ public final class Subprocess: @unchecked Sendable {
     /// The built `rom` executable (debug).
     public static var rom: String { "\(Fixtures.repositoryRoot)/.build/debug/rom" }
 
-    /// Starts `executable` with `arguments`, this process's environment plus `environment`, and both outputs captured.
-    public init(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws {
+    /// Starts `executable` with `arguments`, this process's environment plus `environment`, and both outputs captured;
+    /// `input`, when given, is its standard input (then closed).
+    public init(_ executable: String, _ arguments: [String], environment: [String: String] = [:], input: String? = nil) throws {
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
         process.standardOutput = output
         process.standardError = errors
+        let stdin = input.map { _ in Pipe() }
+        if let stdin { process.standardInput = stdin }
         try process.run()
+        if let stdin, let input {
+            stdin.fileHandleForWriting.write(Data(input.utf8))
+            try stdin.fileHandleForWriting.close()
+        }
     }
 
     public var pid: Int32 { process.processIdentifier }
@@ -42,8 +49,8 @@ public final class Subprocess: @unchecked Sendable {
     }
 
     /// Runs to the end.
-    public static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:]) throws -> Outcome {
-        try Subprocess(executable, arguments, environment: environment).finish()
+    public static func run(_ executable: String, _ arguments: [String], environment: [String: String] = [:], input: String? = nil) throws -> Outcome {
+        try Subprocess(executable, arguments, environment: environment, input: input).finish()
     }
 
     /// Runs to the end, waiting on a Dispatch thread rather than one of the two cooperative threads: a test that calls

@@ -124,9 +124,17 @@ public struct FlagSummary: Sendable, Equatable, Codable {
     public var actionedBy: String?
     public var actionedAt: Date?
     public var note: String?
+    /// As a clinician reads it (`FlagDescription`): nil in packs assembled without the definitions.
+    public var title: String?
+    public var evidenceLines: [String]?
+    /// The measure the flag is about, when it is about one (its section in the pack).
+    public var instrument: String?
 
     public init(id: String, kind: String, severity: String, status: String, raisedAt: Date, acknowledgedBy: String?, acknowledgedAt: Date?,
-                actionedBy: String?, actionedAt: Date?, note: String?) {
+                actionedBy: String?, actionedAt: Date?, note: String?, title: String? = nil, evidenceLines: [String]? = nil, instrument: String? = nil) {
+        self.instrument = instrument
+        self.title = title
+        self.evidenceLines = evidenceLines
         self.id = id
         self.kind = kind
         self.severity = severity
@@ -140,7 +148,8 @@ public struct FlagSummary: Sendable, Equatable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, kind, severity, status, note
+        case id, kind, severity, status, note, title, instrument
+        case evidenceLines = "evidence_lines"
         case raisedAt = "raised_at", acknowledgedBy = "acknowledged_by", acknowledgedAt = "acknowledged_at"
         case actionedBy = "actioned_by", actionedAt = "actioned_at"
     }

@@ -439,4 +439,96 @@ let migrations: [Migration] = [
             """,
         ]
     },
+    Migration(version: 12, name: "staff accounts with MFA") { _ in
+        [
+            // Named staff accounts sign in with a password (bcrypt) and a TOTP code; tokens stay for API clients.
+            """
+            CREATE TABLE staff_users (
+                id TEXT PRIMARY KEY,
+                email TEXT NOT NULL UNIQUE,
+                role TEXT NOT NULL,
+                team TEXT,
+                password_hash TEXT,
+                totp_secret TEXT,
+                totp_last_step BIGINT NOT NULL DEFAULT 0,
+                failed_count INTEGER NOT NULL DEFAULT 0,
+                locked_until_ms BIGINT,
+                setup_hash TEXT UNIQUE,
+                setup_expires_at_ms BIGINT,
+                created_at_ms BIGINT NOT NULL,
+                disabled_at_ms BIGINT,
+                last_sign_in_at_ms BIGINT
+            )
+            """,
+            """
+            CREATE TABLE recovery_codes (
+                user_id TEXT NOT NULL REFERENCES staff_users (id),
+                code_hash TEXT NOT NULL,
+                used_at_ms BIGINT,
+                PRIMARY KEY (user_id, code_hash)
+            )
+            """,
+            // Browser sessions belong to accounts now, not tokens: the token sessions end with this migration.
+            "DROP TABLE sessions",
+            """
+            CREATE TABLE sessions (
+                id TEXT PRIMARY KEY,
+                session_hash TEXT NOT NULL UNIQUE,
+                user_id TEXT NOT NULL REFERENCES staff_users (id),
+                stage TEXT NOT NULL,
+                next_path TEXT,
+                created_at_ms BIGINT NOT NULL,
+                last_seen_at_ms BIGINT NOT NULL,
+                expires_at_ms BIGINT NOT NULL
+            )
+            """,
+            "CREATE INDEX sessions_user ON sessions (user_id)",
+        ]
+    },
+    Migration(version: 13, name: "reviews as records") { _ in
+        [
+            // Reviews are records with a status: planned → held | missed | cancelled ('scheduled' was planned).
+            "UPDATE reviews SET status = 'planned' WHERE status = 'scheduled'",
+            "ALTER TABLE reviews ADD COLUMN status_at_ms BIGINT",
+            "ALTER TABLE reviews ADD COLUMN status_by TEXT",
+            "ALTER TABLE reviews ADD COLUMN interpretation TEXT",
+            // Every review that prompts were made for becomes a record (cadence ones made before this had one only
+            // once a prompt was created; baselines had none).
+            """
+            INSERT INTO reviews (id, enrolment_id, review_at_ms, source, status, created_at_ms)
+            SELECT enrolment_id || ':' || review_id, enrolment_id, MIN(review_at_ms),
+                   CASE WHEN review_id = 'baseline' THEN 'baseline' ELSE 'cadence' END, 'planned', MIN(created_at_ms)
+            FROM prompts WHERE review_id = 'baseline' OR review_id LIKE 'c:%'
+            GROUP BY enrolment_id, review_id
+            ON CONFLICT (id) DO NOTHING
+            """,
+            "CREATE INDEX reviews_due ON reviews (status, review_at_ms)",
+        ]
+    },
+    Migration(version: 14, name: "retention") { _ in
+        [
+            // When retention emptied a raw reply body or a message payload (the row itself is kept as the record).
+            "ALTER TABLE inbound_replies ADD COLUMN body_purged_at_ms BIGINT",
+            "ALTER TABLE outbox_messages ADD COLUMN payload_purged_at_ms BIGINT",
+            "CREATE INDEX inbound_replies_received ON inbound_replies (received_at_ms)",
+        ]
+    },
+    Migration(version: 15, name: "service runs") { _ in
+        [
+            // The last run of each background job on each instance, for the ops status page (several instances share it).
+            """
+            CREATE TABLE service_runs (
+                service TEXT NOT NULL,
+                instance TEXT NOT NULL,
+                started_at_ms BIGINT NOT NULL,
+                duration_ms BIGINT NOT NULL,
+                outcome TEXT NOT NULL,
+                detail TEXT,
+                PRIMARY KEY (service, instance)
+            )
+            """,
+            // Failed messages for the ops page, newest first; a partial index costs nothing on the rows that send.
+            "CREATE INDEX outbox_failed ON outbox_messages (updated_at_ms) WHERE status = 'failed'",
+        ]
+    },
 ]

@@ -82,40 +82,16 @@ extension SQLStore {
         }
     }
 
-    /// Revokes a token and ends its sessions; false when there is no such token or it was revoked already.
+    /// Revokes a token; false when there is no such token or it was revoked already.
     @discardableResult
     public func revokeToken(id: String, now: Date) async throws -> Bool {
         try await transaction { db in
             let revoked = try await db.raw("UPDATE api_tokens SET revoked_at_ms = \(bind: now.millis) WHERE id = \(bind: id) AND revoked_at_ms IS NULL RETURNING id").first()
-            try await db.raw("DELETE FROM sessions WHERE token_id = \(bind: id)").run()
             if revoked != nil {
                 try await self.insertAudit(AuditEvent(at: now, actor: "cli", action: "token.revoke", personID: nil, detail: "token \(id)", requestID: nil), db: db)
             }
             return revoked != nil
         }
-    }
-
-    /// Starts a browser session for a token; the cookie value's hash is stored, never the value.
-    public func insertSession(hash: String, tokenID: String, now: Date, expiresAt: Date) async throws {
-        try await transaction { db in
-            try await db.insert(into: "sessions").columns("id", "session_hash", "token_id", "created_at_ms", "expires_at_ms")
-                .values(SQLBind(newID()), SQLBind(hash), SQLBind(tokenID), SQLBind(now.millis), SQLBind(expiresAt.millis)).run()
-        }
-    }
-
-    /// The token behind a live session.
-    public func sessionToken(hash: String, now: Date) async throws -> APIToken? {
-        try await read { db in
-            try await db.raw("""
-                SELECT \(Self.tokenColumns) FROM sessions s JOIN api_tokens t ON t.id = s.token_id
-                WHERE s.session_hash = \(bind: hash) AND s.expires_at_ms > \(bind: now.millis) AND t.revoked_at_ms IS NULL
-                AND (t.expires_at_ms IS NULL OR t.expires_at_ms > \(bind: now.millis))
-                """).first().map(Self.decodeToken)
-        }
-    }
-
-    public func deleteSession(hash: String) async throws {
-        try await transaction { db in try await db.raw("DELETE FROM sessions WHERE session_hash = \(bind: hash)").run() }
     }
 
     /// Appends an audit record in its own transaction.
@@ -128,6 +104,26 @@ extension SQLStore {
         try await db.insert(into: "audit_events").columns("id", "at_ms", "actor", "action", "person_id", "detail", "request_id")
             .values(SQLBind(newID()), SQLBind(event.at.millis), SQLBind(event.actor), SQLBind(event.action),
                     SQLBind(event.personID), SQLBind(event.detail), SQLBind(event.requestID)).run()
+    }
+
+    /// One person's audit events of the given actions, oldest first (e.g. their mode switches).
+    public func auditEvents(personID: String, actions: [String]) async throws -> [AuditEvent] {
+        guard !actions.isEmpty else { return [] }
+        return try await read { db in
+            var list = SQLQueryString("")
+            for (index, action) in actions.enumerated() {
+                if index > 0 { list.appendInterpolation(unsafeRaw: ", ") }
+                list.appendInterpolation(bind: action)
+            }
+            return try await db.raw("""
+                SELECT at_ms, actor, action, person_id, detail, request_id FROM audit_events
+                WHERE person_id = \(bind: personID) AND action IN (\(list)) ORDER BY at_ms
+                """).all().map { row in
+                AuditEvent(at: Date(millis: try row.decode(column: "at_ms", as: Int64.self)), actor: try row.decode(column: "actor", as: String.self),
+                           action: try row.decode(column: "action", as: String.self), personID: try row.decode(column: "person_id", as: String?.self),
+                           detail: try row.decode(column: "detail", as: String?.self), requestID: try row.decode(column: "request_id", as: String?.self))
+            }
+        }
     }
 
     public func auditEvents(limit: Int = 100) async throws -> [AuditEvent] {
@@ -153,17 +149,5 @@ extension SQLStore {
                  revokedAt: try row.decode(column: "revoked_at_ms", as: Int64?.self).map(Date.init(millis:)),
                  expiresAt: try row.decode(column: "expires_at_ms", as: Int64?.self).map(Date.init(millis:)),
                  lastUsedAt: try row.decode(column: "last_used_at_ms", as: Int64?.self).map(Date.init(millis:)))
-    }
-}
-
-extension SQLStore {
-    /// Deletes sessions past their expiry; returns how many.
-    @discardableResult
-    public func deleteExpiredSessions(now: Date) async throws -> Int {
-        try await transaction { db in
-            let count = try await db.raw("SELECT COUNT(*) AS n FROM sessions WHERE expires_at_ms <= \(bind: now.millis)").first()?.decode(column: "n", as: Int.self) ?? 0
-            try await db.raw("DELETE FROM sessions WHERE expires_at_ms <= \(bind: now.millis)").run()
-            return count
-        }
     }
 }

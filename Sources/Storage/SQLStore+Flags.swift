@@ -33,9 +33,11 @@ public enum FlagUpdateError: Error, Sendable, Equatable {
 
 extension SQLStore {
     /// Flags for a team (or all when nil), urgent first, then oldest first; `openOnly` leaves out actioned ones.
-    public func flags(team: String?, openOnly: Bool) async throws -> [FlagRecord] {
+    /// Flags of a team (or everyone), or of one person, urgent first then oldest first.
+    public func flags(team: String?, personID: String? = nil, openOnly: Bool) async throws -> [FlagRecord] {
         try await read { db in
-            let teamFilter = team.map { SQLQueryString("AND p.team = \(bind: $0)") } ?? SQLQueryString("")
+            var teamFilter = team.map { SQLQueryString("AND p.team = \(bind: $0)") } ?? SQLQueryString("")
+            if let personID { teamFilter.appendInterpolation(unsafeRaw: " AND f.person_id = "); teamFilter.appendInterpolation(bind: personID) }
             let statusFilter = openOnly ? SQLQueryString("AND f.status <> 'actioned'") : SQLQueryString("")
             return try await db.raw("""
                 SELECT f.id, f.person_id, p.team, f.kind, f.severity, f.status, f.evidence, f.raised_at_ms, f.acknowledged_by, f.acknowledged_at_ms,

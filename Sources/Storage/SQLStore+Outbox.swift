@@ -470,14 +470,6 @@ extension SQLStore {
                     \(bind: inboundReplyID), \(bind: now))
             """).run()
     }
-
-    /// Blanks a person's addresses and stops contact, keeping the care record (R34).
-    public func eraseContact(personID: String, now: Date) async throws {
-        try await transaction { db in
-            try await db.raw("UPDATE contact_points SET address = NULL, suppressed_at_ms = \(bind: now.millis) WHERE person_id = \(bind: personID)").run()
-            try await db.raw("UPDATE people SET contact_erased_at_ms = \(bind: now.millis) WHERE id = \(bind: personID)").run()
-        }
-    }
 }
 
 /// `(?, ?), (?, ?)` with every value bound, for multi-row VALUES lists.

@@ -37,7 +37,7 @@ extension SQLStore {
                                                                SQLBind(person.startDate.description), SQLBind(person.mode.rawValue), SQLBind(stamp))
                     if let review = person.nextReviewAt {
                         bookings.append([SQLBind("rv_" + newID()), SQLBind(enrolmentID), SQLBind(review * 1000), SQLBind("booked"),
-                                         SQLBind("scheduled"), SQLBind(stamp)])
+                                         SQLBind("planned"), SQLBind(stamp)])
                     }
                     if let phone = person.phone {
                         contacts.append([SQLBind(person.id), SQLBind(Channel.sms.rawValue), SQLBind(phone), SQLBind(stamp)])
@@ -113,6 +113,46 @@ extension SQLStore {
                 )
                 return PersonRecord(person: person, enrolmentID: try row.decode(column: "enrolment_id", as: String.self),
                                     mode: try row.decode(column: "mode", as: String.self))
+            }
+        }
+    }
+}
+
+/// One way of reaching a person, with whether we may: `active`, `opted_out` (since when, and how) or `erased`.
+public struct ContactChannel: Sendable, Equatable {
+    public var channel: String
+    /// Nil once erased.
+    public var address: String?
+    public var status: String
+    public var since: Date
+    /// How the state came about: `sms_keyword` (STOP or START), `unsubscribe_link`, `inbox`, `erasure`, or
+    /// `enrolment` for a channel active since it was added.
+    public var via: String
+}
+
+extension SQLStore {
+    /// The person's channels and their consent state, as sending sees it (the latest consent wins; erasure overrides).
+    public func contactChannels(personID: String) async throws -> [ContactChannel] {
+        try await read { db in
+            let erased = try await db.raw("SELECT contact_erased_at_ms FROM people WHERE id = \(bind: personID)").first()?
+                .decode(column: "contact_erased_at_ms", as: Int64?.self)
+            return try await db.raw("""
+                SELECT c.channel, c.address, c.created_at_ms,
+                       (SELECT k.status FROM consents k WHERE k.person_id = c.person_id AND k.channel = c.channel ORDER BY k.recorded_at_ms DESC, k.id DESC LIMIT 1) AS consent,
+                       (SELECT k.source FROM consents k WHERE k.person_id = c.person_id AND k.channel = c.channel ORDER BY k.recorded_at_ms DESC, k.id DESC LIMIT 1) AS source,
+                       (SELECT k.recorded_at_ms FROM consents k WHERE k.person_id = c.person_id AND k.channel = c.channel ORDER BY k.recorded_at_ms DESC, k.id DESC LIMIT 1) AS consent_at
+                FROM contact_points c WHERE c.person_id = \(bind: personID) ORDER BY c.channel
+                """).all().map { row in
+                let created = try row.decode(column: "created_at_ms", as: Int64.self)
+                if let erased {
+                    return ContactChannel(channel: try row.decode(column: "channel", as: String.self), address: nil, status: "erased",
+                                          since: Date(millis: erased), via: "erasure")
+                }
+                let consent = try row.decode(column: "consent", as: String?.self)
+                let at = try row.decode(column: "consent_at", as: Int64?.self)
+                return ContactChannel(channel: try row.decode(column: "channel", as: String.self), address: try row.decode(column: "address", as: String?.self),
+                                      status: consent == "opted_out" ? "opted_out" : "active", since: Date(millis: at ?? created),
+                                      via: consent == nil ? "enrolment" : try row.decode(column: "source", as: String?.self) ?? "unknown")
             }
         }
     }

@@ -1,4 +1,5 @@
 public import Foundation
+public import Review
 import SQLKit
 
 /// Which prompts, scores and flags a report covers.
@@ -24,73 +25,8 @@ public struct ReportScope: Sendable, Equatable {
     }
 }
 
-/// Prompts counted together: same status, reason, kind and message outcome.
-public struct PromptGroup: Sendable, Equatable {
-    public var instrument: String
-    public var kind: String
-    public var status: String
-    public var reason: String?
-    public var sent: Bool
-    public var delivered: Bool
-    public var failed: Bool
-    public var count: Int
 
-    public init(instrument: String, kind: String, status: String, reason: String?, sent: Bool, delivered: Bool, failed: Bool, count: Int) {
-        self.instrument = instrument
-        self.kind = kind
-        self.status = status
-        self.reason = reason
-        self.sent = sent
-        self.delivered = delivered
-        self.failed = failed
-        self.count = count
-    }
-}
 
-/// A person's first and latest valid score of one measure (the latest within the scope's dates).
-public struct ScorePair: Sendable, Equatable {
-    public var personID: String
-    public var pathway: String
-    public var team: String
-    public var instrument: String
-    public var baseline: Double
-    public var latest: Double
-    /// Valid scores up to the latest; 1 means the baseline is the only one (no pair).
-    public var count: Int
-
-    public init(personID: String, pathway: String, team: String, instrument: String, baseline: Double, latest: Double, count: Int) {
-        self.personID = personID
-        self.pathway = pathway
-        self.team = team
-        self.instrument = instrument
-        self.baseline = baseline
-        self.latest = latest
-        self.count = count
-    }
-}
-
-/// A non-response flag with its handling times.
-public struct NonResponseFlag: Sendable, Equatable {
-    public var flagID: String
-    public var personID: String
-    public var team: String
-    public var pathway: String
-    public var raisedAt: Date
-    public var acknowledgedAt: Date?
-    public var actionedAt: Date?
-    public var status: String
-
-    public init(flagID: String, personID: String, team: String, pathway: String, raisedAt: Date, acknowledgedAt: Date?, actionedAt: Date?, status: String) {
-        self.flagID = flagID
-        self.personID = personID
-        self.team = team
-        self.pathway = pathway
-        self.raisedAt = raisedAt
-        self.acknowledgedAt = acknowledgedAt
-        self.actionedAt = actionedAt
-        self.status = status
-    }
-}
 
 /// One prompt behind a completeness figure.
 public struct PromptDetail: Sendable, Equatable, Codable {
@@ -108,7 +44,24 @@ public struct PromptDetail: Sendable, Equatable, Codable {
     }
 }
 
+
 extension SQLStore {
+    /// Cadence and booked reviews (not cancelled) due in the scope, by status and past/ahead of `now`.
+    public func reviewCounts(_ scope: ReportScope, now: Date) async throws -> [ReviewCount] {
+        try await read { db in
+            try await db.raw("""
+                SELECT r.status, CASE WHEN r.review_at_ms < \(bind: now.millis) THEN 1 ELSE 0 END AS past, COUNT(*) AS n
+                FROM reviews r JOIN enrolments e ON e.id = r.enrolment_id JOIN people pe ON pe.id = e.person_id
+                WHERE r.source <> 'baseline' AND r.status <> 'cancelled'
+                  AND r.review_at_ms >= \(bind: scope.from.millis) AND r.review_at_ms < \(bind: scope.to.millis) \(scope.filters)
+                GROUP BY 1, 2
+                """).all().map { row in
+                ReviewCount(status: try row.decode(column: "status", as: String.self), past: try row.decode(column: "past", as: Int.self) != 0,
+                            count: try row.decode(column: "n", as: Int.self))
+            }
+        }
+    }
+
     /// Prompts for reviews in the scope, counted by instrument, kind, status, reason and what their messages did.
     /// Prompts replaced when a review moved are not due and are left out.
     public func promptGroups(_ scope: ReportScope) async throws -> [PromptGroup] {

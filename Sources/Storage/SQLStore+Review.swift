@@ -107,6 +107,8 @@ public struct CaseloadRow: Sendable, Equatable {
     public var pathway: String
     public var mode: String
     public var nextReview: Date?
+    /// The earliest review whose time has passed without being held, missed or cancelled.
+    public var overdueSince: Date?
     /// instrument → (latest total, band id)
     public var latest: [String: (total: Double?, band: String?)]
     public var openFlags: Int
@@ -118,35 +120,95 @@ public struct CaseloadRow: Sendable, Equatable {
 }
 
 extension SQLStore {
-    /// A team's people with their next review, latest score per measure and open flags.
+    /// A team's people with their next review, latest score per measure and open flags. (The latest score is picked
+    /// with a window function: SQLite's bare column beside MAX() is not SQL, and PostgreSQL refuses it.)
     public func caseload(team: String, now: Date, limit: Int = 1_000) async throws -> [CaseloadRow] {
         try await read { db in
             var rows: [String: CaseloadRow] = [:]
             var order: [String] = []
             for row in try await db.raw("""
                 SELECT p.id, p.given_name, e.pathway, e.mode,
-                       (SELECT MIN(review_at_ms) FROM prompts q WHERE q.person_id = p.id AND q.review_at_ms >= \(bind: now.millis)) AS next_review,
+                       (SELECT MIN(v.review_at_ms) FROM reviews v WHERE v.enrolment_id = e.id AND v.status = 'planned'
+                        AND v.source <> 'baseline' AND v.review_at_ms >= \(bind: now.millis)) AS next_review,
+                       (SELECT MIN(v.review_at_ms) FROM reviews v WHERE v.enrolment_id = e.id AND v.status = 'planned'
+                        AND v.source <> 'baseline' AND v.review_at_ms < \(bind: now.millis)) AS overdue_since,
                        (SELECT COUNT(*) FROM flags f WHERE f.person_id = p.id AND f.status = 'open') AS open_flags,
                        (SELECT COUNT(*) FROM flags f WHERE f.person_id = p.id AND f.status = 'open' AND f.severity = 'urgent') AS urgent_flags
-                FROM people p JOIN enrolments e ON e.person_id = p.id WHERE p.team = \(bind: team) ORDER BY p.id LIMIT \(literal: limit)
+                FROM people p JOIN enrolments e ON e.person_id = p.id AND e.ended_at_ms IS NULL WHERE p.team = \(bind: team) ORDER BY p.id LIMIT \(literal: limit)
                 """).all() {
                 let id = try row.decode(column: "id", as: String.self)
                 order.append(id)
                 rows[id] = CaseloadRow(personID: id, givenName: try row.decode(column: "given_name", as: String.self),
                                        pathway: try row.decode(column: "pathway", as: String.self), mode: try row.decode(column: "mode", as: String.self),
-                                       nextReview: try row.decode(column: "next_review", as: Int64?.self).map(Date.init(millis:)), latest: [:],
+                                       nextReview: try row.decode(column: "next_review", as: Int64?.self).map(Date.init(millis:)),
+                                       overdueSince: try row.decode(column: "overdue_since", as: Int64?.self).map(Date.init(millis:)), latest: [:],
                                        openFlags: try row.decode(column: "open_flags", as: Int.self), urgentFlags: try row.decode(column: "urgent_flags", as: Int.self))
             }
             for row in try await db.raw("""
-                SELECT s.person_id, s.instrument, s.total, s.band, MAX(r.submitted_at_ms) AS t
-                FROM scores s JOIN responses r ON r.id = s.response_id JOIN people p ON p.id = s.person_id
-                WHERE p.team = \(bind: team) AND s.superseded_by IS NULL AND s.valid = 1 GROUP BY s.person_id, s.instrument
+                SELECT person_id, instrument, total, band FROM (
+                    SELECT s.person_id, s.instrument, s.total, s.band,
+                           ROW_NUMBER() OVER (PARTITION BY s.person_id, s.instrument ORDER BY r.submitted_at_ms DESC, r.id DESC) AS n
+                    FROM scores s JOIN responses r ON r.id = s.response_id JOIN people p ON p.id = s.person_id
+                    WHERE p.team = \(bind: team) AND s.superseded_by IS NULL AND s.valid = 1
+                ) latest WHERE n = 1
                 """).all() {
                 let id = try row.decode(column: "person_id", as: String.self)
                 rows[id]?.latest[try row.decode(column: "instrument", as: String.self)] = (try row.decode(column: "total", as: Double?.self),
                                                                                          try row.decode(column: "band", as: String?.self))
             }
             return order.compactMap { rows[$0] }
+        }
+    }
+}
+
+/// One review of a person: `baseline` (the first check-in), `cadence` (from the pathway's rhythm) or `booked`.
+public struct ReviewRecord: Sendable, Equatable {
+    public var id: String
+    public var at: Date
+    public var kind: String
+    /// `planned`, `held`, `missed` or `cancelled`.
+    public var status: String
+    public var statusAt: Date?
+    public var statusBy: String?
+    public var interpretation: String?
+
+    /// A planned meeting whose time has passed without being held, missed or cancelled.
+    public func isOverdue(now: Date) -> Bool { status == "planned" && kind != "baseline" && at < now }
+}
+
+extension SQLStore {
+    /// A person's reviews in time order, cancelled ones included.
+    public func reviews(personID: String) async throws -> [ReviewRecord] {
+        try await read { db in
+            try await db.raw("""
+                SELECT r.id, r.review_at_ms, r.source, r.status, r.status_at_ms, r.status_by, r.interpretation
+                FROM reviews r JOIN enrolments e ON e.id = r.enrolment_id
+                WHERE e.person_id = \(bind: personID) ORDER BY r.review_at_ms, r.id
+                """).all().map { row in
+                ReviewRecord(id: try row.decode(column: "id", as: String.self), at: Date(millis: try row.decode(column: "review_at_ms", as: Int64.self)),
+                             kind: try row.decode(column: "source", as: String.self), status: try row.decode(column: "status", as: String.self),
+                             statusAt: try row.decode(column: "status_at_ms", as: Int64?.self).map(Date.init(millis:)),
+                             statusBy: try row.decode(column: "status_by", as: String?.self),
+                             interpretation: try row.decode(column: "interpretation", as: String?.self))
+            }
+        }
+    }
+}
+
+extension SQLStore {
+    /// Marks a planned review `held` (with its interpretation) or `missed`, audited in the same transaction; false when
+    /// the review is not this person's or no longer planned.
+    public func markReview(personID: String, reviewID: String, status: String, interpretation: String?, by actor: String, now: Date) async throws -> Bool {
+        try await transaction { db in
+            let done = try await db.raw("""
+                UPDATE reviews SET status = \(bind: status), status_at_ms = \(bind: now.millis), status_by = \(bind: actor), interpretation = \(bind: interpretation)
+                WHERE id = \(bind: reviewID) AND status = 'planned'
+                AND enrolment_id IN (SELECT id FROM enrolments WHERE person_id = \(bind: personID)) RETURNING id
+                """).first() != nil
+            if done {
+                try await self.insertAudit(AuditEvent(at: now, actor: actor, action: "review.\(status)", personID: personID, detail: reviewID, requestID: nil), db: db)
+            }
+            return done
         }
     }
 }

@@ -10,6 +10,8 @@ public struct SchedulingInput: Sendable {
     public var history: SchedulingHistory
     /// Channels with an address that is not suppressed.
     public var channels: Set<Channel>
+    /// Planned cadence and baseline review records.
+    public var recorded: [RecordedReview] = []
 }
 
 /// What applying a plan did.
@@ -37,7 +39,9 @@ public struct AppliedPlan: Sendable, Equatable {
 
 extension SQLStore {
     /// Loads enrolments (all, or one person's) with their bookings, prompts, missed check-ins and flags.
-    public func schedulingInputs(personID: String? = nil, defaultTimezone: @Sendable (String) -> String) async throws -> [SchedulingInput] {
+    /// `recordsSince` bounds the cadence and baseline review records read (the planner looks back only a check-in's
+    /// lead); booked reviews are always read, as they anchor the cadence.
+    public func schedulingInputs(personID: String? = nil, recordsSince: Date? = nil, defaultTimezone: @Sendable (String) -> String) async throws -> [SchedulingInput] {
         try await read { db in
             let personFilter = personID.map { SQLQueryString("AND e.person_id = \(bind: $0)") } ?? SQLQueryString("")
             let rows = try await db.raw("""
@@ -58,18 +62,23 @@ extension SQLStore {
                     startDate: LocalDate.parse(try row.decode(column: "start_date", as: String.self)) ?? LocalDate(year: 1970, month: 1, day: 1),
                     timezone: zone ?? defaultTimezone(pathway), mode: Mode(rawValue: try row.decode(column: "mode", as: String.self)) ?? .routine,
                     modeChangedAt: try row.decode(column: "mode_changed_at_ms", as: Int64?.self).map { $0 / 1000 }, extraMeasures: extras)
-                inputs[id] = SchedulingInput(enrolment: enrolment, personTimezone: zone, booked: [], history: SchedulingHistory(), channels: [])
+                inputs[id] = SchedulingInput(enrolment: enrolment, personTimezone: zone, booked: [], history: SchedulingHistory(), channels: [], recorded: [])
                 order.append(id)
             }
             guard !inputs.isEmpty else { return [] }
             let scope = personID.map { SQLQueryString("AND e.person_id = \(bind: $0)") } ?? SQLQueryString("")
             for row in try await db.raw("""
-                SELECT r.id, r.enrolment_id, r.review_at_ms FROM reviews r JOIN enrolments e ON e.id = r.enrolment_id
-                WHERE r.source = 'booked' AND r.status = 'scheduled' \(scope)
+                SELECT r.id, r.enrolment_id, r.review_at_ms, r.source, r.status FROM reviews r JOIN enrolments e ON e.id = r.enrolment_id
+                WHERE ((r.source = 'booked' AND r.status = 'planned') OR (r.source <> 'booked' AND r.review_at_ms >= \(bind: recordsSince?.millis ?? Int64.min))) \(scope)
                 """).all() {
                 let enrolmentID = try row.decode(column: "enrolment_id", as: String.self)
-                inputs[enrolmentID]?.booked.append(BookedReview(id: try row.decode(column: "id", as: String.self),
-                                                                at: try row.decode(column: "review_at_ms", as: Int64.self) / 1000))
+                let id = try row.decode(column: "id", as: String.self)
+                let at = try row.decode(column: "review_at_ms", as: Int64.self) / 1000
+                if try row.decode(column: "source", as: String.self) == "booked" {
+                    inputs[enrolmentID]?.booked.append(BookedReview(id: id, at: at))
+                } else if let key = Self.reviewKey(id: id, enrolmentID: enrolmentID) {
+                    inputs[enrolmentID]?.recorded.append(RecordedReview(key: key, at: at, planned: try row.decode(column: "status", as: String.self) == "planned"))
+                }
             }
             for row in try await db.raw("""
                 SELECT p.id, p.enrolment_id, p.review_id, p.review_at_ms, p.instrument, p.kind, p.send_at_ms, p.closes_at_ms, p.reminders,
@@ -120,13 +129,23 @@ extension SQLStore {
     /// reschedules, expiries (with the outbox rows they make moot), missed check-ins and non-response flags.
     ///
     /// The unique key (enrolment, review, instrument, kind) makes a repeated create a no-op.
-    public func apply(_ actions: [PlanAction], for input: SchedulingInput, pathway: Pathway, now: Date) async throws -> AppliedPlan {
-        guard !actions.isEmpty else { return AppliedPlan() }
+    public func apply(_ actions: [PlanAction], reviews: [ReviewChange] = [], for input: SchedulingInput, pathway: Pathway, now: Date) async throws -> AppliedPlan {
+        guard !actions.isEmpty || !reviews.isEmpty else { return AppliedPlan() }
         let stamp = now.millis
         let channel = pathway.channels.first { input.channels.contains($0) } ?? pathway.channels.first ?? .sms
         let gateway = pathway.gateways[channel] ?? ""
         return try await transaction { db in
             var applied = AppliedPlan()
+            for change in reviews {
+                switch change {
+                case .plan(let review):
+                    try await Self.upsertReview(db, enrolmentID: input.enrolment.id, key: review.key, at: review.at * 1000, now: stamp)
+                case .cancel(let key):
+                    try await db.raw("""
+                        UPDATE reviews SET status = 'cancelled' WHERE id = \(bind: Self.reviewID(enrolmentID: input.enrolment.id, key: key)) AND status = 'planned'
+                        """).run()
+                }
+            }
             for action in actions {
                 switch action {
                 case .createPrompt(let prompt):
@@ -204,7 +223,7 @@ extension SQLStore {
             } else {
                 try await db.raw("""
                     INSERT INTO reviews (id, enrolment_id, review_at_ms, source, status, created_at_ms)
-                    VALUES (\(bind: id), \(bind: enrolment), \(bind: at.millis), 'booked', 'scheduled', \(bind: now.millis))
+                    VALUES (\(bind: id), \(bind: enrolment), \(bind: at.millis), 'booked', 'planned', \(bind: now.millis))
                     """).run()
             }
             return id
@@ -289,13 +308,30 @@ extension SQLStore {
         }
     }
 
+    /// Records a cadence or baseline review as planned (booked ones are recorded by the booking itself).
     static func upsertReview(_ db: any SQLDatabase, enrolmentID: String, key: ReviewKey, at: Int64, now: Int64) async throws {
-        guard case .cadence = key else { return }
-        let id = "\(enrolmentID):\(key.description)"
+        let source: String
+        switch key {
+        case .cadence: source = "cadence"
+        case .baseline: source = "baseline"
+        case .booked: return
+        }
         try await db.raw("""
             INSERT INTO reviews (id, enrolment_id, review_at_ms, source, status, created_at_ms)
-            VALUES (\(bind: id), \(bind: enrolmentID), \(bind: at), 'cadence', 'scheduled', \(bind: now))
+            VALUES (\(bind: reviewID(enrolmentID: enrolmentID, key: key)), \(bind: enrolmentID), \(bind: at), \(bind: source), 'planned', \(bind: now))
             ON CONFLICT (id) DO NOTHING
             """).run()
+    }
+
+    /// Cadence and baseline reviews are identified by their enrolment and key (`<enrolment>:c:2026-12-01`); booked
+    /// ones by their own id.
+    static func reviewID(enrolmentID: String, key: ReviewKey) -> String {
+        if case .booked(let id) = key { return id }
+        return "\(enrolmentID):\(key.description)"
+    }
+
+    static func reviewKey(id: String, enrolmentID: String) -> ReviewKey? {
+        guard id.hasPrefix(enrolmentID + ":") else { return .booked(id) }
+        return ReviewKey(String(id.dropFirst(enrolmentID.count + 1)))
     }
 }

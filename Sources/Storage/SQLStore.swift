@@ -2,6 +2,7 @@ public import Foundation
 public import Logging
 import Scheduling
 import NIOPosix
+import Synchronization
 public import SQLKit
 import SQLiteKit
 import SQLiteNIO
@@ -19,6 +20,10 @@ public final class SQLStore: Sendable {
     private let database: (any SQLDatabase)?
     private let connection: SQLiteConnection?
     private let postgres: PostgresClient?
+    /// When a caller last got a pooled connection: while others are served, a slow lease means busy, not down.
+    private let leases = LeaseClock()
+    /// The pool on PostgreSQL; nil on SQLite.
+    var postgresClient: PostgresClient? { postgres }
     private let poolRunner: Task<Void, Never>?
     private let mutex = AsyncMutex()
     private let logger: Logger
@@ -74,16 +79,18 @@ public final class SQLStore: Sendable {
     /// One query through the pool, or a clear error: the pool itself waits and retries for ever when the server is
     /// down or refuses the login, which would leave a command hanging without a word.
     private func probe(within limit: Duration, server: String) async throws {
-        let answered = try await withThrowingTaskGroup(of: Bool.self) { group in
-            group.addTask { _ = try await self.read { db in try await db.raw("SELECT 1 AS one").first() }; return true }
-            group.addTask { try await Task.sleep(for: limit); return false }
-            let first = try await group.next() ?? false
-            group.cancelAll()
-            return first
-        }
-        if !answered {
-            try? await close()
-            throw StoreError.database("no connection to PostgreSQL at \(server) within \(limit): is it running, and do the user, password, database and sslmode in the URL match?")
+        let clock = ContinuousClock()
+        let deadline = clock.now + limit
+        while true {
+            do {
+                _ = try await read { db in try await db.raw("SELECT 1 AS one").first() }
+                return
+            } catch StoreError.unavailable where clock.now < deadline {
+                continue
+            } catch StoreError.unavailable {
+                try? await close()
+                throw StoreError.database("no connection to PostgreSQL at \(server) within \(limit): is it running, and do the user, password, database and sslmode in the URL match?")
+            }
         }
     }
 
@@ -137,7 +144,7 @@ public final class SQLStore: Sendable {
     public func read<T: Sendable>(_ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
         if let postgres {
             do {
-                return try await postgres.withConnection { connection in try await body(connection.sql(queryLogLevel: nil)) }
+                return try await connection(postgres) { connection in try await body(connection.sql(queryLogLevel: nil)) }
             } catch {
                 throw Self.readable(error)
             }
@@ -198,7 +205,7 @@ public final class SQLStore: Sendable {
 
     private func postgresTransaction<T: Sendable>(_ postgres: PostgresClient, isolation: Isolation,
                                                   _ body: @Sendable (any SQLDatabase) async throws -> T) async throws -> T {
-        try await postgres.withConnection { connection in
+        try await connection(postgres) { connection in
             let db = connection.sql(queryLogLevel: nil)
             var attempt = 0
             while true {
@@ -217,12 +224,67 @@ public final class SQLStore: Sendable {
         }
     }
 
+    /// How long a caller waits for a PostgreSQL connection before `StoreError.unavailable` when nobody else is getting
+    /// one either: the pool itself waits for ever while the server is down, which would leave every request, probe and
+    /// webhook hanging. While other callers are being served the database is up and merely busy, so a caller waits
+    /// on, up to `busyDeadline`. Once a connection is held, the work on it has no deadline.
+    static let connectionDeadline: Duration = .seconds(2)
+    static let busyDeadline: Duration = .seconds(30)
+
+    /// Runs `body` on a pooled connection, or throws `StoreError.unavailable` when none is to be had in time.
+    func connection<T: Sendable>(_ postgres: PostgresClient, _ body: @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        let leased = LeaseFlag()
+        let leases = self.leases
+        return try await withoutActuallyEscaping(body) { body in
+            try await withThrowingTaskGroup(of: T?.self) { group in
+                group.addTask {
+                    try await postgres.withConnection { connection in
+                        leased.set()
+                        leases.mark()
+                        return try await body(connection)
+                    }
+                }
+                group.addTask {
+                    let clock = ContinuousClock()
+                    let started = clock.now
+                    try await Task.sleep(for: Self.connectionDeadline)
+                    while !leased.isSet {
+                        if !leases.served(within: Self.connectionDeadline) || clock.now - started > Self.busyDeadline {
+                            throw StoreError.unavailable("no database connection within \(clock.now - started)")
+                        }
+                        try await Task.sleep(for: .milliseconds(100))
+                    }
+                    return nil
+                }
+                do {
+                    while let result = try await group.next() {
+                        if let result {
+                            group.cancelAll()
+                            return result
+                        }
+                    }
+                } catch {
+                    group.cancelAll()
+                    throw error
+                }
+                throw StoreError.unavailable("no database connection")
+            }
+        }
+    }
+
     /// PostgresNIO hides a server error's text (it may hold data); say at least its SQLSTATE and message, which
     /// name the problem without the values involved.
+    /// A lost connection, a server shutting down or refusing connections (SQLSTATE classes 08 and 57P) is
+    /// `StoreError.unavailable`: the caller answers 503 and tries again, and the pool reconnects when the server is back.
     static func readable(_ error: any Error) -> any Error {
         guard let error = error as? PSQLError else { return error }
         if let info = error.serverInfo {
-            return StoreError.database("PostgreSQL error \(info[.sqlState] ?? "?"): \(info[.message] ?? "no message")")
+            let state = info[.sqlState] ?? "?"
+            if state.hasPrefix("08") || state.hasPrefix("57P") { return StoreError.unavailable("PostgreSQL error \(state)") }
+            return StoreError.database("PostgreSQL error \(state): \(info[.message] ?? "no message")")
+        }
+        if [PSQLError.Code.serverClosedConnection, .clientClosedConnection, .connectionError, .uncleanShutdown, .poolClosed].contains(error.code) {
+            return StoreError.unavailable("PostgreSQL: \(error.code)")
         }
         return StoreError.database("PostgreSQL: \(error.code)")
     }
@@ -332,12 +394,15 @@ public enum StoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case dispatcherRunning(String)
     /// The database server refused a statement (its SQLSTATE and message).
     case database(String)
+    /// No connection to the database could be had in time (the server is down or unreachable); try again shortly.
+    case unavailable(String)
 
     public var description: String {
         switch self {
         case .dispatcherRunning(let holder):
             return "another dispatcher is running on this database (\(holder)); on SQLite only one may run: stop it first, or use one `rom serve`"
         case .unsupported(let message), .database(let message): return message
+        case .unavailable(let message): return "the database is unavailable: \(message)"
         case .notMigrated: return "the database is not migrated to the current schema; run `rom migrate`"
         case .duplicate(let message): return message
         case .notFound(let message): return message
@@ -387,3 +452,25 @@ public func newID() -> String {
 }
 
 private let idAlphabet = Array("0123456789abcdefghijklmnopqrstuvwxyz".utf8)
+
+/// Set once a pooled connection has been leased, so the connection deadline no longer applies.
+private final class LeaseFlag: Sendable {
+    private let value = Atomic<Bool>(false)
+
+    func set() { value.store(true, ordering: .releasing) }
+    var isSet: Bool { value.load(ordering: .acquiring) }
+}
+
+/// When a pooled connection was last handed out.
+private final class LeaseClock: Sendable {
+    private let last = Atomic<UInt64>(0)
+
+    func mark() { last.store(DispatchTime.now().uptimeNanoseconds, ordering: .relaxed) }
+
+    /// True when some caller got a connection within `window` of now.
+    func served(within window: Duration) -> Bool {
+        let nanoseconds = UInt64(window.components.seconds) * 1_000_000_000 + UInt64(window.components.attoseconds / 1_000_000_000)
+        let stamp = last.load(ordering: .relaxed)
+        return stamp != 0 && DispatchTime.now().uptimeNanoseconds - stamp < nanoseconds
+    }
+}

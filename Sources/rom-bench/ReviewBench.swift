@@ -3,6 +3,7 @@ import Instruments
 import Logging
 import Prometheus
 import ROMService
+import Review
 import ROMTesting
 import Scheduling
 import SQLKit

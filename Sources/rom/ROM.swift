@@ -10,6 +10,6 @@ struct ROM: AsyncParsableCommand {
         instruments/*.yaml and templates/*.mustache. Commands that depend on time take --now with an \
         ISO-8601 instant, so that you can ask what would happen at another time.
         """,
-        subcommands: [Serve.self, Migrate.self, ConfigCommand.self, Tokens.self, PeopleCommand.self, Schedule.self, Dispatch.self, Responses.self, Templates.self, ScoreCommand.self, Rescore.self, ReviewCommand.self, DemoCommand.self, ReportCommand.self]
+        subcommands: [Serve.self, Migrate.self, Backup.self, Restore.self, Purge.self, ConfigCommand.self, Tokens.self, Users.self, PeopleCommand.self, Schedule.self, Dispatch.self, Responses.self, Templates.self, ScoreCommand.self, Rescore.self, ReviewCommand.self, DemoCommand.self, ReportCommand.self]
     )
 }

@@ -6,6 +6,11 @@
                                             "Send my answers", and prints a JSON report of what it saw.
     browser.py page URL SCREENSHOT [COOKIE] opens a page (optionally with a sign-in cookie `name=value`), waits for it
                                             to load, saves a screenshot and prints a JSON report.
+    browser.py signin BASE EMAIL PASSWORD OTPAUTH_URI SCREENSHOT_DIR
+                                            signs in as staff do: types email and password into /login, then the
+                                            6-digit code that pyotp (an independent RFC 6238 implementation, from
+                                            var/pyenv) computes from the otpauth URI, then presses "Sign out"; prints
+                                            what each page said. Run it with var/pyenv/bin/python.
 """
 import base64, json, os, subprocess, sys, tempfile, time
 
@@ -156,10 +161,61 @@ def page(url, path, cookie=None):
         browser.close()
 
 
+def type_into(browser, selector, text):
+    """Focus a field and type into it as a keyboard would (Input.insertText fires the input events)."""
+    browser.click(selector)
+    browser.send("Input.insertText", {"text": text})
+
+
+def submit(browser, selector):
+    browser.events = [e for e in browser.events if e.get("method") != "Page.loadEventFired"]
+    browser.click(selector)
+    browser.wait_event("Page.loadEventFired")
+
+
+def signin(base, email, password, uri, folder):
+    import pyotp
+    browser = Browser()
+    try:
+        browser.open(width=1280, height=900, mobile=False)
+        browser.navigate(base + "/login?next=/ops/users")
+        report = {"login_fields": browser.evaluate("[...document.querySelectorAll('form input:not([type=hidden])')].map(i => i.name)")}
+        type_into(browser, "#email", email)
+        type_into(browser, "#password", password)
+        browser.screenshot(os.path.join(folder, "signin-password.png"))
+        submit(browser, "button[type=submit]")
+        report["code_url"] = browser.evaluate("location.pathname")
+        report["code_fields"] = browser.evaluate("[...document.querySelectorAll('form input:not([type=hidden])')].map(i => i.name)")
+        totp = pyotp.parse_uri(uri)
+        # A code near the end of its 30 s step could expire between typing and arriving; wait for a fresh one.
+        if 30 - time.time() % 30 < 3:
+            time.sleep(30 - time.time() % 30 + 0.5)
+        code = totp.now()
+        type_into(browser, "#code", code)
+        browser.screenshot(os.path.join(folder, "signin-code.png"))
+        submit(browser, "button[type=submit]")
+        report["code"] = code
+        report["signed_in_url"] = browser.evaluate("location.pathname")
+        report["signed_in_text"] = browser.evaluate("document.body.innerText")
+        report["cookies"] = [c["name"] for c in browser.send("Network.getCookies", {"urls": [base]})["cookies"]]
+        browser.screenshot(os.path.join(folder, "signin-done.png"))
+        # Signing out is a cookie POST from our own page: it must pass the same-origin check as a browser sends it.
+        submit(browser, "header button")
+        report["signed_out_url"] = browser.evaluate("location.pathname")
+        report["signed_out_status"] = browser.evaluate("document.title")
+        browser.navigate(base + "/ops/users")
+        report["after_sign_out_url"] = browser.evaluate("location.pathname")
+        print(json.dumps(report))
+    finally:
+        browser.close()
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "checkin":
         checkin(sys.argv[2], sys.argv[3])
     elif sys.argv[1] == "page":
         page(sys.argv[2], sys.argv[3], sys.argv[4] if len(sys.argv) > 4 else None)
+    elif sys.argv[1] == "signin":
+        signin(*sys.argv[2:7])
     else:
         sys.exit(__doc__)

@@ -8,14 +8,17 @@ how later requests are answered; `refuse:TEXT` answers 400 to a request whose bo
 to the rest. `flaky:SEED` answers 503 or 200 at random, from a generator seeded with SEED (the log records
 which). `reset` closes the connection after reading the request, with no answer; `cut` sends a 200 status and headers,
 then half the body it promised and closes: both leave the sender unsure whether the message was taken.
+`rate:N` enforces N requests a second as a provider does: a request beyond N in the last second gets 429 with
+`Retry-After: 1` (logged with mode 429), the rest 200.
 """
-import json, os, random, signal, sys, threading, time
+import collections, json, os, random, signal, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 mode = {"value": "ok"}
 flaky = random.Random(0)
 lock = threading.Lock()
 counter = {"n": 0}
+accepted_at = collections.deque()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -42,6 +45,15 @@ class Handler(BaseHTTPRequestHandler):
                 current = "503" if flaky.random() < 0.5 else "ok"
             elif current.startswith("refuse:"):
                 current = "400" if current[7:].encode() in body else "ok"
+            elif current.startswith("rate:"):
+                now = time.monotonic()
+                while accepted_at and now - accepted_at[0] >= 1.0:
+                    accepted_at.popleft()
+                if len(accepted_at) >= int(current[5:]):
+                    current = "429:1"
+                else:
+                    accepted_at.append(now)
+                    current = "ok"
             with open(sys.argv[2], "a") as log:
                 log.write(json.dumps({"n": n, "path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()},
                                       "body": body.decode("utf-8", "replace"), "mode": current, "at": time.time()}) + "\n")
@@ -77,6 +89,8 @@ class Handler(BaseHTTPRequestHandler):
             return self.reply(200, json.dumps({"data": {"id": f"msg-{n}"}}).encode())
         if current == "429":
             return self.reply(429, b'{"error":"slow down"}', {"Retry-After": "7"})
+        if current.startswith("429:"):
+            return self.reply(429, b'{"error":"slow down"}', {"Retry-After": current[4:]})
         if current == "503":
             return self.reply(503, b'{"error":"unavailable"}')
         if current == "400":

@@ -44,6 +44,57 @@ struct BrowserTests {
         await harness.close()
     }
 
+    @Test("An ops member signs in in Chromium with email, password and a TOTP code from PyPI's pyotp, lands on `next`, and signs out (screenshots signin-*.png)")
+    func signInInChromium() async throws {
+        let harness = try await Harness.make(receiver: nil, smtp: nil)
+        // The service's clock is real time here: the code comes from pyotp at the moment the browser types it.
+        harness.clock.set(Date())
+        let account = try await Fixtures.staffAccount(harness.env.store, email: "ops.lead@example.org", role: .ops, team: nil,
+                                                      password: "plum orbit lantern 42", now: harness.clock.now)
+        let app = Application(router: Routes.router(harness.env), configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+        do { try await app.test(.live) { client in
+            let port = try #require(client.port)
+            let report = try await Browser.run(["signin", "http://127.0.0.1:\(port)", "ops.lead@example.org", "plum orbit lantern 42", account.uri,
+                                                Browser.screenshotFolder], python: Browser.pyenvPython)
+            #expect(report["login_fields"] as? [String] == ["email", "password"])
+            #expect(report["code_url"] as? String == "/login/code")
+            #expect(report["code_fields"] as? [String] == ["code"])
+            #expect(report["signed_in_url"] as? String == "/ops/users", "the page asked for before signing in")
+            #expect((report["signed_in_text"] as? String)?.contains("ops.lead@example.org") == true)
+            #expect(report["cookies"] as? [String] == ["rom_session"])
+            #expect(report["signed_out_url"] as? String == "/login", "the sign-out form passes the origin check as Chromium sends it")
+            #expect(report["after_sign_out_url"] as? String == "/login")
+        } } catch {
+            Issue.record(error)
+        }
+        let audit = try await harness.env.store.auditEvents(limit: 10)
+        #expect(audit.contains { $0.actor == "ops.lead@example.org" && $0.action == "user.sign_in" })
+        #expect(try await harness.env.store.user(email: "ops.lead@example.org")?.totpLastStep ?? 0 > 0, "a real TOTP step was accepted")
+        await harness.close()
+    }
+
+    @Test("A person's page renders in Chromium with the next review, each channel's state (an SMS STOP said in words) and the reviews (screenshot person.png)")
+    func personPageInChromium() async throws {
+        let harness = try await Harness.make(receiver: nil, smtp: nil)
+        try await harness.seed("p1,Ana,+447700900001,ana@example.org,,community,2026-11-02,,north")
+        harness.clock.set(ISO8601DateFormatter().date(from: "2026-11-03T10:00:00Z")!)
+        try await harness.env.store.recordConsent(personID: "p1", channel: "sms", optedIn: false, source: "sms_keyword", inboundReplyID: nil, now: harness.clock.now)
+        let cookie = try await harness.session(.clinician, team: "north")
+        let app = Application(router: Routes.router(harness.env), configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+        do { try await app.test(.live) { client in
+            let port = try #require(client.port)
+            let shot = "\(Browser.screenshotFolder)/person.png"
+            let report = try await Browser.run(["page", "http://127.0.0.1:\(port)/clinician/people/p1", shot, cookie])
+            let text = try #require(report["text"] as? String)
+            #expect(text.contains("Next review: Mon 30 Nov 2026 (cadence)"))
+            #expect(text.contains("opted out by SMS STOP on Tue 3 Nov 2026"))
+            #expect(text.contains("ana@example.org") && text.contains("active"))
+        } } catch {
+            Issue.record(error)
+        }
+        await harness.close()
+    }
+
     @Test("The team inbox renders in Chromium with each waiting reply, why it is there, and its actions (screenshot inbox.png)")
     func inboxInChromium() async throws {
         let harness = try await Harness.make(receiver: try HTTPReceiver(), smtp: nil, replyBySMS: true)
@@ -82,14 +133,12 @@ struct BrowserTests {
         let now = ISO8601DateFormatter().date(from: "2026-11-24T12:00:00Z")!
         harness.clock.set(now)
         _ = try await DemoSeeder(env: harness.env).run(count: 3, days: 150, now: now, seed: 7)
-        let session = "session-for-browser-test"
-        try await harness.env.store.insertToken(id: "tok_c1", hash: "unused-hash", role: .clinician, team: "north", label: "test", now: now)
-        try await harness.env.store.insertSession(hash: Credentials.hash(session), tokenID: "tok_c1", now: now, expiresAt: now.addingTimeInterval(3_600))
+        let cookie = try await Fixtures.staffSession(harness.env.store, role: .clinician, team: "north", now: now)
         let app = Application(router: Routes.router(harness.env), configuration: .init(address: .hostname("127.0.0.1", port: 0)))
         do { try await app.test(.live) { client in
             let port = try #require(client.port)
             let shot = "\(Browser.screenshotFolder)/review-page.png"
-            let report = try await Browser.run(["page", "http://127.0.0.1:\(port)/clinician/people/demo01/review", shot, "rom_session=\(session)"])
+            let report = try await Browser.run(["page", "http://127.0.0.1:\(port)/clinician/people/demo01/review", shot, cookie])
             let text = try #require(report["text"] as? String)
             #expect(text.contains("Review pack: Ana"))
             #expect(text.contains("PHQ-9") && text.contains("GAD-7"))

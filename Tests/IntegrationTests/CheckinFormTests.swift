@@ -74,7 +74,8 @@ struct CheckinFormTests {
                 let page = try await client.execute(uri: "/c/\(token)", method: .get)
                 #expect(page.status == .ok)
                 #expect(page.headers[.cacheControl] == "no-store")
-                #expect(page.headers[HTTPField.Name("Referrer-Policy")!] == "no-referrer")
+                // Never sent to another site (the link is a credential); same-origin so that our own forms carry a real Origin.
+                #expect(page.headers[HTTPField.Name("Referrer-Policy")!] == "same-origin")
                 let html = String(buffer: page.body)
                 #expect(html.contains("<fieldset>") && html.contains("<legend>"))
                 #expect(html.contains("Little interest or pleasure in doing things"))

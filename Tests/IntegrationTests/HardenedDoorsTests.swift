@@ -57,6 +57,41 @@ struct HardenedDoorsTests {
         await harness.close()
     }
 
+    @Test("Sign-in limits key on what is guessed, over real sockets behind a trusted proxy: unknown emails per client address, passwords per account whatever the address")
+    func signInLimits() async throws {
+        let harness = try await Harness.make(receiver: nil, smtp: nil, securityYAML: "  trusted_proxies: [127.0.0.1]\n")
+        _ = try await Fixtures.staffAccount(harness.env.store, email: "nia@example.org", role: .clinician, team: "north", password: "plum orbit lantern 42", now: harness.clock.now)
+        _ = try await Fixtures.staffAccount(harness.env.store, email: "kai@example.org", role: .ops, team: nil, password: "plum orbit lantern 42", now: harness.clock.now)
+        let app = Application(router: Routes.router(harness.env), configuration: .init(address: .hostname("127.0.0.1", port: 0)))
+        try await app.test(.live) { client in
+            let port = try #require(client.port)
+            func login(_ client: String, _ email: String, _ password: String) async throws -> String {
+                try await curl(["-H", "X-Forwarded-For: \(client)", "-H", "Origin: http://127.0.0.1:\(port)",
+                                "--data-urlencode", "email=\(email)", "--data-urlencode", "password=\(password)", "http://127.0.0.1:\(port)/login"])
+            }
+            for index in 0..<20 {
+                let status = try await login("198.51.100.7", "guess\(index)@example.org", "password1234")
+                #expect(status == "401")
+            }
+            #expect(try await login("198.51.100.7", "guess@example.org", "password1234") == "429", "the client guessing emails is stopped")
+            #expect(try await login("198.51.100.8", "guess@example.org", "password1234") == "401", "a colleague behind the same proxy is not")
+            #expect(try await login("198.51.100.7", "kai@example.org", "plum orbit lantern 42") == "303", "nor is a real account from the guessing address")
+            // Passwords: six wrong ones for one account from six addresses hold that account back, and only it.
+            for index in 0..<6 {
+                let status = try await login("203.0.113.\(index)", "nia@example.org", "wrong password \(index)")
+                #expect(status == "401")
+            }
+            #expect(try await login("203.0.113.99", "nia@example.org", "plum orbit lantern 42") == "429", "a new address does not reset the account's wait")
+            #expect(try await login("203.0.113.0", "kai@example.org", "plum orbit lantern 42") == "303", "the guessing addresses can still sign in to their own accounts")
+        }
+        var metrics: [UInt8] = []
+        harness.env.metrics.emit(into: &metrics)
+        let text = String(decoding: metrics, as: UTF8.self)
+        #expect(text.contains(#"rom_security_events_total{event="login_unknown_account",route="/login"} 21"#), "20 guesses and the colleague's one; the refused 21st is not a guess")
+        #expect(text.contains(#"rom_security_events_total{event="login_wrong_password",route="/login"} 6"#))
+        await harness.close()
+    }
+
     @Test("A captured Mailgun signature cannot carry another body: the same token with a different body is refused; an identical retry is accepted once")
     func mailgunReplay() async throws {
         let harness = try await Harness.make(receiver: nil, smtp: (25, "none", nil), emailReplies: true)
@@ -125,7 +160,7 @@ struct HardenedDoorsTests {
             let logout = try await client.execute(uri: "/logout", method: .post, headers: [.cookie: cookie, .origin: "https://evil.example"])
             #expect(logout.status == .forbidden, "another site cannot sign a clinician out")
         }
-        #expect(try await harness.env.store.sessionToken(hash: Credentials.hash(String(cookie.dropFirst("rom_session=".count))), now: harness.clock.now) != nil)
+        #expect(try await harness.env.store.session(hash: Credentials.hash(String(cookie.dropFirst("rom_session=".count))), idle: 1_800, now: harness.clock.now) != nil)
         await harness.close()
     }
 

@@ -1,6 +1,9 @@
 import Crypto
 import Delivery
 import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
 import Intake
 import Logging
 import Prometheus
@@ -22,8 +25,9 @@ struct Harness {
 
     /// Writes gateways for the receiver and SMTP server into a copy of the shipped config and opens a fresh store.
     static func make(receiver: HTTPReceiver?, smtp: (port: Int, tls: String, ca: String?)?, timeout: String = "5s", dispatcherConcurrency: Int? = nil, dispatcherBatch: Int? = nil,
-                     replyBySMS: Bool = false, emailReplies: Bool = false, teams: String? = nil, securityYAML: String? = nil,
-                     start: Date = ISO8601DateFormatter().date(from: "2026-11-02T08:00:00Z")!) async throws -> Harness {
+                     replyBySMS: Bool = false, emailReplies: Bool = false, teams: String? = nil, securityYAML: String? = nil, failedAttempts: Int? = nil,
+                     start: Date = ISO8601DateFormatter().date(from: "2026-11-02T08:00:00Z")!, databaseURL: String? = nil,
+                     rateLimit: Double? = nil) async throws -> Harness {
         let config = try Fixtures.copyOfConfig()
         var gateways = "gateways:\n  sandbox-sms: { kind: sandbox, channel: sms }\n  sandbox-email: { kind: sandbox, channel: email }\n"
         if let receiver {
@@ -37,6 +41,7 @@ struct Harness {
                 signing_secrets: [{ env: TEST_SIGNING_SECRET }]
                 message_id_path: data.id
                 timeout: \(timeout)
+            \(rateLimit.map { "    rate_limit: \($0)" } ?? "")
                 receipts:
                   id_field: MessageSid
                   status_field: MessageStatus
@@ -80,6 +85,9 @@ struct Harness {
             rom = rom.replacingOccurrences(of: "  batch: 1000 ", with: "  batch: \(batch) ")
         }
         rom = rom.replacingOccurrences(of: "link_secret: { file: var/link-secret }", with: "link_secret: { file: \(config)/link-secret }")
+        if let failedAttempts {
+            rom = rom.replacingOccurrences(of: "  failed_attempts: 20", with: "  failed_attempts: \(failedAttempts)")
+        }
         if let securityYAML {
             rom = rom.replacingOccurrences(of: "  trusted_proxies: []", with: securityYAML.trimmingCharacters(in: .newlines))
         }
@@ -90,7 +98,15 @@ struct Harness {
         try rom.write(toFile: "\(config)/rom.yaml", atomically: true, encoding: .utf8)
         let environment = ["TEST_SMS_TOKEN": "token-123", "TEST_SIGNING_SECRET": signingSecret, "TEST_SMS_AUTH": "12345", "TEST_MAIL_KEY": "key-mailgun-test"]
         let configuration = try Configuration.load(directory: config, environment: environment)
-        let (store, _, url) = try await Fixtures.migratedStoreAndURL()
+        let (store, url): (SQLStore, String)
+        if let databaseURL {
+            // A database of the test's own (say, on a server it will stop and start again).
+            store = try await SQLStore.open(url: databaseURL, logger: Logger(label: "test"))
+            try await store.migrate(now: start)
+            url = databaseURL
+        } else {
+            (store, _, url) = try await Fixtures.migratedStoreAndURL()
+        }
         let clock = ManualClock(start)
         let env = try ServiceEnvironment(configuration: configuration, store: store, now: { clock.now }, metrics: .init(),
                                          logger: Logger(label: "test"), environment: environment)
@@ -142,11 +158,22 @@ struct Harness {
 
     /// A browser session cookie value for a staff member of `role` (and `team`).
     func session(_ role: Role, team: String?, label: String = "test") async throws -> String {
-        let session = Credentials.newSecret(prefix: "session")
-        let tokenID = "tok_" + newID()
-        try await env.store.insertToken(id: tokenID, hash: "unused-" + tokenID, role: role, team: team, label: label, now: clock.now)
-        try await env.store.insertSession(hash: Credentials.hash(session), tokenID: tokenID, now: clock.now, expiresAt: clock.now.addingTimeInterval(3_600))
-        return "rom_session=\(session)"
+        try await Fixtures.staffSession(env.store, role: role, team: team, label: label, now: clock.now)
+    }
+
+    /// A new API token of `role` (and `team`), stored as the service stores them; returns the secret.
+    func token(_ role: Role, team: String? = nil) async throws -> String {
+        let secret = Credentials.newSecret(prefix: "rom_\(role.rawValue)")
+        try await env.store.insertToken(id: newID(), hash: Credentials.hash(secret), role: role, team: team, label: "\(role) \(team ?? "")", now: clock.now)
+        return secret
+    }
+
+    /// Calls the API with a bearer token and reads the JSON object it answers (empty when the body is not one).
+    static func json(_ client: some TestClientProtocol, _ method: HTTPRequest.Method, _ uri: String, _ token: String,
+                     _ body: String = "") async throws -> (HTTPResponse.Status, [String: Any]) {
+        let response = try await client.execute(uri: uri, method: method, headers: [.authorization: "Bearer \(token)", .contentType: "application/json"],
+                                                body: ByteBuffer(string: body))
+        return (response.status, (try? JSONSerialization.jsonObject(with: Data(String(buffer: response.body).utf8)) as? [String: Any]) ?? [:])
     }
 
     /// A worker with fixed jitter (the middle of the range) so retry times are exact.

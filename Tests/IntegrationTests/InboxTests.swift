@@ -30,9 +30,7 @@ struct InboxTests {
     }
 
     func json(_ client: some TestClientProtocol, _ method: HTTPRequest.Method, _ uri: String, _ token: String, _ body: String = "") async throws -> (HTTPResponse.Status, [String: Any]) {
-        let response = try await client.execute(uri: uri, method: method, headers: [.authorization: "Bearer \(token)", .contentType: "application/json"],
-                                                body: ByteBuffer(string: body))
-        return (response.status, (try? JSONSerialization.jsonObject(with: Data(String(buffer: response.body).utf8)) as? [String: Any]) ?? [:])
+        try await Harness.json(client, method, uri, token, body)
     }
 
     @Test("Free text, unreadable and unknown-number replies wait in the inbox with their reason, oldest first, per team; a risk phrase raises an urgent flag and the team alert at once")

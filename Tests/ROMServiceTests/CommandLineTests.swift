@@ -13,8 +13,8 @@ import Testing
 @Suite("rom command line", .serialized)
 struct CommandLineTests {
     @discardableResult
-    func rom(_ arguments: [String], environment: [String: String] = [:]) throws -> Subprocess.Outcome {
-        try Subprocess.run(Subprocess.rom, arguments, environment: environment)
+    func rom(_ arguments: [String], environment: [String: String] = [:], input: String? = nil) throws -> Subprocess.Outcome {
+        try Subprocess.run(Subprocess.rom, arguments, environment: environment, input: input)
     }
 
     @Test("rom tokens: create with an expiry (90d by default), list without secrets, revoke; a revoked or expired token is refused at once")
@@ -137,6 +137,87 @@ struct CommandLineTests {
         #expect(try rom(["config", "check", "--config", Fixtures.configDirectory]).status == 0)
     }
 
+    @Test("rom users: create with a password on stdin prints a TOTP URI that pyotp turns into codes we accept; create with a set-up link; list, reset --mfa, disable; clear errors")
+    func users() async throws {
+        let folder = try Fixtures.temporaryDirectory()
+        let environment = ["ROM_DATABASE_URL": "sqlite:\(folder)/rom.sqlite"]
+        let config = ["--config", Fixtures.configDirectory]
+        #expect(try rom(["migrate"] + config, environment: environment).status == 0)
+        let created = try rom(["users", "create", "--email", "Dee@Example.org", "--role", "ops", "--password-stdin"] + config,
+                              environment: environment, input: "plum orbit lantern 42\n")
+        #expect(created.status == 0, "\(created.stderr)")
+        let uri = try #require(created.stdout.split(separator: "\n").first { $0.hasPrefix("otpauth URI: ") }.map { String($0.dropFirst("otpauth URI: ".count)) })
+        #expect(uri.hasPrefix("otpauth://totp/rom:dee@example.org?secret="))
+        let codes = created.stdout.split(separator: "\n").filter { $0.hasPrefix("  ") }.map { $0.trimmingCharacters(in: .whitespaces) }
+        #expect(codes.count == 10 && codes.allSatisfy(StaffAuth.isRecoveryCode))
+        #expect(created.stderr.contains("shown once"))
+
+        // pyotp (an independent RFC 6238 implementation) reads the URI and makes the code we must accept.
+        let pyotp = try Subprocess.run(Browser.pyenvPython, ["-c", "import pyotp, sys, time; print(pyotp.parse_uri(sys.argv[1]).at(int(sys.argv[2])))", uri, "1795510800"])
+        #expect(pyotp.status == 0, "scripts/test installs pyotp into var/pyenv: \(pyotp.stderr)")
+        let store = try await SQLStore.open(url: "sqlite:\(folder)/rom.sqlite", logger: Logger(label: "test"))
+        let secret = try #require(try await store.user(email: "dee@example.org")?.totpSecret)
+        let step = StaffAuth.matchingStep(code: pyotp.stdout.trimmingCharacters(in: .whitespacesAndNewlines), secret: secret,
+                                          now: Date(timeIntervalSince1970: 1_795_510_800), after: 0)
+        #expect(step == Int64(59_850_360), "pyotp's code for 1795510800 s is ours for its step (1795510800 / 30)")
+        let sqlite = try String(contentsOfFile: "\(folder)/rom.sqlite", encoding: .isoLatin1)
+        #expect(!sqlite.contains("plum orbit lantern") && !codes.contains { sqlite.contains($0) }, "neither the password nor a recovery code is stored")
+
+        let linked = try rom(["users", "create", "--email", "nia@example.org", "--role", "clinician", "--team", "north"] + config, environment: environment)
+        #expect(linked.status == 0 && linked.stdout.contains("http://127.0.0.1:8080/account/setup/setup_") && !linked.stdout.contains("otpauth"))
+        #expect(try rom(["users", "create", "--email", "nia@example.org", "--role", "clinician", "--team", "north"] + config, environment: environment).stderr
+            .contains("exists already"))
+        #expect(try rom(["users", "create", "--email", "x@example.org", "--role", "clinician"] + config, environment: environment).stderr.contains("needs --team"))
+        #expect(try rom(["users", "create", "--email", "x@example.org", "--role", "integration"] + config, environment: environment).status != 0)
+        #expect(try rom(["users", "create", "--email", "x\r\n@example.org", "--role", "ops"] + config, environment: environment).stderr.contains("not an email address"))
+        let weak = try rom(["users", "create", "--email", "y@example.org", "--role", "ops", "--password-stdin"] + config, environment: environment, input: "password\n")
+        #expect(weak.status != 0 && weak.stderr.contains("at least 12 characters"))
+
+        let listed = try rom(["users", "list", "--format", "json"] + config, environment: environment)
+        let rows = try #require((try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [String: Any])?["users"] as? [[String: String]])
+        #expect(rows.map { $0["email"] } == ["dee@example.org", "nia@example.org"])
+        #expect(rows.map { $0["state"] } == ["active", "set-up pending"])
+        #expect(rows.map { $0["mfa"] } == ["totp", "none"])
+        #expect(!listed.stdout.contains(secret), "the list never shows a secret")
+
+        try await store.insertSession(hash: "h", userID: try #require(try await store.user(email: "dee@example.org")?.id), stage: .signedIn, next: nil,
+                                      now: Date(), expiresAt: Date().addingTimeInterval(3_600))
+        let reset = try rom(["users", "reset", "--email", "dee@example.org", "--mfa"] + config, environment: environment)
+        #expect(reset.status == 0 && reset.stdout.contains("otpauth://") && !reset.stdout.contains(uri))
+        #expect(try await store.session(hash: "h", idle: 1_800, now: Date()) == nil, "a reset ends the account's sessions")
+        #expect(try await store.user(email: "dee@example.org")?.passwordHash != nil, "--mfa alone keeps the password")
+        #expect(try rom(["users", "disable", "--email", "dee@example.org"] + config, environment: environment).status == 0)
+        let again = try rom(["users", "disable", "--email", "dee@example.org"] + config, environment: environment)
+        #expect(again.status == 1 && again.stderr.contains("disabled already"))
+        #expect(try await store.auditEvents(limit: 20).map(\.action).contains("user.disable"))
+        try await store.close()
+    }
+
+    @Test("rom backup writes a checked copy and never overwrites one; rom restore --check reports integrity, schema and rows, and refuses a damaged file; rom purge --dry-run counts")
+    func backupAndCheck() throws {
+        let folder = try Fixtures.temporaryDirectory()
+        let environment = ["ROM_DATABASE_URL": "sqlite:\(folder)/rom.sqlite"]
+        let config = ["--config", Fixtures.configDirectory]
+        #expect(try rom(["migrate"] + config, environment: environment).status == 0)
+        try "id,given_name,phone,email,timezone,pathway,start_date,clinician,team\np1,Ana,+447700900001,,,community,2026-11-02,,north\n"
+            .write(toFile: "\(folder)/people.csv", atomically: true, encoding: .utf8)
+        #expect(try rom(["people", "import", "\(folder)/people.csv"] + config, environment: environment).status == 0)
+        let backup = try rom(["backup", "\(folder)/b1.sqlite"] + config, environment: environment)
+        #expect(backup.status == 0 && backup.stdout.contains("integrity ok"), "\(backup.stderr)")
+        #expect(try rom(["backup", "\(folder)/b1.sqlite"] + config, environment: environment).stderr.contains("exists already"))
+        let check = try rom(["restore", "\(folder)/b1.sqlite", "--check"])
+        #expect(check.status == 0 && check.stdout.contains("integrity: ok") && check.stdout.contains("people: 1"))
+        #expect(check.stdout.contains("schema: \(SQLStore.latestSchemaVersion)"))
+        // A damaged copy: bytes in the middle overwritten.
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: "\(folder)/b1.sqlite"))
+        let middle = bytes.count / 2
+        bytes.replaceSubrange(middle..<(middle + 4096), with: Data(repeating: 0x5A, count: 4096))
+        try bytes.write(to: URL(fileURLWithPath: "\(folder)/damaged.sqlite"))
+        #expect(try rom(["restore", "\(folder)/damaged.sqlite", "--check"]).status != 0)
+        let purge = try rom(["purge", "--dry-run", "--now", "2027-06-01T00:00:00Z"] + config, environment: environment)
+        #expect(purge.status == 0 && purge.stdout.contains("would purge raw reply bodies: 0") && purge.stdout.contains("kept: clinical records (20 years"), "\(purge.stderr)")
+    }
+
     @Test("migrate, tokens create, people import (all-or-nothing, then --partial) and rescore against one SQLite file")
     func workflow() throws {
         let folder = try Fixtures.temporaryDirectory()
@@ -162,6 +243,34 @@ struct CommandLineTests {
         #expect(rescore.stdout.contains("0 current scores"))
         let sqlite = try String(contentsOfFile: "\(folder)/rom.sqlite", encoding: .isoLatin1)
         #expect(!sqlite.contains(token.stdout.trimmingCharacters(in: .whitespacesAndNewlines)), "the token itself is never stored")
+    }
+
+    @Test("rom people export writes the record to a new file (never over one); rom people erase-contact says what it blanked; an unknown person exits 1")
+    func exportAndErase() throws {
+        let folder = try Fixtures.temporaryDirectory()
+        let env = ["ROM_DATABASE_URL": "sqlite:\(folder)/rom.sqlite"]
+        let config = ["--config", Fixtures.configDirectory, "--now", "2026-11-02T08:00:00Z"]
+        #expect(try rom(["migrate"] + config, environment: env).status == 0)
+        let csv = "\(folder)/people.csv"
+        try "id,given_name,phone,email,timezone,pathway,start_date,clinician,team\np1,Ana,+447700900001,ana@example.org,,community,2026-11-02,,north\n"
+            .write(toFile: csv, atomically: true, encoding: .utf8)
+        #expect(try rom(["people", "import", csv] + config, environment: env).status == 0)
+        let file = "\(folder)/p1.json"
+        let exported = try rom(["people", "export", "p1", "-o", file] + config, environment: env)
+        #expect(exported.status == 0, "\(exported.stderr)")
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: file))) as? [String: Any])
+        #expect((document["person"] as? [String: Any])?["phone"] as? String == "+447700900001")
+        #expect((document["fhir"] as? [String: Any])?["resourceType"] as? String == "Bundle")
+        #expect((try FileManager.default.attributesOfItem(atPath: file)[.posixPermissions] as? Int) == 0o600, "a record on disk is readable by its owner only")
+        let twice = try rom(["people", "export", "p1", "-o", file] + config, environment: env)
+        #expect(twice.status != 0 && twice.stderr.contains("exists"))
+        let erased = try rom(["people", "erase-contact", "p1"] + config, environment: env)
+        #expect(erased.status == 0, "\(erased.stderr)")
+        #expect(erased.stdout.contains("Erased the contact details of p1: 2 addresses"), "\(erased.stdout)")
+        let after = try rom(["people", "export", "p1"] + config, environment: env)
+        #expect(after.status == 0 && !after.stdout.contains("447700900001") && after.stdout.contains("person.erase_contact"))
+        let unknown = try rom(["people", "erase-contact", "nobody"] + config, environment: env)
+        #expect(unknown.status == 1 && unknown.stderr.contains("no person `nobody`"))
     }
 
     @Test("rom serve answers /healthz and stops gracefully on SIGTERM")

@@ -72,6 +72,18 @@ struct ConfigCheckTests {
         #expect(problems(config).contains { $0.message.contains("grace of 3w") || $0.message.contains("grace of 21d") })
     }
 
+    @Test("sessions: lifetime 12h and idle 30m are read; an idle timeout longer than the lifetime is refused with its line")
+    func sessions() throws {
+        let shipped = try Fixtures.shippedConfiguration().settings
+        #expect(shipped.sessionLifetime == .hours(12) && shipped.sessionIdle == .minutes(30))
+        let config = try Fixtures.copyOfConfig()
+        var rom = try String(contentsOfFile: "\(config)/rom.yaml", encoding: .utf8)
+        rom = rom.replacingOccurrences(of: "  idle: 30m ", with: "  idle: 13h ")
+        try write(rom, to: "\(config)/rom.yaml")
+        let line = rom.split(separator: "\n", omittingEmptySubsequences: false).firstIndex { $0.hasPrefix("  idle: 13h") }.map { $0 + 1 }
+        #expect(problems(config).contains { $0.message.contains("idle timeout of 13h") && $0.line == line })
+    }
+
     @Test("intake.risk_phrases replaces the default list; a phrase with no letters is refused")
     func riskPhrases() throws {
         let config = try Fixtures.copyOfConfig()

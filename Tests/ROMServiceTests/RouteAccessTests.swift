@@ -16,6 +16,7 @@ import Testing
 struct RouteAccessTests {
     /// The only routes anyone may call unauthenticated (health, metrics, sign-in, the public landing page).
     static let publicRoutes: Set<String> = ["GET /", "GET /healthz", "GET /readyz", "GET /metrics", "GET /login", "POST /login", "POST /logout",
+                                            "GET /login/code", "POST /login/code", "GET /account/setup/:token", "POST /account/setup/:token",
                                             "POST /callbacks/status/:gateway", "GET /unsubscribe/:token", "POST /unsubscribe/:token",
                                             "GET /c/:token", "HEAD /c/:token", "POST /c/:token", "POST /inbound/sms/:gateway", "POST /inbound/email/:gateway"]
 
@@ -84,15 +85,27 @@ struct RouteAccessTests {
         }
     }
 
+    /// Signs in as a real account (password, then the TOTP code) and returns the `Set-Cookie` of the signed-in session.
+    func signIn(_ client: some TestClientProtocol, _ env: ServiceEnvironment, origin: String, next: String = "") async throws -> (TestResponse, String) {
+        let email = "ops-\(newID().lowercased())@example.org"
+        let account = try await Fixtures.staffAccount(env.store, email: email, role: .ops, team: nil, password: "plum orbit lantern 42", now: env.now())
+        let headers: HTTPFields = [.contentType: "application/x-www-form-urlencoded", .origin: origin]
+        let first = try await client.execute(uri: "/login", method: .post, headers: headers,
+                                             body: ByteBuffer(string: "email=\(email)&password=plum+orbit+lantern+42&next=\(next)"))
+        let pending = String(try #require(first.headers[.setCookie]).split(separator: ";")[0])
+        let code = Fixtures.totpCode(secret: account.secret, at: env.now())
+        var second = headers
+        second[.cookie] = pending
+        let response = try await client.execute(uri: "/login/code", method: .post, headers: second, body: ByteBuffer(string: "code=\(code)"))
+        return (response, try #require(response.headers[.setCookie]))
+    }
+
     @Test("Over https the session cookie is __Host-rom_session, Secure, Path=/ (no Domain), and every answer carries HSTS")
     func hostPrefixedCookie() async throws {
         let configuration = try Configuration.load(directory: Fixtures.configDirectory, environment: ["ROM_PUBLIC_URL": "https://checkin.example.org"])
         try await Fixtures.withEnvironment(configuration: configuration) { env in
-            let tokens = try await makeTokens(env.store)
             try await Application(router: Routes.router(env)).test(.router) { client in
-                let response = try await client.execute(uri: "/login", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
-                                                        body: ByteBuffer(string: "token=\(tokens.secrets[.ops]!)"))
-                let setCookie = try #require(response.headers[.setCookie])
+                let (response, setCookie) = try await signIn(client, env, origin: "https://checkin.example.org")
                 #expect(setCookie.hasPrefix("__Host-rom_session=") && setCookie.contains("Secure") && setCookie.contains("Path=/") && !setCookie.contains("Domain"))
                 #expect(response.headers[HTTPField.Name("Strict-Transport-Security")!]?.hasPrefix("max-age=") == true)
                 let cookie = String(setCookie.split(separator: ";")[0])
@@ -103,21 +116,18 @@ struct RouteAccessTests {
         }
     }
 
-    @Test("Signing in with a token sets an HttpOnly SameSite=Strict session cookie that opens staff pages; a wrong token is refused")
+    @Test("Signing in sets an HttpOnly SameSite=Strict session cookie that opens staff pages and refuses cross-site posts; a token is no password")
     func signInWithSession() async throws {
         try await Fixtures.withEnvironment { env in
         let tokens = try await makeTokens(env.store)
         let app = Application(router: Routes.router(env))
         try await app.test(.router) { client in
-            let refused = try await client.execute(uri: "/login", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
-                                                   body: ByteBuffer(string: "token=nope"))
-            #expect(refused.status == .unauthorized)
-            let form = "token=\(tokens.secrets[.ops]!)&next=%2Fops%2Fsandbox"
-            let response = try await client.execute(uri: "/login", method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
-                                                    body: ByteBuffer(string: form))
-            #expect(response.status == .found)
+            let refused = try await client.execute(uri: "/login", method: .post, headers: [.contentType: "application/x-www-form-urlencoded", .origin: "http://127.0.0.1:8080"],
+                                                   body: ByteBuffer(string: "token=\(tokens.secrets[.ops]!)"))
+            #expect(refused.status == .unauthorized, "the old token sign-in is gone: browser sign-in is an account with MFA")
+            let (response, setCookie) = try await signIn(client, env, origin: "http://127.0.0.1:8080", next: "%2Fops%2Fsandbox")
+            #expect(response.status == .seeOther)
             #expect(response.headers[.location] == "/ops/sandbox")
-            let setCookie = try #require(response.headers[.setCookie])
             #expect(setCookie.contains("HttpOnly"))
             #expect(setCookie.contains("SameSite=Strict"))
             let cookie = String(setCookie.split(separator: ";")[0])
@@ -130,10 +140,10 @@ struct RouteAccessTests {
             #expect(crossSite.status == .forbidden)
         }
         let stored = try await env.store.read { db in
-            try await db.raw("SELECT session_hash FROM sessions").all().map { try $0.decode(column: "session_hash", as: String.self) }
+            try await db.raw("SELECT session_hash, stage FROM sessions").all().map { (try $0.decode(column: "session_hash", as: String.self), try $0.decode(column: "stage", as: String.self)) }
         }
-        #expect(stored.count == 1)
-        #expect(stored.allSatisfy { $0.count == 64 }, "only the SHA-256 of a session is stored")
+        #expect(stored.map(\.1) == ["signed_in"], "the pending session was replaced by the signed-in one")
+        #expect(stored.allSatisfy { $0.0.count == 64 }, "only the SHA-256 of a session is stored")
         }
     }
 
@@ -195,6 +205,25 @@ struct RouteAccessTests {
             let metrics = try await client.execute(uri: "/metrics", method: .get)
             #expect(String(buffer: metrics.body).contains("rom_http_requests_total"))
         }
+        }
+    }
+
+    @Test("An unknown role fails closed: a token or an account whose stored role is not ops, clinician or integration is refused, never taken for another")
+    func unknownRoles() async throws {
+        try await Fixtures.withEnvironment { env in
+            let secret = Credentials.newSecret(prefix: "rom_x")
+            try await env.store.insertToken(id: "t_odd", hash: Credentials.hash(secret), role: .integration, team: nil, label: nil, now: Fixtures.fixedNow)
+            let cookie = try await Fixtures.staffSession(env.store, role: .ops, team: nil, now: Fixtures.fixedNow)
+            try await env.store.transaction { db in
+                try await db.raw("UPDATE api_tokens SET role = 'superuser' WHERE id = 't_odd'").run()
+                try await db.raw("UPDATE staff_users SET role = 'integration'").run()
+            }
+            try await Application(router: Routes.router(env)).test(.router) { client in
+                let byToken = try await client.execute(uri: "/api/v1/people", method: .get, headers: [.authorization: "Bearer \(secret)"])
+                #expect(byToken.status == .unauthorized)
+                let bySession = try await client.execute(uri: "/api/v1/people", method: .get, headers: [.cookie: cookie])
+                #expect(bySession.status == .unauthorized, "integration is a role for systems: no staff account can hold it")
+            }
         }
     }
 

@@ -2,6 +2,7 @@ import Intake
 import Foundation
 import Instruments
 import Logging
+import Review
 import ROMService
 import ROMTesting
 import SQLKit
@@ -96,5 +97,15 @@ struct ReportTests {
             let south = try await store.scorePairs(ReportScope(from: scope.from, to: scope.to, pathway: nil, team: "south"))
             #expect(south.isEmpty, "p2's only score is before the period")
         }
+    }
+
+    @Test("Review figures: of the reviews whose time has passed, held, missed and overdue; the rest ahead")
+    func reviewFigures() {
+        let figures = CompletenessReport.ReviewFigures([ReviewCount(status: "held", past: true, count: 6), ReviewCount(status: "missed", past: true, count: 1),
+                                                        ReviewCount(status: "planned", past: true, count: 3), ReviewCount(status: "planned", past: false, count: 12)])
+        #expect(figures.past == 10)
+        #expect(figures.held == Figure(6, of: 10) && figures.held.percent == 60)
+        #expect(figures.missed == Figure(1, of: 10) && figures.overdue == Figure(3, of: 10))
+        #expect(figures.ahead == 12)
     }
 }

@@ -63,17 +63,58 @@ struct StoreTests {
         }
     }
 
-    @Test("Tokens are found by hash only while not revoked; expired sessions are swept")
-    func tokensAndSessions() async throws {
+    @Test("Tokens are found by hash only while not revoked")
+    func tokens() async throws {
         try await Fixtures.withStore { store, _ in
             try await store.insertToken(id: "t1", hash: "h1", role: .ops, team: nil, label: nil, now: Fixtures.fixedNow)
             #expect(try await store.token(hash: "h1", now: Fixtures.fixedNow)?.role == .ops)
-            try await store.insertSession(hash: "s1", tokenID: "t1", now: Fixtures.fixedNow, expiresAt: Fixtures.fixedNow.addingTimeInterval(60))
-            #expect(try await store.sessionToken(hash: "s1", now: Fixtures.fixedNow)?.id == "t1")
-            #expect(try await store.sessionToken(hash: "s1", now: Fixtures.fixedNow.addingTimeInterval(61)) == nil)
-            #expect(try await store.deleteExpiredSessions(now: Fixtures.fixedNow.addingTimeInterval(61)) == 1)
             try await store.revokeToken(id: "t1", now: Fixtures.fixedNow)
             #expect(try await store.token(hash: "h1", now: Fixtures.fixedNow) == nil)
+        }
+    }
+
+    @Test("A session lives until its absolute expiry or until idle too long, ends with its account's disable or new password, and is swept")
+    func sessions() async throws {
+        try await Fixtures.withStore { store, _ in
+            let now = Fixtures.fixedNow
+            try await store.insertUser(id: "u1", email: "a@example.org", role: .clinician, team: "north", passwordHash: nil, totpSecret: nil,
+                                       recoveryCodeHashes: [], setupHash: nil, setupExpiresAt: nil, actor: "test", now: now)
+            try await store.insertSession(hash: "s1", userID: "u1", stage: .signedIn, next: nil, now: now, expiresAt: now.addingTimeInterval(3_600))
+            #expect(try await store.session(hash: "s1", idle: 600, now: now.addingTimeInterval(599))?.1.email == "a@example.org")
+            // Idle: unused for 10 minutes ends it, even inside its lifetime; a touch keeps it alive.
+            #expect(try await store.session(hash: "s1", idle: 600, now: now.addingTimeInterval(600)) == nil)
+            try await store.touchSession(id: try #require(try await store.session(hash: "s1", idle: 600, now: now.addingTimeInterval(500))).0.id,
+                                         now: now.addingTimeInterval(500))
+            #expect(try await store.session(hash: "s1", idle: 600, now: now.addingTimeInterval(1_000)) != nil)
+            // Absolute: never past expiresAt, however busy.
+            try await store.touchSession(id: try #require(try await store.session(hash: "s1", idle: 600, now: now.addingTimeInterval(1_000))).0.id,
+                                         now: now.addingTimeInterval(3_599))
+            #expect(try await store.session(hash: "s1", idle: 600, now: now.addingTimeInterval(3_600)) == nil)
+            #expect(try await store.deleteExpiredSessions(idle: 600, now: now.addingTimeInterval(3_600)) == 1)
+            // A new password or disabling the account ends its sessions.
+            try await store.insertSession(hash: "s2", userID: "u1", stage: .signedIn, next: nil, now: now, expiresAt: now.addingTimeInterval(3_600))
+            try await store.setPassword(userID: "u1", hash: "x", actor: "test", now: now)
+            #expect(try await store.session(hash: "s2", idle: 600, now: now) == nil)
+            try await store.insertSession(hash: "s3", userID: "u1", stage: .signedIn, next: nil, now: now, expiresAt: now.addingTimeInterval(3_600))
+            #expect(try await store.disableUser(id: "u1", actor: "test", now: now))
+            #expect(try await store.session(hash: "s3", idle: 600, now: now) == nil)
+            #expect(try await store.disableUser(id: "u1", actor: "test", now: now) == false)
+        }
+    }
+
+    @Test("A TOTP step is accepted once and never an older one; a recovery code works once")
+    func oneTimeCodes() async throws {
+        try await Fixtures.withStore { store, _ in
+            try await store.insertUser(id: "u1", email: "a@example.org", role: .ops, team: nil, passwordHash: nil, totpSecret: "S",
+                                       recoveryCodeHashes: ["r1", "r2"], setupHash: nil, setupExpiresAt: nil, actor: "test", now: Fixtures.fixedNow)
+            #expect(try await store.acceptTOTPStep(userID: "u1", step: 100))
+            #expect(try await store.acceptTOTPStep(userID: "u1", step: 100) == false)
+            #expect(try await store.acceptTOTPStep(userID: "u1", step: 99) == false)
+            #expect(try await store.acceptTOTPStep(userID: "u1", step: 101))
+            #expect(try await store.useRecoveryCode(userID: "u1", hash: "r1", now: Fixtures.fixedNow))
+            #expect(try await store.useRecoveryCode(userID: "u1", hash: "r1", now: Fixtures.fixedNow) == false)
+            #expect(try await store.useRecoveryCode(userID: "u1", hash: "r3", now: Fixtures.fixedNow) == false)
+            #expect(try await store.user(email: "a@example.org")?.recoveryCodesLeft == 1)
         }
     }
 

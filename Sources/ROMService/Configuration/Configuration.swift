@@ -1,7 +1,8 @@
 public import Delivery
 public import Instruments
 public import Scheduling
-import Foundation
+public import Foundation
+public import Storage
 public import Intake
 import Mustache
 
@@ -109,8 +110,10 @@ public struct ServiceSettings: Sendable, Equatable {
     public var schedulerTick: TimeSpan
     public var dispatcherPoll: TimeSpan
     public var sweeperInterval: TimeSpan
-    /// How long a signed-in browser session lasts.
+    /// How long a signed-in browser session lasts at most (`sessions.lifetime`, 12h).
     public var sessionLifetime: TimeSpan
+    /// A session unused for this long ends (`sessions.idle`, 30m).
+    public var sessionIdle = TimeSpan.minutes(30)
     public var retention: Retention
     /// Shown on every check-in confirmation page.
     public var crisisText: String
@@ -159,6 +162,16 @@ public struct ServiceSettings: Sendable, Equatable {
         public var rawReplies: TimeSpan
         public var outboxPayloads: TimeSpan
         public var expiredTokens: TimeSpan
+        /// What the records code requires of clinical records (documentation: nothing deletes them automatically).
+        public var clinical = "20 years after care ends, or 8 years after death (NHS Records Management Code of Practice 2021, mental health records)"
+
+        /// The instants before which each kind of operational data goes.
+        public func cutoffs(now: Date) -> PurgeCutoffs {
+            PurgeCutoffs(rawReplies: now.addingTimeInterval(-TimeInterval(rawReplies.seconds)),
+                         outboxPayloads: now.addingTimeInterval(-TimeInterval(outboxPayloads.seconds)),
+                         expiredTokens: now.addingTimeInterval(-TimeInterval(expiredTokens.seconds)),
+                         webhookTokens: now.addingTimeInterval(-86_400))
+        }
 
         public init(rawReplies: TimeSpan, outboxPayloads: TimeSpan, expiredTokens: TimeSpan) {
             self.rawReplies = rawReplies

@@ -55,10 +55,21 @@ enum SettingsLoader {
         if let sweeper = f.optional("sweeper")?.fields(["interval"], what: "sweeper"), let interval = sweeper.optional("interval")?.duration(what: "interval") {
             settings.sweeperInterval = interval
         }
-        if let sessions = f.optional("sessions")?.fields(["lifetime"], what: "sessions"), let lifetime = sessions.optional("lifetime")?.duration(what: "lifetime") {
-            settings.sessionLifetime = lifetime
+        if let sessions = f.optional("sessions")?.fields(["lifetime", "idle"], what: "sessions") {
+            if let lifetime = sessions.optional("lifetime")?.duration(what: "lifetime") {
+                if lifetime.seconds >= 300 && lifetime.seconds <= 7 * 86_400 { settings.sessionLifetime = lifetime } else {
+                    sessions["lifetime"]?.problem("a session lifetime of \(lifetime) is outside 5m to 7d", hint: "12h is a working day")
+                }
+            }
+            if let idle = sessions.optional("idle")?.duration(what: "idle") {
+                if idle.seconds >= 60 && idle.seconds <= settings.sessionLifetime.seconds { settings.sessionIdle = idle } else {
+                    sessions["idle"]?.problem("an idle timeout of \(idle) must be at least 1m and no longer than the lifetime (\(settings.sessionLifetime))",
+                                              hint: "30m signs out an unattended screen")
+                }
+            }
         }
-        if let retention = f.optional("retention")?.fields(["raw_replies", "outbox_payloads", "expired_tokens"], what: "retention") {
+        if let retention = f.optional("retention")?.fields(["raw_replies", "outbox_payloads", "expired_tokens", "clinical"], what: "retention") {
+            if let text = retention.optional("clinical")?.string(what: "clinical") { settings.retention.clinical = text }
             if let span = retention.optional("raw_replies")?.duration(what: "raw_replies") { settings.retention.rawReplies = span }
             if let span = retention.optional("outbox_payloads")?.duration(what: "outbox_payloads") { settings.retention.outboxPayloads = span }
             if let span = retention.optional("expired_tokens")?.duration(what: "expired_tokens") { settings.retention.expiredTokens = span }

@@ -1,6 +1,8 @@
 import Foundation
+import Instruments
 import HTTPTypes
 import Hummingbird
+import Review
 import Storage
 
 extension Routes {
@@ -10,9 +12,9 @@ extension Routes {
             let team = context.identity?.role == .clinician ? (context.identity?.team ?? "\u{0}") : nil
             let all = request.uri.queryParameters["status"].map(String.init) == "all"
             let flags = try await env.store.flags(team: team, openOnly: !all)
-            try await env.store.audit(AuditEvent(at: env.now(), actor: context.identity?.id ?? "?", action: "flags.list", personID: nil,
+            try await env.store.audit(AuditEvent(at: env.now(), actor: context.actor, action: "flags.list", personID: nil,
                                                  detail: "\(flags.count) flags", requestID: context.id))
-            return try jsonResponse(["flags": flags])
+            return try jsonResponse(["flags": flags.map { FlagJSON($0, catalog: env.configuration.instruments) }])
         }
         for status in ["acknowledged", "actioned"] {
             let verb = status == "acknowledged" ? "acknowledge" : "action"
@@ -28,9 +30,9 @@ extension Routes {
                 if status == "actioned" && (note ?? "").isEmpty {
                     throw APIError(status: .unprocessableContent, code: "note_required", message: "say what was done: {\"note\": \"…\"}")
                 }
-                switch try await env.store.advanceFlag(id: id, to: status, by: context.identity?.id ?? "?", note: note, now: env.now()) {
+                switch try await env.store.advanceFlag(id: id, to: status, by: context.actor, note: note, now: env.now()) {
                 case .success:
-                    return try jsonResponse(try await env.store.flag(id: id))
+                    return try jsonResponse(try await env.store.flag(id: id).map { FlagJSON($0, catalog: env.configuration.instruments) })
                 case .failure(.notFound):
                     throw APIError(status: .notFound, code: "not_found", message: "no flag `\(id)`")
                 case .failure(.backwards(let current)):
@@ -38,5 +40,26 @@ extension Routes {
                 }
             }
         }
+    }
+}
+
+/// A flag in JSON: the stored record with its `title` and `evidence_lines` as a clinician reads them.
+struct FlagJSON: Encodable {
+    var flag: FlagRecord
+    var description: FlagDescription
+
+    init(_ flag: FlagRecord, catalog: InstrumentCatalog) {
+        self.flag = flag
+        self.description = FlagDescription.describe(kind: flag.kind, evidence: flag.evidence, catalog: catalog)
+    }
+
+    enum Keys: String, CodingKey { case title, evidenceLines = "evidence_lines", instrument }
+
+    func encode(to encoder: any Encoder) throws {
+        try flag.encode(to: encoder)
+        var container = encoder.container(keyedBy: Keys.self)
+        try container.encode(description.title, forKey: .title)
+        try container.encode(description.evidence, forKey: .evidenceLines)
+        try container.encode(description.instrument, forKey: .instrument)
     }
 }

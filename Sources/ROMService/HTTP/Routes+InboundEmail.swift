@@ -66,13 +66,9 @@ extension Routes {
                 try await env.store.quarantine(replyID: received.replyID, reason: "sender_not_authenticated", now: now)
                 return try jsonResponse(["status": "received"])
             }
-            env.background.start {
-                do {
-                    try await ReplyPipeline(env: env).processText(text, reply: received, channel: "email", gateway: name, keywordRecorded: false,
-                                                                  messagePrompts: named, now: now)
-                } catch {
-                    env.logger.error("stored email not processed yet; the sweeper will retry", metadata: ["reply": "\(received.replyID)", "error": "\(error)"])
-                }
+            env.processLater(replyID: received.replyID) {
+                try await ReplyPipeline(env: env).processText(text, reply: received, channel: "email", gateway: name, keywordRecorded: false,
+                                                              messagePrompts: named, now: now)
             }
             return try jsonResponse(["status": "received"])
         }

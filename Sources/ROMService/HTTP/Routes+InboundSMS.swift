@@ -57,12 +57,8 @@ extension Routes {
             // Stored (and any STOP recorded) before the answer; parsing and scoring follow, so the provider gets its
             // acknowledgement fast. A stop in between leaves the row `received` for the sweeper.
             let text = fields[inbound.bodyField] ?? ""
-            env.background.start {
-                do {
-                    try await ReplyPipeline(env: env).processText(text, reply: received, channel: "sms", gateway: name, keywordRecorded: keyword != nil, now: now)
-                } catch {
-                    env.logger.error("stored SMS not processed yet; the sweeper will retry", metadata: ["reply": "\(received.replyID)", "error": "\(error)"])
-                }
+            env.processLater(replyID: received.replyID) {
+                try await ReplyPipeline(env: env).processText(text, reply: received, channel: "sms", gateway: name, keywordRecorded: keyword != nil, now: now)
             }
             return try jsonResponse(["status": "received"])
         }

@@ -15,7 +15,7 @@ extension Routes {
         table.add(.get, "/api/v1/inbox", .roles([.ops, .clinician])) { request, context in
             let all = request.uri.queryParameters["status"].map(String.init) == "all"
             let items = try await env.store.inboxItems(team: inboxTeam(context), includeHandled: all)
-            try await env.store.audit(AuditEvent(at: env.now(), actor: context.identity?.id ?? "?", action: "inbox.list", personID: nil,
+            try await env.store.audit(AuditEvent(at: env.now(), actor: context.actor, action: "inbox.list", personID: nil,
                                                  detail: "\(items.count) items", requestID: context.id))
             return try jsonResponse(["items": items.map { InboxJSON($0, text: pipeline.text(of: $0.rawBody, contentType: $0.contentType, source: $0.channel, gateway: $0.gateway)) }])
         }
@@ -63,7 +63,7 @@ extension Routes {
         guard item.status == "quarantined" else {
             throw APIError(status: .conflict, code: "already_handled", message: "this reply was dealt with already (\(item.reason ?? "handled"))")
         }
-        let actor = context.identity?.id ?? "?"
+        let actor = context.actor
         let note = fields["note"]?.trimmingCharacters(in: .whitespacesAndNewlines).nilIfEmpty
         let now = env.now()
         switch action {
@@ -101,7 +101,7 @@ extension Routes {
     static func inboxPage(_ env: ServiceEnvironment, _ pipeline: ReplyPipeline, _ context: ROMRequestContext, message: String?,
                           done: InboxAction? = nil) async throws -> String {
         let items = try await env.store.inboxItems(team: inboxTeam(context))
-        try await env.store.audit(AuditEvent(at: env.now(), actor: context.identity?.id ?? "?", action: "inbox.view", personID: nil,
+        try await env.store.audit(AuditEvent(at: env.now(), actor: context.actor, action: "inbox.view", personID: nil,
                                              detail: "\(items.count) items", requestID: context.id))
         let now = env.now()
         var body = "<h1>Inbox\(context.identity?.role == .clinician ? ": team \(HTML.escape(context.identity?.team ?? ""))" : "")</h1>"

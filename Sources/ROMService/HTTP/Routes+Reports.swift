@@ -1,4 +1,5 @@
 import Foundation
+import Review
 import HTTPTypes
 import Hummingbird
 import Storage
@@ -37,7 +38,7 @@ extension Routes {
             let (scope, query) = try scope(request)
             let kind = ReportRunner.Kind(rawValue: query["report"] ?? "completeness") ?? .completeness
             let (rows, value) = try await runner.run(kind, scope: scope)
-            try await env.store.audit(AuditEvent(at: env.now(), actor: context.identity?.id ?? "?", action: "report.view", personID: nil,
+            try await env.store.audit(AuditEvent(at: env.now(), actor: context.actor, action: "report.view", personID: nil,
                                                  detail: kind.rawValue, requestID: context.id))
             if let format = query["format"].flatMap(ReportRunner.Format.init(rawValue:)), format != .table {
                 var headers = HTTPFields()
@@ -100,7 +101,7 @@ extension Routes {
                 throw APIError(status: .badRequest, code: "invalid_figure", message: "figure is one of due, sent, delivered, answered, late, missed, open")
             }
             let details = try await env.store.promptDetails(scope, figure: figure, limit: 5_000)
-            try await env.store.audit(AuditEvent(at: env.now(), actor: context.identity?.id ?? "?", action: "report.rows", personID: nil,
+            try await env.store.audit(AuditEvent(at: env.now(), actor: context.actor, action: "report.rows", personID: nil,
                                                  detail: figure, requestID: context.id))
             let day = ISO8601DateFormatter()
             day.formatOptions = [.withFullDate]

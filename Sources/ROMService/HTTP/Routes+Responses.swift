@@ -42,7 +42,7 @@ extension Routes {
             case .success(nil): throw APIError(status: .conflict, code: "duplicate", message: "a response with id `\(body["id"] ?? "")` was already received")
             case .success(let answer?): stored = answer
             }
-            try await env.store.audit(AuditEvent(at: env.now(), actor: context.identity?.id ?? "?", action: "response.create", personID: personID,
+            try await env.store.audit(AuditEvent(at: env.now(), actor: context.actor, action: "response.create", personID: personID,
                                                  detail: instrument, requestID: context.id))
             var response = Response(status: .created, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: stored.score.result)))
             response.headers[.cacheControl] = "no-store"

@@ -17,7 +17,7 @@ extension Routes {
             guard let record = try await env.store.person(id: id), visible(record, to: context.identity) else {
                 throw APIError(status: .notFound, code: "not_found", message: "no person `\(id)` in your caseload")
             }
-            try await env.store.audit(AuditEvent(at: env.now(), actor: context.identity?.id ?? "?", action: action, personID: id, detail: nil, requestID: context.id))
+            try await env.store.audit(AuditEvent(at: env.now(), actor: context.actor, action: action, personID: id, detail: nil, requestID: context.id))
             return id
         }
         @Sendable func reviewAt(_ request: Request) throws -> Date? {
@@ -82,23 +82,47 @@ extension Routes {
                 throw APIError(status: .notFound, code: "not_found", message: "no flag `\(id)` in your team")
             }
             let form = FormFields.parse(String(buffer: try await request.body.collect(upTo: 8 * 1024)))
-            _ = try await env.store.advanceFlag(id: id, to: "acknowledged", by: context.identity?.id ?? "?", note: nil, now: env.now())
+            _ = try await env.store.advanceFlag(id: id, to: "acknowledged", by: context.actor, note: nil, now: env.now())
             // Only back to our own clinician pages.
             let next = form["next"].flatMap { $0.hasPrefix("/clinician/") ? RequestSafety.sameSitePath($0, fallback: "/clinician/flags") : nil } ?? "/clinician/flags"
+            return Response.redirect(to: next + "#\(id)", type: .found)
+        }
+        // Actioning needs a note saying what was done; from the flags page or the review pack.
+        table.add(.post, "/clinician/flags/:id/action", .roles([.clinician]), page: true) { request, context in
+            let id = context.parameters.get("id") ?? ""
+            guard let flag = try await env.store.flag(id: id), context.identity?.team == flag.team else {
+                throw APIError(status: .notFound, code: "not_found", message: "no flag `\(id)` in your team")
+            }
+            let form = FormFields.parse(String(buffer: try await request.body.collect(upTo: 16 * 1024)))
+            let next = form["next"].flatMap { $0.hasPrefix("/clinician/") ? RequestSafety.sameSitePath($0, fallback: "/clinician/flags") : nil } ?? "/clinician/flags"
+            let note = (form["note"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !note.isEmpty else {
+                return HTML.response(HTML.page(title: "Flags", body: "<p class=\"error\" role=\"alert\">Not actioned: say what was done in the note.</p><p><a href=\"\(HTML.escape(next))\">Back</a></p>",
+                                               signedIn: true), status: .unprocessableContent)
+            }
+            _ = try await env.store.advanceFlag(id: id, to: "actioned", by: context.actor, note: note, now: env.now())
             return Response.redirect(to: next + "#\(id)", type: .found)
         }
         table.add(.get, "/clinician/flags", .roles([.clinician]), page: true) { _, context in
             let team = context.identity?.team ?? "\u{0}"
             let flags = try await env.store.flags(team: team, openOnly: true)
-            try await env.store.audit(AuditEvent(at: env.now(), actor: context.identity?.id ?? "?", action: "flags.view", personID: nil,
+            try await env.store.audit(AuditEvent(at: env.now(), actor: context.actor, action: "flags.view", personID: nil,
                                                  detail: "\(flags.count) flags", requestID: context.id))
             let now = env.now()
             let rows = flags.map { flag in
                 let age = Self.age(now.timeIntervalSince(flag.raisedAt))
                 let urgent = flag.severity == "urgent"
-                let action = flag.status == "open" ? "<form method=\"post\" action=\"/clinician/flags/\(HTML.escape(flag.id))/acknowledge\"><button type=\"submit\">Acknowledge</button></form>" : ""
-                return "<tr id=\"\(HTML.escape(flag.id))\"\(urgent ? " class=\"urgent\"" : "")><td>\(urgent ? "<strong>URGENT</strong>" : HTML.escape(flag.severity))</td><td>\(HTML.escape(flag.kind))</td>"
-                    + "<td><a href=\"/clinician/people/\(HTML.escape(flag.personID))/review\">\(HTML.escape(flag.personID))</a></td><td>\(age)</td><td>\(HTML.escape(flag.status))</td><td>\(action)</td></tr>"
+                let acknowledge = flag.status == "open" ? "<form method=\"post\" action=\"/clinician/flags/\(HTML.escape(flag.id))/acknowledge\"><button type=\"submit\">Acknowledge</button></form>" : ""
+                let action = acknowledge + """
+                    <form method="post" action="/clinician/flags/\(HTML.escape(flag.id))/action"><label for="note-\(HTML.escape(flag.id))">What was done</label>
+                    <textarea id="note-\(HTML.escape(flag.id))" name="note" rows="2" required></textarea><button type="submit">Action</button></form>
+                    """
+                let history = ["raised \(Self.age(now.timeIntervalSince(flag.raisedAt))) ago"]
+                    + (flag.acknowledgedAt.map { ["acknowledged by \(flag.acknowledgedBy ?? "?") \(Self.age(now.timeIntervalSince($0))) ago"] } ?? [])
+                let described = FlagDescription.describe(kind: flag.kind, evidence: flag.evidence, catalog: env.configuration.instruments)
+                let evidence = described.evidence.map { "<br><span class=\"muted\">\(HTML.escape($0))</span>" }.joined()
+                return "<tr id=\"\(HTML.escape(flag.id))\"\(urgent ? " class=\"urgent\"" : "")><td>\(urgent ? "<strong>URGENT</strong>" : HTML.escape(flag.severity))</td><td>\(HTML.escape(described.title))\(evidence)</td>"
+                    + "<td><a href=\"/clinician/people/\(HTML.escape(flag.personID))\">\(HTML.escape(flag.personID))</a></td><td>\(age)</td><td>\(HTML.escape(flag.status))<br><span class=\"muted\">\(HTML.escape(history.joined(separator: "; ")))</span></td><td>\(action)</td></tr>"
             }.joined()
             return HTML.response(HTML.page(title: "Flags", body: """
             <style>tr.urgent{background:#fce8e6}</style>
@@ -118,7 +142,7 @@ extension Routes {
             throw APIError(status: .unprocessableContent, code: "invalid_note", message: "write a note of 1 to 4,000 characters")
         }
         let review = reviewAt.flatMap { ISO8601DateFormatter().date(from: $0) } ?? env.now()
-        try await env.store.addReviewNote(personID: id, reviewAt: review, author: context.identity?.id ?? "?", matchesExperience: matches, note: text, now: env.now())
+        try await env.store.addReviewNote(personID: id, reviewAt: review, author: context.actor, matchesExperience: matches, note: text, now: env.now())
     }
 
     /// "3 h", "2 d": how long a flag has waited.

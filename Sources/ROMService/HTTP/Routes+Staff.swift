@@ -42,14 +42,14 @@ extension Routes {
             } catch let error as StoreError {
                 throw APIError(status: .conflict, code: "duplicate", message: error.description)
             }
-            try await env.store.audit(AuditEvent(at: env.now(), actor: context.identity?.id ?? "?", action: "person.create",
+            try await env.store.audit(AuditEvent(at: env.now(), actor: context.actor, action: "person.create",
                                                  personID: person.id, detail: nil, requestID: context.id))
             return try jsonResponse(person, status: .created)
         }
         table.add(.get, "/api/v1/people", .roles([.ops, .clinician, .integration])) { _, context in
             let team = context.identity?.role == .clinician ? (context.identity?.team ?? "\u{0}") : nil
             let people = try await env.store.people(team: team)
-            try await env.store.audit(AuditEvent(at: env.now(), actor: context.identity?.id ?? "?", action: "people.list",
+            try await env.store.audit(AuditEvent(at: env.now(), actor: context.actor, action: "people.list",
                                                  personID: nil, detail: "\(people.count) people", requestID: context.id))
             return try jsonResponse(["people": people.map(\.person)])
         }
@@ -58,14 +58,49 @@ extension Routes {
             guard let record = try await env.store.person(id: id), visible(record, to: context.identity) else {
                 throw APIError(status: .notFound, code: "not_found", message: "no person `\(id)` in your caseload")
             }
-            try await env.store.audit(AuditEvent(at: env.now(), actor: context.identity?.id ?? "?", action: "person.read",
+            try await env.store.audit(AuditEvent(at: env.now(), actor: context.actor, action: "person.read",
                                                  personID: id, detail: nil, requestID: context.id))
-            return try jsonResponse(record.person)
+            let overview = try await PersonOverview.read(record, env: env)
+            return try jsonResponse(PersonJSON(overview: overview))
+        }
+        // A request to erase contact details (UK GDPR art. 17 within the records code): addresses go, the care record stays.
+        table.add(.post, "/api/v1/people/:id/erase-contact", .roles([.ops])) { _, context in
+            let id = context.parameters.get("id") ?? ""
+            guard let report = try await SubjectAccess(env: env).eraseContact(personID: id, actor: context.actor, requestID: context.id) else {
+                throw APIError(status: .notFound, code: "not_found", message: "no person `\(id)`")
+            }
+            struct Erased: Encodable {
+                var person_id: String
+                var erased: ErasureReport
+            }
+            return try jsonResponse(Erased(person_id: id, erased: report))
+        }
+        // A subject access request: the person's whole record in one JSON document.
+        table.add(.get, "/api/v1/people/:id/export", .roles([.ops])) { _, context in
+            let id = context.parameters.get("id") ?? ""
+            guard let data = try await SubjectAccess(env: env).export(personID: id, actor: context.actor, requestID: context.id) else {
+                throw APIError(status: .notFound, code: "not_found", message: "no person `\(id)`")
+            }
+            var headers = HTTPFields()
+            headers[.contentType] = "application/json"
+            headers[.cacheControl] = "no-store"
+            headers[.contentDisposition] = "attachment; filename=\"rom-export-\(id.filter { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }).json\""
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        }
+        // The person's page: next review, each channel and whether we may use it, open flags, and the packs by review.
+        table.add(.get, "/clinician/people/:id", .roles([.clinician, .ops]), page: true) { _, context in
+            let id = context.parameters.get("id") ?? ""
+            guard let record = try await env.store.person(id: id), visible(record, to: context.identity) else {
+                throw APIError(status: .notFound, code: "not_found", message: "no person `\(id)` in your caseload")
+            }
+            try await env.store.audit(AuditEvent(at: env.now(), actor: context.actor, action: "person.view", personID: id, detail: nil, requestID: context.id))
+            let overview = try await PersonOverview.read(record, env: env)
+            return HTML.response(HTML.page(title: record.person.givenName, body: overview.html(env: env), signedIn: true))
         }
     }
 
     /// Clinicians see only their own team; ops and integrations see everyone.
-    static func visible(_ record: PersonRecord, to identity: APIToken?) -> Bool {
+    static func visible(_ record: PersonRecord, to identity: Caller?) -> Bool {
         guard let identity else { return false }
         return identity.role != .clinician || identity.team == record.person.team
     }
@@ -80,7 +115,7 @@ extension Routes {
             }.joined()
             return HTML.response(HTML.page(title: "Operations", body: """
             <h1>Operations</h1><p>\(count) people enrolled.</p>
-            <ul><li><a href="/ops/sandbox">Sandbox outbox</a></li><li><a href="/ops/reports">Reports</a></li></ul>
+            <ul><li><a href="/ops/status">Service status</a> (background jobs, outbox, failed messages, inbox)</li><li><a href="/ops/sandbox">Sandbox outbox</a></li><li><a href="/ops/reports">Reports</a></li><li><a href="/ops/users">Staff accounts</a></li></ul>
             <h2>Pathways</h2><table><tr><th>Pathway</th><th>Cadence (routine / step-up)</th><th>Measures</th><th>Send window</th></tr>\(pathways)</table>
             """, signedIn: true))
         }
@@ -124,7 +159,7 @@ extension Routes {
                                                link: link, unsubscribeLink: "\(env.configuration.settings.publicURL)/unsubscribe/test",
                                                idempotencyKey: "test-\(newID())")
             let outcome = await gateway.send(message, now: env.now())
-            try await env.store.audit(AuditEvent(at: env.now(), actor: context.identity?.id ?? "?", action: "sandbox.test_send",
+            try await env.store.audit(AuditEvent(at: env.now(), actor: context.actor, action: "sandbox.test_send",
                                                  personID: person.id, detail: "\(outcome)", requestID: context.id))
             return Response.redirect(to: "/ops/sandbox", type: .found)
         }
@@ -144,7 +179,7 @@ extension Routes {
             let team = context.identity?.team ?? "\u{0}"
             let now = env.now()
             let people = try await env.store.caseload(team: team, now: now)
-            try await env.store.audit(AuditEvent(at: now, actor: context.identity?.id ?? "?", action: "caseload.view",
+            try await env.store.audit(AuditEvent(at: now, actor: context.actor, action: "caseload.view",
                                                  personID: nil, detail: "\(people.count) people", requestID: context.id))
             let day = DateFormatter()
             day.locale = Locale(identifier: "en_GB")
@@ -159,8 +194,9 @@ extension Routes {
                     return "\(HTML.escape(title)) \(total == total.rounded() ? String(Int(total)) : String(format: "%.1f", total))\(band.map { " (\(HTML.escape($0)))" } ?? "")"
                 }.joined(separator: "<br>")
                 let flags = person.openFlags == 0 ? "—" : "\(person.urgentFlags > 0 ? "<strong>\(person.urgentFlags) urgent</strong>, " : "")\(person.openFlags) open"
-                return "<tr><td><a href=\"/clinician/people/\(HTML.escape(person.personID))/review\">\(HTML.escape(person.givenName))</a> <span class=\"muted\">\(HTML.escape(person.personID))</span></td>"
-                    + "<td>\(HTML.escape(person.pathway)) · \(HTML.escape(person.mode))</td><td>\(person.nextReview.map { day.string(from: $0) } ?? "—")</td><td>\(scores.isEmpty ? "—" : scores)</td><td>\(flags)</td></tr>"
+                return "<tr><td><a href=\"/clinician/people/\(HTML.escape(person.personID))\">\(HTML.escape(person.givenName))</a> <span class=\"muted\">\(HTML.escape(person.personID))</span>"
+                    + " · <a href=\"/clinician/people/\(HTML.escape(person.personID))/review\">review pack</a></td>"
+                    + "<td>\(HTML.escape(person.pathway)) · \(HTML.escape(person.mode))</td><td>\(person.overdueSince.map { "<strong>overdue since \(day.string(from: $0))</strong><br>" } ?? "")\(person.nextReview.map { day.string(from: $0) } ?? "—")</td><td>\(scores.isEmpty ? "—" : scores)</td><td>\(flags)</td></tr>"
             }.joined()
             return HTML.response(HTML.page(title: "Caseload", body: """
             <h1>Caseload: team \(HTML.escape(team))</h1>

@@ -13,6 +13,7 @@ public enum Routes {
         var table = RouteTable()
         health(&table, env)
         signIn(&table, env)
+        accounts(&table, env)
         people(&table, env)
         reviews(&table, env)
         delivery(&table, env)
@@ -23,6 +24,7 @@ public enum Routes {
         flags(&table, env)
         inbox(&table, env)
         ops(&table, env)
+        operations(&table, env)
         clinician(&table, env)
         reviewPacks(&table, env)
         reports(&table, env)
@@ -31,9 +33,11 @@ public enum Routes {
 
     public static func router(_ env: ServiceEnvironment) -> Router<ROMRequestContext> {
         let router = Router(context: ROMRequestContext.self)
-        let authenticator = Authenticator(store: env.store, now: env.now, publicURL: env.configuration.settings.publicURL)
+        let authenticator = Authenticator(store: env.store, now: env.now, publicURL: env.configuration.settings.publicURL,
+                                          sessionIdle: TimeInterval(env.configuration.settings.sessionIdle.seconds))
         router.add(middleware: RequestMetricsMiddleware(registry: env.metrics))
-        router.add(middleware: SecurityHeadersMiddleware(https: env.configuration.settings.publicURL.hasPrefix("https:")))
+        router.add(middleware: SecurityHeadersMiddleware(https: env.configuration.settings.publicURL.hasPrefix("https:"),
+                                                         crisisText: env.configuration.settings.crisisText))
         table(env).install(on: router, guard: authenticator, limiter: env.failureLimiter, trustedProxies: env.configuration.settings.trustedProxies)
         return router
     }
@@ -44,7 +48,7 @@ public enum Routes {
         table.add(.get, "/", .open, page: true) { _, _ in
             HTML.response(HTML.page(title: "Routine outcome monitoring", body: """
             <h1>rom</h1><p>Brief outcome ratings before each review, scored and flagged for the clinician.</p>
-            <ul><li><a href="/login">Sign in</a> (clinicians and ops staff, with a token from <code>rom tokens create</code>)</li>
+            <ul><li><a href="/login">Sign in</a> (clinicians and ops staff: an account from <code>rom users create</code>, with its authenticator code)</li>
             <li><a href="/ops/sandbox">Sandbox outbox</a> (ops)</li><li><a href="/clinician/people">Caseload</a> (clinicians)</li>
             <li><a href="/healthz">/healthz</a> · <a href="/readyz">/readyz</a> · <a href="/metrics">/metrics</a></li></ul>
             """))
@@ -59,7 +63,9 @@ public enum Routes {
                 return try jsonResponse(["status": "ready"])
             } catch {
                 env.logger.warning("readiness check failed", metadata: ["error": "\(error)"])
-                return try jsonResponse(["status": "not_ready"], status: .serviceUnavailable)
+                var response = try jsonResponse(["status": "not_ready"], status: .serviceUnavailable)
+                response.headers[.retryAfter] = String(SecurityHeadersMiddleware.unavailableRetryAfter)
+                return response
             }
         }
         table.add(.get, "/api/v1/readiness", .roles([.ops])) { _, _ in
@@ -81,68 +87,14 @@ public enum Routes {
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: buffer)))
         }
     }
-
-    // MARK: - Sign in with a token; a session cookie follows
-
-    static func signIn(_ table: inout RouteTable, _ env: ServiceEnvironment) {
-        table.add(.get, "/login", .open, page: true) { request, _ in
-            let next = request.uri.queryParameters["next"].map(String.init) ?? ""
-            return HTML.response(loginPage(next: next, error: nil))
-        }
-        table.add(.post, "/login", .open, page: true) { request, _ in
-            let body = try await request.body.collect(upTo: 16 * 1024)
-            let form = FormFields.parse(String(buffer: body))
-            let secret = (form["token"] ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
-            guard !secret.isEmpty, let token = try await env.store.token(hash: Credentials.hash(secret), now: env.now()) else {
-                env.logger.notice("sign-in refused", metadata: ["event": "security.login_failed"])
-                return HTML.response(loginPage(next: form["next"] ?? "", error: "That token was not recognised. Check it, or ask ops for a new one."), status: .unauthorized)
-            }
-            let session = Credentials.newSecret(prefix: "s")
-            let now = env.now()
-            let lifetime = env.configuration.settings.sessionLifetime.seconds
-            try await env.store.insertSession(hash: Credentials.hash(session), tokenID: token.id, now: now,
-                                              expiresAt: now.addingTimeInterval(TimeInterval(lifetime)))
-            let home = token.role == .clinician ? "/clinician/people" : "/ops"
-            let next = RequestSafety.sameSitePath(form["next"], fallback: home)
-            var response = Response.redirect(to: next, type: .found)
-            response.setCookie(Cookie(name: Authenticator.cookieName(publicURL: env.configuration.settings.publicURL), value: session, maxAge: Int(lifetime), path: "/",
-                                      secure: env.configuration.settings.publicURL.hasPrefix("https:"), httpOnly: true, sameSite: .strict))
-            return response
-        }
-        table.add(.post, "/logout", .open, page: true) { request, _ in
-            // Signing someone out from another site is a nuisance attack: the same origin check as every cookie POST.
-            guard Authenticator.isSameOrigin(request, publicURL: env.configuration.settings.publicURL) else {
-                throw APIError(status: .forbidden, code: "cross_origin", message: "form posts must come from this service's own pages")
-            }
-            let name = Authenticator.cookieName(publicURL: env.configuration.settings.publicURL)
-            if let cookie = request.cookies[name]?.value {
-                try await env.store.deleteSession(hash: Credentials.hash(cookie))
-            }
-            var response = Response.redirect(to: "/login", type: .found)
-            response.setCookie(Cookie(name: name, value: "", maxAge: 0, path: "/", secure: name == Authenticator.secureCookieName, httpOnly: true, sameSite: .strict))
-            return response
-        }
-    }
-
-    static func loginPage(next: String, error: String?) -> String {
-        HTML.page(title: "Sign in", body: """
-        <h1>Sign in</h1>
-        \(error.map { "<p class=\"error\" role=\"alert\">\(HTML.escape($0))</p>" } ?? "")
-        <form method="post" action="/login">
-        <input type="hidden" name="next" value="\(HTML.escape(next))">
-        <label for="token">Access token</label>
-        <input type="password" id="token" name="token" autocomplete="off" required>
-        <button type="submit">Sign in</button>
-        </form>
-        <p class="muted">Tokens are created by ops staff with <code>rom tokens create --role clinician --team TEAM</code>.</p>
-        """)
-    }
 }
 
 /// Headers on every response: no MIME sniffing, no framing, and HSTS when the service is reached over https.
 struct SecurityHeadersMiddleware: RouterMiddleware {
     typealias Context = ROMRequestContext
     let https: Bool
+    /// Said on the page a person sees while the database is unreachable.
+    let crisisText: String
 
     func handle(_ request: Request, context: ROMRequestContext, next: (Request, ROMRequestContext) async throws -> Response) async throws -> Response {
         var response: Response
@@ -151,11 +103,37 @@ struct SecurityHeadersMiddleware: RouterMiddleware {
         } catch let error as any HTTPResponseError {
             // Error answers (401, 404, 429 …) carry the same headers.
             response = try error.response(from: request, context: context)
+        } catch StoreError.unavailable {
+            response = try databaseUnavailable(request, context: context)
         }
         response.headers[HTTPField.Name("X-Content-Type-Options")!] = "nosniff"
         if response.headers[.contentSecurityPolicy] == nil { response.headers[.contentSecurityPolicy] = "frame-ancestors 'none'" }
         if https { response.headers[HTTPField.Name("Strict-Transport-Security")!] = "max-age=31536000; includeSubDomains" }
         return response
+    }
+}
+
+extension SecurityHeadersMiddleware {
+    /// Seconds a caller is asked to wait while the database is unreachable.
+    static let unavailableRetryAfter = 5
+
+    /// 503 with Retry-After while the database is unreachable: providers retry their webhooks, API clients back off,
+    /// and a person on a page is told their answers were not taken and to send them again shortly.
+    func databaseUnavailable(_ request: Request, context: ROMRequestContext) throws -> Response {
+        let unavailableRetryAfter = Self.unavailableRetryAfter
+        if request.headers[.accept]?.contains("text/html") == true {
+            var response = HTML.response(HTML.page(title: "Please try again shortly", body: """
+            <h1>Please try again in a few minutes</h1>
+            <p>We cannot save anything just now, so what you sent has not been received. Go back and send it again in a few minutes.</p>
+            <p>\(HTML.escape(crisisText))</p>
+            """), status: .serviceUnavailable)
+            response.headers[.retryAfter] = String(unavailableRetryAfter)
+            response.headers[.cacheControl] = "no-store"
+            return response
+        }
+        return try APIError(status: .serviceUnavailable, code: "database_unavailable",
+                            message: "the service cannot reach its database; nothing was stored — try again in a few seconds",
+                            retryAfter: unavailableRetryAfter).response(from: request, context: context)
     }
 }
 

@@ -1,5 +1,6 @@
 public import Delivery
 import Foundation
+import Synchronization
 import Logging
 import Prometheus
 import ServiceLifecycle
@@ -84,27 +85,89 @@ public enum BackgroundServices {
         let ticks = env.metrics.makeCounter(descriptor: Metrics.backgroundTicks, labels: [("service", "scheduler")])
         let dispatches = env.metrics.makeCounter(descriptor: Metrics.backgroundTicks, labels: [("service", "dispatcher")])
         let sweeps = env.metrics.makeCounter(descriptor: Metrics.backgroundTicks, labels: [("service", "sweeper")])
+        let retention = RetentionSchedule(every: 6 * 3_600)
         return [
             PeriodicService(name: "scheduler", interval: .seconds(settings.schedulerTick.seconds), logger: env.logger) {
-                let applied = try await SchedulerRunner(env: env).tick(now: env.now())
-                ticks.increment()
-                if applied != AppliedPlan() {
-                    env.logger.info("scheduler tick", metadata: [
-                        "created": "\(applied.created)", "rescheduled": "\(applied.rescheduled)", "reminded": "\(applied.reminded)",
-                        "expired": "\(applied.expired)", "missed": "\(applied.missed)", "flagged": "\(applied.flagged)",
-                    ])
+                // One scheduler tick at a time across instances: each tick is run by whichever instance takes the lock
+                // first; the others stand by for that tick. An instance that dies simply stops taking turns.
+                let ran = try await exclusively(env, "scheduler") {
+                    let applied = try await SchedulerRunner(env: env).tick(now: env.now())
+                    if applied != AppliedPlan() {
+                        env.logger.info("scheduler tick", metadata: [
+                            "created": "\(applied.created)", "rescheduled": "\(applied.rescheduled)", "reminded": "\(applied.reminded)",
+                            "expired": "\(applied.expired)", "missed": "\(applied.missed)", "flagged": "\(applied.flagged)",
+                        ])
+                    }
+                    return "created \(applied.created), reminded \(applied.reminded), expired \(applied.expired), missed \(applied.missed), flagged \(applied.flagged)"
                 }
+                if ran { ticks.increment() }
             },
             dispatcher(env) { dispatches.increment() },
             PeriodicService(name: "sweeper", interval: .seconds(settings.sweeperInterval.seconds), logger: env.logger) {
-                let removed = try await env.store.deleteExpiredSessions(now: env.now())
-                try await markUndelivered(env)
-                // Only replies stored a minute ago or more: newer ones are still being processed by their request.
-                let replies = try await ReplyPipeline(env: env).reprocessPending(receivedBefore: env.now().addingTimeInterval(-60), now: env.now())
-                if replies > 0 { env.logger.notice("stored replies processed after a restart", metadata: ["count": "\(replies)"]) }
-                sweeps.increment()
-                if removed > 0 { env.logger.info("expired sessions removed", metadata: ["count": "\(removed)"]) }
+                if try await exclusively(env, "sweeper", { try await sweep(env, retention: retention) }) { sweeps.increment() }
             },
         ]
+    }
+
+    /// Runs `job` under the instances' lock for `service` and records the run (its duration, or `standby` when another
+    /// instance holds the lock) for the ops status page and /metrics. True when this instance ran it.
+    static func exclusively(_ env: ServiceEnvironment, _ service: String, _ job: @Sendable () async throws -> String) async throws -> Bool {
+        let startedAt = env.now()
+        let clock = ContinuousClock()
+        let started = clock.now
+        func milliseconds() -> Int64 { let elapsed = clock.now - started; return elapsed.components.seconds * 1_000 + elapsed.components.attoseconds / 1_000_000_000_000_000 }
+        let ran = env.metrics.makeGauge(descriptor: Metrics.serviceRan, labels: [("service", service)])
+        do {
+            guard let detail = try await env.store.whileHolding(lock: "rom.\(service)", job) else {
+                ran.set(Int64(0))
+                try? await env.store.recordRun(ServiceRun(service: service, instance: env.instance, startedAt: startedAt, durationMilliseconds: milliseconds(),
+                                                          outcome: "standby", detail: "another instance runs it"))
+                return false
+            }
+            ran.set(Int64(1))
+            let duration = milliseconds()
+            env.metrics.makeGauge(descriptor: Metrics.serviceLastRun, labels: [("service", service)]).set(startedAt.timeIntervalSince1970)
+            env.metrics.makeGauge(descriptor: Metrics.serviceRunDuration, labels: [("service", service)]).set(Double(duration) / 1_000)
+            try? await env.store.recordRun(ServiceRun(service: service, instance: env.instance, startedAt: startedAt, durationMilliseconds: duration, outcome: "ok", detail: detail))
+            return true
+        } catch {
+            try? await env.store.recordRun(ServiceRun(service: service, instance: env.instance, startedAt: startedAt, durationMilliseconds: milliseconds(),
+                                                      outcome: "failed", detail: String(describing: type(of: error))))
+            throw error
+        }
+    }
+
+    /// One sweep: expired sessions, messages without receipts, stored replies left unprocessed, and retention.
+    static func sweep(_ env: ServiceEnvironment, retention: RetentionSchedule) async throws -> String {
+        let settings = env.configuration.settings
+        let removed = try await env.store.deleteExpiredSessions(idle: TimeInterval(settings.sessionIdle.seconds), now: env.now())
+        try await markUndelivered(env)
+        // Only replies stored a minute ago or more: newer ones are still being processed by their request.
+        let replies = try await ReplyPipeline(env: env).reprocessPending(receivedBefore: env.now().addingTimeInterval(-60), now: env.now())
+        if replies > 0 { env.logger.notice("stored replies processed after a restart", metadata: ["count": "\(replies)"]) }
+        // Retention every six hours: the purge scans whole tables, and nothing needs it sooner.
+        if retention.due(now: env.now()) {
+            let counts = try await env.store.purge(settings.retention.cutoffs(now: env.now()), dryRun: false, now: env.now())
+            let total = counts.values.reduce(0, +)
+            if total > 0 { env.logger.info("retention applied", metadata: ["items": "\(total)"]) }
+        }
+        if removed > 0 { env.logger.info("expired sessions removed", metadata: ["count": "\(removed)"]) }
+        return "sessions \(removed), replies \(replies)"
+    }
+}
+
+/// When the sweeper last applied retention: due at its first sweep, then every `every` seconds.
+final class RetentionSchedule: Sendable {
+    let every: TimeInterval
+    private let last = Mutex<Date?>(nil)
+
+    init(every: TimeInterval) { self.every = every }
+
+    func due(now: Date) -> Bool {
+        last.withLock { last in
+            if let previous = last, now.timeIntervalSince(previous) < every { return false }
+            last = now
+            return true
+        }
     }
 }

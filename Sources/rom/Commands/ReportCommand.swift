@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import ROMService
+import Review
 import Storage
 
 struct ReportCommand: AsyncParsableCommand {

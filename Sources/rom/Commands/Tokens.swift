@@ -6,7 +6,7 @@ import Scheduling
 import Storage
 
 struct Tokens: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Manage staff and system access tokens.", subcommands: [Create.self, List.self, Revoke.self])
+    static let configuration = CommandConfiguration(abstract: "Manage bearer tokens for API clients and scripts (staff sign in with `rom users` accounts).", subcommands: [Create.self, List.self, Revoke.self])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -14,7 +14,7 @@ struct Tokens: AsyncParsableCommand {
             discussion: """
             Clinician tokens need --team: a clinician sees only their own team's people. Tokens expire after --expires
             (90d by default; `never` only when asked for, e.g. for a monitored integration); `rom tokens revoke ID`
-            ends one at once, with its browser sessions.
+            ends one at once. Staff sign in to the browser pages with an account (`rom users`), not a token.
             """
         )
 
@@ -87,22 +87,12 @@ struct Tokens: AsyncParsableCommand {
                  "created": stamp.string(from: token.createdAt), "last_used": token.lastUsedAt.map(stamp.string) ?? "never",
                  "expires": token.expiresAt.map(stamp.string) ?? "never", "state": state(token)]
             }
-            if format == "json" {
-                print(String(decoding: try JSONSerialization.data(withJSONObject: ["tokens": rows], options: [.sortedKeys, .prettyPrinted]), as: UTF8.self))
-                return
-            }
-            let columns = ["id", "label", "role", "team", "created", "last_used", "expires", "state"]
-            let widths = columns.map { column in max(column.count, rows.map { ($0[column] ?? "").count }.max() ?? 0) }
-            func line(_ cells: [String]) -> String {
-                zip(cells, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }.joined(separator: "  ")
-            }
-            print(line(columns))
-            for row in rows { print(line(columns.map { row[$0] ?? "" })) }
+            try printRows(rows, key: "tokens", columns: ["id", "label", "role", "team", "created", "last_used", "expires", "state"], format: format)
         }
     }
 
     struct Revoke: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Revoke a token at once; its browser sessions end too.")
+        static let configuration = CommandConfiguration(abstract: "Revoke a token at once.")
 
         @OptionGroup var options: CommonOptions
 

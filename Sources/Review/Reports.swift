@@ -1,6 +1,5 @@
 import Foundation
 public import Instruments
-public import Storage
 
 /// A count with what it is out of, so every percentage carries its numbers.
 public struct Figure: Sendable, Equatable, Codable {
@@ -36,13 +35,38 @@ public struct CompletenessReport: Sendable, Equatable, Codable {
     /// People with a baseline score who also have a later one, per measure.
     public var pairedScores: [String: Figure]
     public var byMeasure: [String: Figure]
+    /// Review meetings in the scope (cadence and booked, not cancelled): of those whose time has passed, how many were
+    /// held, missed, or are overdue (neither yet); and how many are still ahead.
+    public var reviews: ReviewFigures = ReviewFigures()
+
+    public struct ReviewFigures: Sendable, Equatable, Codable {
+        public var past = 0
+        public var held = Figure(0, of: 0)
+        public var missed = Figure(0, of: 0)
+        public var overdue = Figure(0, of: 0)
+        public var ahead = 0
+
+        public init() {}
+
+        /// From counts of reviews by status, split by whether their time has passed.
+        public init(_ counts: [ReviewCount]) {
+            let past = counts.filter(\.past)
+            self.past = past.reduce(0) { $0 + $1.count }
+            func count(_ status: String) -> Int { past.filter { $0.status == status }.reduce(0) { $0 + $1.count } }
+            held = Figure(count("held"), of: self.past)
+            missed = Figure(count("missed"), of: self.past)
+            overdue = Figure(count("planned"), of: self.past)
+            ahead = counts.filter { !$0.past }.reduce(0) { $0 + $1.count }
+        }
+    }
 
     enum CodingKeys: String, CodingKey {
         case due, sent, delivered, answered, late, missed, open
         case missedReasons = "missed_reasons", baselineAnswered = "baseline_answered", pairedScores = "paired_scores", byMeasure = "answered_by_measure"
+        case reviews
     }
 
-    public static func build(groups: [PromptGroup], pairs: [ScorePair]) -> CompletenessReport {
+    public static func build(groups: [PromptGroup], pairs: [ScorePair], reviews: [ReviewCount] = []) -> CompletenessReport {
         let due = groups.reduce(0) { $0 + $1.count }
         func count(_ predicate: (PromptGroup) -> Bool) -> Int { groups.filter(predicate).reduce(0) { $0 + $1.count } }
         var reasons: [String: Int] = [:]
@@ -68,7 +92,7 @@ public struct CompletenessReport: Sendable, Equatable, Codable {
             late: Figure(count { $0.status == "answered" && $0.reason == "late" }, of: count { $0.status == "answered" }), missed: Figure(count { $0.status == "expired" || $0.status == "missed" }, of: due),
             open: Figure(count { $0.status == "scheduled" || $0.status == "sent" }, of: due), missedReasons: reasons,
             baselineAnswered: Figure(count { $0.kind == "baseline" && $0.status == "answered" }, of: count { $0.kind == "baseline" }),
-            pairedScores: paired, byMeasure: byMeasure)
+            pairedScores: paired, byMeasure: byMeasure, reviews: ReviewFigures(reviews))
     }
 }
 

@@ -1,7 +1,6 @@
 import Foundation
-import Instruments
+public import Instruments
 import Mustache
-public import Review
 
 /// Review pack formats: HTML and Markdown through the service's Mustache templates (`review_html`, `review_md`),
 /// JSON as the pack's own shape, FHIR R4 as a Bundle.
@@ -16,15 +15,17 @@ public struct ReviewRenderer: Sendable {
 
     public static let templates = ["review_html", "review_md"]
 
-    public init(configuration: Configuration) throws {
+    /// `templates` holds the `review_html` and `review_md` template texts by name; `publicURL` is the base of the
+    /// FHIR bundle's full URLs.
+    public init(templates: [String: String], publicURL: String, instruments: InstrumentCatalog) throws {
         var library = MustacheLibrary()
         for name in Self.templates {
-            guard let text = configuration.templates[name] else { throw ReviewRenderError(description: "templates/\(name).mustache is missing") }
+            guard let text = templates[name] else { throw ReviewRenderError(description: "templates/\(name).mustache is missing") }
             try library.register(name == "review_md" ? "{{% CONTENT_TYPE: TEXT}}" + text : text, named: name)
         }
         self.library = library
-        self.publicURL = configuration.settings.publicURL
-        self.instruments = configuration.instruments
+        self.publicURL = publicURL
+        self.instruments = instruments
     }
 
     public func render(_ pack: ReviewPack, as format: ReviewFormat) -> String {
@@ -101,9 +102,11 @@ public struct ReviewRenderer: Sendable {
         ]
         // Absent keys are false in Mustache (an empty string is not), so optional parts are left out when empty.
         let flags: [[String: Any]] = pack.flags.map { flag in
-            var entry: [String: Any] = ["id": flag.id, "kind": flag.kind, "severity": flag.severity, "status": flag.status,
+            var entry: [String: Any] = ["id": flag.id, "kind": flag.title ?? flag.kind, "severity": flag.severity, "status": flag.status,
                                         "urgent": flag.severity == "urgent", "open": flag.status == "open", "raised": day.string(from: flag.raisedAt),
-                                        "person_id": pack.personID]
+                                        "person_id": pack.personID, "actionable": flag.status != "actioned"]
+            if let lines = flag.evidenceLines, !lines.isEmpty { entry["evidence"] = lines.map { ["line": $0] } }
+            if let instrument = flag.instrument, pack.measures.contains(where: { $0.instrument == instrument }) { entry["instrument"] = instrument }
             if let at = flag.acknowledgedAt { entry["acknowledged"] = "\(day.string(from: at)) by \(flag.acknowledgedBy ?? "?")" }
             if let at = flag.actionedAt { entry["actioned"] = "\(day.string(from: at)) by \(flag.actionedBy ?? "?")" }
             if let note = flag.note, !note.isEmpty { entry["note"] = note }

@@ -1,6 +1,5 @@
 import Foundation
 import Instruments
-import Review
 
 /// A review pack's responses as FHIR R4: a `collection` Bundle with a QuestionnaireResponse per response and an
 /// Observation per total, LOINC-coded where a code exists (PHQ-9 44249-1 / 44261-6, GAD-7 69737-5 / 70274-6).
