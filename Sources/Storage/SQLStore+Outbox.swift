@@ -62,23 +62,54 @@ public enum SendResult: Sendable, Equatable {
 extension SQLStore {
     /// Claims due rows (queued and due, or sending with an expired lease), grouping one person's rows of the same
     /// check-in; commits attempt+1, a lease token and lease expiry before any network call.
+    /// The message a prompt's outbox row belongs to, over `outbox_messages o LEFT JOIN prompts p`: the prompts of one
+    /// check-in (enrolment, review, kind) go out together; a row without a prompt is a message of its own.
+    static let messageGroup = SQLQueryString("COALESCE(p.enrolment_id || '|' || p.review_id || '|' || p.kind, o.id)")
+
     public func claimDue(now: Date, limit: Int, lease: TimeInterval) async throws -> [ClaimedMessage] {
         let stamp = now.millis
         let until = now.addingTimeInterval(lease)
         return try await transaction(isolation: .readCommitted) { db in
-            // Walk the claim index (due_at_ms, person_id over queued rows) in order. A message's rows share their
-            // person and due time, so when the batch is full the rest of its last (due time, person) is added: a
-            // message is never split across batches (that would send it twice, under two keys).
+            // Walk the claim index (due_at_ms, person_id over queued rows) in order, taking each row's person for this
+            // transaction (see `personClaimed`).
             var ids = try await db.raw("""
                 SELECT id, due_at_ms, person_id FROM outbox_messages WHERE status = 'queued' AND due_at_ms <= \(bind: stamp) AND \(personClaimed)
                 ORDER BY due_at_ms, person_id LIMIT \(literal: limit)\(skipLocked)
                 """).all().map { (try $0.decode(column: "id", as: String.self), try $0.decode(column: "due_at_ms", as: Int64.self),
                                   try $0.decode(column: "person_id", as: String.self)) }
-            if ids.count == limit, let (_, due, person) = ids.last {
+            // A message goes out whole or not at all: sent in parts it would reach the person as two messages under two
+            // keys. A batch can end inside a message, and a row can be locked by another claim (on PostgreSQL it was
+            // seen once in a run of eight dispatchers), so every due row of each message the batch touches is looked
+            // up: rows not taken yet are locked now if free, and a message with a row still held elsewhere is left
+            // whole for a later claim.
+            var heldElsewhere: Set<String> = []
+            if !ids.isEmpty {
                 let taken = Set(ids.map(\.0))
-                ids += try await db.raw("""
-                    SELECT id FROM outbox_messages WHERE status = 'queued' AND due_at_ms = \(bind: due) AND person_id = \(bind: person)\(skipLocked)
-                    """).all().map { (try $0.decode(column: "id", as: String.self), due, person) }.filter { !taken.contains($0.0) }
+                var members: [String: [String]] = [:]
+                for chunk in Array(Set(ids.map(\.2))).chunked(500) {
+                    for row in try await db.raw("""
+                        SELECT o.id, o.person_id, o.purpose, o.channel, o.gateway, \(Self.messageGroup) AS grp
+                        FROM outbox_messages o LEFT JOIN prompts p ON p.id = o.prompt_id
+                        WHERE o.status = 'queued' AND o.due_at_ms <= \(bind: stamp) AND o.person_id IN \(SQLQueryString(sqlList(chunk)))
+                        """).all() {
+                        let key = try ["person_id", "purpose", "channel", "gateway", "grp"].map { try row.decode(column: $0, as: String.self) }.joined(separator: "\u{1F}")
+                        members[key, default: []].append(try row.decode(column: "id", as: String.self))
+                    }
+                }
+                let missing = members.values.filter { $0.contains(where: taken.contains) }.flatMap { $0 }.filter { !taken.contains($0) }
+                if !missing.isEmpty {
+                    var locked: Set<String> = []
+                    for chunk in missing.chunked(500) {
+                        for row in try await db.raw("""
+                            SELECT id, due_at_ms, person_id FROM outbox_messages WHERE status = 'queued' AND id IN \(SQLQueryString(sqlList(chunk)))\(skipLocked)
+                            """).all() {
+                            let id = try row.decode(column: "id", as: String.self)
+                            locked.insert(id)
+                            ids.append((id, try row.decode(column: "due_at_ms", as: Int64.self), try row.decode(column: "person_id", as: String.self)))
+                        }
+                    }
+                    heldElsewhere = Set(missing.filter { !locked.contains($0) })
+                }
             }
             // Rows whose claim expired (their dispatcher died mid-send); one claim's rows share their lease expiry.
             if ids.count < limit {
@@ -95,10 +126,10 @@ extension SQLStore {
                 }
             }
             var rows: [any SQLRow] = []
-            for chunk in ids.map(\.0).chunked(500) {
+            for chunk in (ids.map(\.0) + heldElsewhere).chunked(500) {
                 rows += try await db.raw("""
                     SELECT o.id, o.prompt_id, o.person_id, o.purpose, o.channel, o.gateway, o.attempt, o.idempotency_key, o.status, o.due_at_ms, o.payload, o.first_attempt_at_ms,
-                           COALESCE(p.enrolment_id || '|' || p.review_id || '|' || p.kind, o.id) AS grp
+                           \(Self.messageGroup) AS grp
                     FROM outbox_messages o LEFT JOIN prompts p ON p.id = o.prompt_id
                     WHERE o.id IN \(SQLQueryString(sqlList(chunk)))
                     ORDER BY o.due_at_ms, o.person_id, o.id
@@ -125,7 +156,8 @@ extension SQLStore {
             var transitions: [(String, String?, String, String?)] = []
             var claimedIDs: [String] = []
             for key in order {
-                guard let members = groups[key]?.sorted(by: { $0.key < $1.key }), let lead = members.first else { continue }
+                guard let members = groups[key]?.sorted(by: { $0.key < $1.key }), let lead = members.first,
+                      !members.contains(where: { heldElsewhere.contains($0.id) }) else { continue }
                 // Rows of one message are created and claimed together, so they share their attempt count.
                 let attempt = (members.map(\.attempt).max() ?? 0) + 1
                 claimedIDs += members.map(\.id)
@@ -193,8 +225,7 @@ extension SQLStore {
                 // claims reads second sees the other, so the cap holds while passes overlap. Rows group into messages
                 // as they do when claimed.
                 for row in try await db.raw("""
-                    SELECT o.person_id, COUNT(DISTINCT o.lease_token || '|' || o.purpose || '|' || o.channel || '|' ||
-                           COALESCE(p.enrolment_id || '|' || p.review_id || '|' || p.kind, o.id)) AS n
+                    SELECT o.person_id, COUNT(DISTINCT o.lease_token || '|' || o.purpose || '|' || o.channel || '|' || \(Self.messageGroup)) AS n
                     FROM outbox_messages o LEFT JOIN prompts p ON p.id = o.prompt_id
                     WHERE o.status = 'sending' AND o.lease_until_ms >= \(bind: now.millis) AND o.purpose NOT IN ('team_alert', 'escalation')
                       AND o.lease_token NOT IN \(SQLQueryString(sqlList(ownLeases))) AND o.person_id IN \(list) GROUP BY o.person_id

@@ -449,6 +449,35 @@ struct DailyCapTests {
         await harness.close()
     }
 
+    @Test("A message one of whose rows another transaction holds is left whole for a later claim, never sent in part (R5)",
+          .enabled(if: Fixtures.onPostgres, "PostgreSQL only: SQLite runs one transaction at a time"))
+    func lockedRowKeepsMessageWhole() async throws {
+        let harness = try await Harness.make(receiver: nil, smtp: nil)
+        try await harness.seed("p1,Ana,+447700900001,,,community,2026-11-02,,north\np2,Ben,+447700900002,,,community,2026-11-02,,north")
+        let sendTime = ISO8601DateFormatter().date(from: "2026-11-02T09:00:00Z")!
+        let store = harness.env.store
+        let locked = AsyncStream<Void>.makeStream()
+        let release = AsyncStream<Void>.makeStream()
+        // Another session row-locks one of p1's three check-in rows and keeps its transaction open.
+        let holder = Task {
+            try await store.transaction(isolation: .readCommitted) { db in
+                _ = try await db.raw("SELECT id FROM outbox_messages WHERE person_id = 'p1' ORDER BY id LIMIT 1 FOR UPDATE").all()
+                locked.continuation.yield()
+                for await _ in release.stream { break }
+            }
+        }
+        for await _ in locked.stream { break }
+        let first = try await store.claimDue(now: sendTime, limit: 10, lease: 60)
+        #expect(first.map(\.personID) == ["p2"] && first.first?.rowIDs.count == 3, "p1's message waits whole; p2's goes: \(first.map { ($0.personID, $0.rowIDs.count) })")
+        release.continuation.yield()
+        try await holder.value
+        let second = try await store.claimDue(now: sendTime, limit: 10, lease: 60)
+        #expect(second.map(\.personID) == ["p1"] && second.first?.rowIDs.count == 3, "then p1's three rows go as one message")
+        let queued = try await store.outboxRows().filter { $0.status == "queued" }
+        #expect(queued.isEmpty)
+        await harness.close()
+    }
+
     @Test("Two passes side by side with small batches still send a person at most daily_cap messages", arguments: 1...5)
     func capAcrossPasses(round: Int) async throws {
         let receiver = try HTTPReceiver()
