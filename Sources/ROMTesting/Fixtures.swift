@@ -59,6 +59,12 @@ public enum Fixtures {
         return (store, folder, url)
     }
 
+    /// The scale of a fault test: `ci` rounds in `scripts/test`, `full` (the recipe's own scale in
+    /// `../shared/references/reliability.md`) when `scripts/faults` sets `ROM_FAULTS=full`.
+    public static func faultScale(ci: Int, full: Int) -> Int {
+        ProcessInfo.processInfo.environment["ROM_FAULTS"] == "full" ? full : ci
+    }
+
     /// `postgres://USER@HOST:PORT` of a PostgreSQL server to run the suite against, or nil for SQLite.
     public static let postgresServer = ProcessInfo.processInfo.environment["ROM_TEST_POSTGRES"].flatMap { $0.isEmpty ? nil : $0 }
 

@@ -161,6 +161,7 @@ extension SQLStore {
                         RETURNING id
                         """).first()
                     guard inserted != nil else { continue }
+                    Failpoint.hit(Failpoint.schedulePromptWritten)
                     try await Self.enqueue(db, promptID: id, personID: prompt.personID, purpose: "prompt", channel: channel.rawValue,
                                            gateway: gateway, dueAt: prompt.sendAt * 1000, key: id, now: stamp)
                     try await Self.upsertReview(db, enrolmentID: prompt.enrolmentID, key: prompt.review, at: prompt.reviewAt * 1000, now: stamp)

@@ -69,6 +69,56 @@ struct CrashTests {
         await harness.close()
     }
 
+    @Test("kill -9 of rom schedule between a prompt's row and its outbox row (R1: 100 kills here, 1,000 in scripts/faults): never an orphan prompt or an orphan outbox row; the next tick plans what the kills cut short")
+    func killBetweenPromptAndOutbox() async throws {
+        let rounds = Fixtures.faultScale(ci: 100, full: 1_000)
+        let harness = try await Harness.make(receiver: nil, smtp: nil)
+        // A person per round, so the kills (each inside one enrolment's transaction) always find prompts to write.
+        let people = (0..<rounds).map { String(format: "p%04d,Ana,+447700%06d,,,community,2026-11-02,,north", $0, $0) }
+        let imported = try await PeopleImporter(env: harness.env).importCSV("id,given_name,phone,email,timezone,pathway,start_date,clinician,team\n" + people.joined(separator: "\n") + "\n", partial: false)
+        try #require(imported.problems.isEmpty)
+        let now = "2026-11-02T08:00:00Z"
+        func schedule(failpoint: String?) throws -> (outcome: Subprocess.Outcome, killed: Bool) {
+            var environment = dispatcherEnvironment(harness)
+            if let failpoint { environment["ROM_FAILPOINT"] = failpoint }
+            let process = try Subprocess(Subprocess.rom, ["schedule", "--config", harness.config, "--now", now], environment: environment)
+            let outcome = process.finish()
+            return (outcome, process.process.terminationReason == .uncaughtSignal && outcome.status == SIGKILL)
+        }
+        func orphans() async throws -> (prompts: Int, outbox: Int) {
+            try await harness.env.store.read { db in
+                let prompts = try await db.raw("SELECT COUNT(*) AS n FROM prompts p WHERE NOT EXISTS (SELECT 1 FROM outbox_messages o WHERE o.prompt_id = p.id)").first()?.decode(column: "n", as: Int.self)
+                let outbox = try await db.raw("""
+                    SELECT COUNT(*) AS n FROM outbox_messages o WHERE o.prompt_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM prompts p WHERE p.id = o.prompt_id)
+                    """).first()?.decode(column: "n", as: Int.self)
+                return (prompts ?? -1, outbox ?? -1)
+            }
+        }
+        var killed = 0
+        var found: [String] = []
+        for round in 0..<rounds {
+            // The k-th prompt write of this run, k from 1 to 6: inside the first or second enrolment still to plan,
+            // after its first, second or third prompt.
+            let run = try schedule(failpoint: "\(Failpoint.schedulePromptWritten):\(Int.random(in: 1...6))")
+            if run.killed { killed += 1 } else { found.append("round \(round): exit \(run.outcome.status) \(run.outcome.stderr.suffix(300))") }
+            let left = try await orphans()
+            if left != (0, 0) { found.append("round \(round): \(left.prompts) prompts without an outbox row, \(left.outbox) outbox rows without a prompt") }
+        }
+        #expect(killed == rounds, "every run was killed at its failpoint")
+        #expect(found.isEmpty, "\(found.prefix(5))")
+        let final = try schedule(failpoint: nil)
+        #expect(final.outcome.status == 0 && !final.killed, "\(final.outcome.stderr)")
+        #expect(try await orphans() == (0, 0))
+        // Everyone is planned alike once the kills stop: the same prompts each, each with its one outbox row.
+        let perPerson = try await harness.env.store.read { db in
+            try await db.raw("SELECT p.person_id, COUNT(*) AS n, COUNT(o.id) AS queued FROM prompts p LEFT JOIN outbox_messages o ON o.prompt_id = p.id GROUP BY p.person_id").all()
+                .map { (try $0.decode(column: "n", as: Int.self), try $0.decode(column: "queued", as: Int.self)) }
+        }
+        #expect(perPerson.count == rounds, "every person has prompts")
+        #expect(Set(perPerson.map(\.0)).count == 1 && (perPerson.first?.0 ?? 0) >= 3 && perPerson.allSatisfy { $0.0 == $0.1 }, "\(Set(perPerson.map(\.0)))")
+        await harness.close()
+    }
+
     @Test("kill -9 of rom serve right after it answers inbound SMS, 100 times: after restart every stored reply is processed exactly once, every risk answer has its flag and one team alert (R36)")
     func killServeDuringReplyProcessing() async throws {
         let harness = try await Harness.make(receiver: try HTTPReceiver(), smtp: nil, replyBySMS: true)
