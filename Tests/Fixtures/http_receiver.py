@@ -8,6 +8,8 @@ how later requests are answered; `refuse:TEXT` answers 400 to a request whose bo
 to the rest. `flaky:SEED` answers 503 or 200 at random, from a generator seeded with SEED (the log records
 which). `reset` closes the connection after reading the request, with no answer; `cut` sends a 200 status and headers,
 then half the body it promised and closes: both leave the sender unsure whether the message was taken.
+`faults:PCT:SEED` resets or cuts PCT % of requests at random (half each, seeded; the log records which) and takes the
+rest (R9's sustained run).
 `rate:N` enforces N requests a second as a provider does: a request beyond N in the last second gets 429 with
 `Retry-After: 1` (logged with mode 429), the rest 200.
 """
@@ -36,6 +38,8 @@ class Handler(BaseHTTPRequestHandler):
                 mode["value"] = body.decode().strip()
                 if mode["value"].startswith("flaky:"):
                     flaky.seed(int(mode["value"][6:]))
+                elif mode["value"].startswith("faults:"):
+                    flaky.seed(int(mode["value"].split(":")[2]))
             return self.reply(200, b"{}")
         with lock:
             counter["n"] += 1
@@ -43,6 +47,9 @@ class Handler(BaseHTTPRequestHandler):
             current = mode["value"]
             if current.startswith("flaky:"):
                 current = "503" if flaky.random() < 0.5 else "ok"
+            elif current.startswith("faults:"):
+                share = int(current.split(":")[1]) / 100
+                current = ("reset" if flaky.random() < 0.5 else "cut") if flaky.random() < share else "ok"
             elif current.startswith("refuse:"):
                 current = "400" if current[7:].encode() in body else "ok"
             elif current.startswith("rate:"):

@@ -5,8 +5,10 @@ Usage: smtp_server.py PORTFILE MAILDIR [CERT KEY]
 With CERT and KEY it offers STARTTLS and refuses mail before it; without them it offers no TLS at all.
 While a file named `drop` exists in MAILDIR, each message is stored and then the connection is cut before the
 server's 250 reply (the sender cannot tell whether the message was taken); each drop removes one line of the file.
+While a file named `dropshare` holds "SHARE SEED", each message is dropped so with probability SHARE (seeded); the
+dropped ones are named in `dropped` (R11's sustained run).
 """
-import asyncio, os, socket, ssl, sys, time
+import asyncio, os, random, socket, ssl, sys, time
 from aiosmtpd.controller import Controller
 
 
@@ -14,6 +16,7 @@ class Store:
     def __init__(self, folder):
         self.folder = folder
         self.count = 0
+        self.random = None
 
     async def handle_DATA(self, server, session, envelope):
         self.count += 1
@@ -22,6 +25,17 @@ class Store:
             f.write(envelope.original_content or envelope.content)
         with open(os.path.join(self.folder, "log"), "a") as log:
             log.write(f"MAIL FROM {envelope.mail_from} RCPT {','.join(envelope.rcpt_tos)} TLS {session.ssl is not None}\n")
+        share = os.path.join(self.folder, "dropshare")
+        if os.path.exists(share):
+            with open(share) as f:
+                fraction, seed = f.read().split()
+            if self.random is None:
+                self.random = random.Random(int(seed))
+            if self.random.random() < float(fraction):
+                with open(os.path.join(self.folder, "dropped"), "a") as log:
+                    log.write(os.path.basename(name) + "\n")
+                server.transport.abort()
+                return "421 dropped"
         drop = os.path.join(self.folder, "drop")
         if os.path.exists(drop):
             with open(drop) as f:

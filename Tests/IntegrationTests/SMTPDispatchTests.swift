@@ -79,6 +79,48 @@ struct SMTPDispatchTests {
         await harness.close()
     }
 
+    @Test("R11 sustained: half of all SMTP connections dropped after the final dot (40 emails here, 1,000 in scripts/faults): every message arrives, each copy byte for byte the same under its one Message-ID, never more copies than its drops plus one")
+    func sustainedDropsAfterDot() async throws {
+        let count = Fixtures.faultScale(ci: 40, full: 1_000)
+        let certificate = try makeCertificate()
+        let server = try SMTPServer(certificate: certificate)
+        defer { server.stop() }
+        let harness = try await Harness.make(receiver: nil, smtp: (server.port, "starttls", certificate.cert))
+        try await harness.seed((0..<count).map { "p\($0),Ana,,p\($0)@example.org,,core,2026-11-02,,north" }.joined(separator: "\n"))
+        harness.clock.set(sendTime)
+        try "0.5 11\n".write(toFile: "\(server.maildir)/dropshare", atomically: true, encoding: .utf8)
+        let worker = harness.worker(policy: RetryPolicy(base: 1, multiplier: 1, cap: 1, jitter: 0, maxAttempts: 100))
+        var rounds = 0
+        while rounds < 200 {
+            if try await worker.runOnce().claimed > 0 { continue }
+            if try await harness.env.store.outboxRows().allSatisfy({ $0.status == "accepted" }) { break }
+            harness.clock.advance(by: 1)
+            rounds += 1
+        }
+        #expect(try await harness.env.store.outboxRows().allSatisfy { $0.status == "accepted" }, "every message ends accepted")
+        let names = try FileManager.default.contentsOfDirectory(atPath: server.maildir).filter { $0.hasSuffix(".eml") }
+        let dropped = Set((try? String(contentsOfFile: "\(server.maildir)/dropped", encoding: .utf8))?.split(separator: "\n").map(String.init) ?? [])
+        var copies: [String: (texts: Set<String>, received: Int, drops: Int)] = [:]
+        for name in names {
+            let text = try String(contentsOfFile: "\(server.maildir)/\(name)", encoding: .utf8)
+            let id = text.range(of: "Message-ID: <[^>]+>", options: .regularExpression).map { String(text[$0]) } ?? ""
+            #expect(!id.isEmpty && (text.contains("\nDate: ") || text.hasPrefix("Date: ")), "\(name) has a Message-ID and a Date")
+            #expect(text.contains("From: Check-in <checkin@example.org>"))
+            var entry = copies[id] ?? ([], 0, 0)
+            entry.texts.insert(text)
+            entry.received += 1
+            if dropped.contains(name) { entry.drops += 1 }
+            copies[id] = entry
+        }
+        #expect(copies.count == count, "every person's message arrived, each under its own Message-ID")
+        #expect(copies.values.allSatisfy { $0.texts.count == 1 }, "every copy of a message is the same bytes")
+        #expect(copies.values.allSatisfy { $0.received == $0.drops + 1 }, "copies are the drops plus the one taken")
+        let drops = copies.values.map(\.drops).reduce(0, +)
+        #expect(Double(drops) / Double(names.count) > 0.3, "about half the connections were dropped: \(drops) of \(names.count)")
+        print("R11 figures: \(count) emails, \(names.count) received, \(drops) dropped after the final dot (each a same-Message-ID duplicate), 0 lost")
+        await harness.close()
+    }
+
     @Test("STARTTLS required but not offered: the send fails and nothing crosses in clear (no MAIL FROM)")
     func refusesWithoutTLS() async throws {
         let server = try SMTPServer(certificate: nil)

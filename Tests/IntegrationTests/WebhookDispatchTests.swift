@@ -196,6 +196,37 @@ struct WebhookDispatchTests {
         await harness.close()
     }
 
+    @Test("R9 sustained: 30 % of connections reset or cut mid-answer through a whole drain (300 check-ins here, 10,000 in scripts/faults): every check-in delivered, every copy under its message's one key, taken once with a full answer")
+    func sustainedResetsAndCuts() async throws {
+        let count = Fixtures.faultScale(ci: 300, full: 10_000)
+        let receiver = try HTTPReceiver()
+        defer { receiver.stop() }
+        let harness = try await Harness.make(receiver: receiver, smtp: nil)
+        try await harness.seed((0..<count).map { String(format: "p%05d,Ana,+44770%07d,,,community,2026-11-02,,north", $0, $0) }.joined(separator: "\n"))
+        harness.clock.set(sendTime)
+        try receiver.setMode("faults:30:9")
+        let worker = harness.worker(policy: RetryPolicy(base: 1, multiplier: 1, cap: 1, jitter: 0, maxAttempts: 100))
+        var rounds = 0
+        while rounds < 200 {
+            if try await worker.runOnce().claimed > 0 { continue }
+            if try await harness.env.store.outboxRows().allSatisfy({ $0.status == "accepted" }) { break }
+            harness.clock.advance(by: 1)
+            rounds += 1
+        }
+        let rows = try await harness.env.store.outboxRows()
+        #expect(rows.count == 3 * count && rows.allSatisfy { $0.status == "accepted" }, "every check-in delivered")
+        var modes: [String: [String]] = [:]
+        for request in receiver.requests() { modes[request.headers["webhook-id"] ?? "", default: []].append(request.mode) }
+        #expect(modes.count == count && Set(modes.keys).isSubset(of: Set(rows.map(\.key))), "one key per check-in, each a message's own")
+        #expect(modes.values.allSatisfy { $0.filter { $0 == "ok" }.count == 1 && $0.last == "ok" }, "each taken once with a full answer, and nothing sent after it")
+        let faults = modes.values.map { $0.count - 1 }.reduce(0, +)
+        let requests = modes.values.map(\.count).reduce(0, +)
+        #expect(Double(faults) / Double(requests) > 0.2, "the faults were injected: \(faults) of \(requests)")
+        let cut = modes.values.flatMap { $0 }.filter { $0 == "cut" }.count
+        print("R9 figures: \(count) check-ins, \(requests) requests, \(faults) of them reset or cut after the provider had read them (\(cut) cut mid-answer), each a possible duplicate under the message's one key: \(String(format: "%.1f", 100 * Double(faults) / Double(count))) per 100 check-ins; 0 lost, 0 under a second key")
+        await harness.close()
+    }
+
     @Test("Retries stop at the cap and dead-letter with the reason")
     func deadLetter() async throws {
         let receiver = try HTTPReceiver()
