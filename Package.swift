@@ -102,7 +102,8 @@ let package = Package(
         // Release-mode measurement harness behind scripts/bench.
         .executableTarget(
             name: "rom-bench",
-            dependencies: ["ROMService", "ROMTesting", "Instruments", "Scheduling", "Storage", "Delivery", "Review", .product(name: "Logging", package: "swift-log"), .product(name: "Prometheus", package: "swift-prometheus")],
+            dependencies: ["ROMService", "ROMTesting", "Instruments", "Scheduling", "Storage", "Delivery", "Review", .product(name: "Logging", package: "swift-log"), .product(name: "Prometheus", package: "swift-prometheus"),
+                           .product(name: "SQLKit", package: "sql-kit")],
             swiftSettings: swiftSettings
         ),
 

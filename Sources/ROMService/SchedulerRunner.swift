@@ -47,25 +47,57 @@ public struct SchedulerRunner: Sendable {
         return ZoneRules.cached(input.enrolment.timezone).map { Planner(pathway: base.pathway, zone: $0) }
     }
 
-    /// Plans and applies every enrolment (or one person's) at `now`, one transaction per enrolment.
-    public func tick(now: Date, personID: String? = nil) async throws -> AppliedPlan {
+    /// How many enrolments a tick reads at a time.
+    public static let page = 1_000
+
+    /// Plans and applies at `now` the enrolments that need it — those whose attention instant has come
+    /// (`Planner.nextAttention`), or with `full` every enrolment, or one person's — a page at a time, a hundred
+    /// enrolments' actions to a transaction; then records when each needs the scheduler next.
+    ///
+    /// A full tick is for when the configuration may have changed (the first tick of a process); the incremental one
+    /// reads only what is due, so its cost follows the work to do, not the number of people.
+    public func tick(now: Date, personID: String? = nil, full: Bool = false) async throws -> AppliedPlan {
         let pathways = env.configuration.pathways
         // Review records older than the longest check-in lead (and a day) cannot change: the planner looks back no further.
         let lead = pathways.values.map(\.checkIn.opens.seconds).max() ?? 0
-        let inputs = try await env.store.schedulingInputs(personID: personID, recordsSince: now.addingTimeInterval(-TimeInterval(lead + 2 * 86_400))) {
-            pathways[$0]?.timezone ?? "Europe/London"
-        }
         let planners = self.planners()
         let seconds = Int64(now.timeIntervalSince1970)
         var total = AppliedPlan()
-        for input in inputs {
-            guard let planner = planner(for: input, pathways: planners) else {
-                env.logger.warning("enrolment skipped: unknown pathway or zone", metadata: ["enrolment": "\(input.enrolment.id)"])
-                continue
+        var after: String?
+        while true {
+            let inputs = try await env.store.schedulingInputs(personID: personID, recordsSince: now.addingTimeInterval(-TimeInterval(lead + 2 * 86_400)),
+                                                              due: full || personID != nil ? nil : now, after: after, limit: Self.page) {
+                pathways[$0]?.timezone ?? "Europe/London"
             }
-            let actions = planner.plan(input.enrolment, booked: input.booked, history: input.history, now: seconds, horizon: seconds + Self.lookahead)
-            let reviews = planner.reviewChanges(for: input.enrolment, booked: input.booked, recorded: input.recorded, now: seconds, horizon: seconds + Self.lookahead)
-            total = total + (try await env.store.apply(actions, reviews: reviews, for: input, pathway: planner.pathway, now: now))
+            guard let last = inputs.last else { break }
+            after = last.enrolment.id
+            var attention: [(enrolmentID: String, at: Int64, version: Int64)] = []
+            attention.reserveCapacity(inputs.count)
+            var plans: [SQLStore.EnrolmentPlan] = []
+            for input in inputs {
+                guard let planner = planner(for: input, pathways: planners) else {
+                    env.logger.warning("enrolment skipped: unknown pathway or zone", metadata: ["enrolment": "\(input.enrolment.id)"])
+                    // Looked at again after a gap, not at every tick.
+                    attention.append((input.enrolment.id, (seconds + Planner.longestAttentionGap) * 1000, input.attentionVersion))
+                    continue
+                }
+                let actions = planner.plan(input.enrolment, booked: input.booked, history: input.history, now: seconds, horizon: seconds + Self.lookahead)
+                let reviews = planner.reviewChanges(for: input.enrolment, booked: input.booked, recorded: input.recorded, now: seconds, horizon: seconds + Self.lookahead)
+                if !actions.isEmpty || !reviews.isEmpty {
+                    plans.append(SQLStore.EnrolmentPlan(actions: actions, reviews: reviews, input: input, pathway: planner.pathway))
+                }
+                // The attention follows from the history as the actions leave it.
+                var history = input.history
+                history.apply(actions) { _ in "" }
+                let next = planner.nextAttention(for: input.enrolment, booked: input.booked, history: history, now: seconds, lookahead: Self.lookahead)
+                attention.append((input.enrolment.id, next * 1000, input.attentionVersion))
+            }
+            // A hundred enrolments to a commit; each prompt still lands with its outbox row.
+            for chunk in stride(from: 0, to: plans.count, by: 100) {
+                total = total + (try await env.store.apply(Array(plans[chunk..<min(chunk + 100, plans.count)]), now: now))
+            }
+            try await env.store.setAttention(attention)
+            if inputs.count < Self.page { break }
         }
         return total
     }

@@ -34,13 +34,17 @@ extension Planner {
         let longest = max(pathway.cadence.routine.seconds, pathway.cadence.stepUp.seconds)
         var limit = max(horizon, now) + pathway.checkIn.opens.seconds
         var (_, reviews) = self.reviews(for: enrolment, booked: booked, through: limit, from: from)
-        // A cadence longer than the horizon: look one cadence further at a time until the next review appears.
+        // No review after now within the horizon: look one cadence further at a time until the next one appears, and
+        // add that one only — the reviews between it and the extended limit come in with the horizon, not earlier
+        // (adding them here would plan a review a tick later cancels once the horizon moves on).
         var extensions = 0
-        while !reviews.contains(where: { $0.at > now }) && extensions < 8 {
+        var further = reviews
+        while !further.contains(where: { $0.at > now }) && extensions < 8 {
             limit += longest
             extensions += 1
-            reviews = self.reviews(for: enrolment, booked: booked, through: limit, from: from).reviews
+            further = self.reviews(for: enrolment, booked: booked, through: limit, from: from).reviews
         }
+        if !reviews.contains(where: { $0.at > now }), let next = further.first(where: { $0.at > now }) { reviews.append(next) }
         // The baseline only while it is recent: the store reads records of the last weeks, and an older baseline
         // (an enrolment imported with a past start) has its record from its prompts, if it had any.
         let baselineAt = zone.instant(day: enrolment.startDate.dayNumber, minute: 0)

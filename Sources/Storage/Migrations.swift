@@ -531,4 +531,15 @@ let migrations: [Migration] = [
             "CREATE INDEX outbox_failed ON outbox_messages (updated_at_ms) WHERE status = 'failed'",
         ]
     },
+    Migration(version: 16, name: "scheduler attention") { _ in
+        [
+            // When each enrolment next needs the scheduler (UTC ms; 0 = at the next tick): a tick reads only the
+            // enrolments whose instant has come. Every existing enrolment starts due, so the first tick plans all.
+            "ALTER TABLE enrolments ADD COLUMN attention_at_ms BIGINT NOT NULL DEFAULT 0",
+            // Raised by every change from outside the scheduler (an answer, a booking, a mode switch): a tick writes
+            // the attention it worked out only if no such change came while it planned.
+            "ALTER TABLE enrolments ADD COLUMN attention_version BIGINT NOT NULL DEFAULT 0",
+            "CREATE INDEX enrolments_attention ON enrolments (attention_at_ms, id) WHERE ended_at_ms IS NULL",
+        ]
+    },
 ]

@@ -148,9 +148,12 @@ extension SQLStore {
                            status_reason = \(bind: answer.late ? "late" : nil)
                     WHERE id = \(bind: answer.promptID) AND person_id = \(bind: personID)
                     AND (status IN ('scheduled', 'sent') OR (\(bind: answer.late ? 1 : 0) = 1 AND status = 'expired' AND status_reason = 'closed'))
-                    RETURNING id
+                    RETURNING id, enrolment_id
                     """).first()
-                if answered == nil {
+                if let answered {
+                    // The scheduler looks at the enrolment again at its next tick (an answer ends a non-response streak).
+                    try await markForScheduler(db, "id = \(bind: try answered.decode(column: "enrolment_id", as: String.self))")
+                } else {
                     let row = try await db.raw("SELECT status, status_reason FROM prompts WHERE id = \(bind: answer.promptID)").first()
                     let status = try row?.decode(column: "status", as: String.self)
                     let reason = try row?.decode(column: "status_reason", as: String?.self)

@@ -206,6 +206,7 @@ extension SQLStore {
                 AND enrolment_id IN (SELECT id FROM enrolments WHERE person_id = \(bind: personID)) RETURNING id
                 """).first() != nil
             if done {
+                try await Self.markForScheduler(db, "person_id = \(bind: personID) AND ended_at_ms IS NULL")
                 try await self.insertAudit(AuditEvent(at: now, actor: actor, action: "review.\(status)", personID: personID, detail: reviewID, requestID: nil), db: db)
             }
             return done

@@ -12,6 +12,8 @@ public struct SchedulingInput: Sendable {
     public var channels: Set<Channel>
     /// Planned cadence and baseline review records.
     public var recorded: [RecordedReview] = []
+    /// The enrolment's attention version when read (see `setAttention`).
+    public var attentionVersion: Int64 = 0
 }
 
 /// What applying a plan did.
@@ -41,14 +43,20 @@ extension SQLStore {
     /// Loads enrolments (all, or one person's) with their bookings, prompts, missed check-ins and flags.
     /// `recordsSince` bounds the cadence and baseline review records read (the planner looks back only a check-in's
     /// lead); booked reviews are always read, as they anchor the cadence.
-    public func schedulingInputs(personID: String? = nil, recordsSince: Date? = nil, defaultTimezone: @Sendable (String) -> String) async throws -> [SchedulingInput] {
+    ///
+    /// With `due`, only enrolments whose attention instant has come by then (see `Planner.nextAttention`); with
+    /// `after` and `limit`, one page of them in id order, the rest of the reads scoped to that page.
+    public func schedulingInputs(personID: String? = nil, recordsSince: Date? = nil, due: Date? = nil, after: String? = nil, limit: Int? = nil,
+                                 defaultTimezone: @Sendable (String) -> String) async throws -> [SchedulingInput] {
         try await read { db in
-            let personFilter = personID.map { SQLQueryString("AND e.person_id = \(bind: $0)") } ?? SQLQueryString("")
+            var filter = personID.map { SQLQueryString("AND e.person_id = \(bind: $0)") } ?? SQLQueryString("")
+            if let due { filter = filter + SQLQueryString(" AND e.attention_at_ms <= \(bind: due.millis)") }
+            if let after { filter = filter + SQLQueryString(" AND e.id > \(bind: after)") }
             let rows = try await db.raw("""
-                SELECT e.id, e.person_id, e.pathway, e.start_date, e.mode, e.mode_changed_at_ms, e.extra_measures, p.timezone
+                SELECT e.id, e.person_id, e.pathway, e.start_date, e.mode, e.mode_changed_at_ms, e.extra_measures, e.attention_version, p.timezone
                 FROM enrolments e JOIN people p ON p.id = e.person_id
-                WHERE e.ended_at_ms IS NULL AND p.contact_erased_at_ms IS NULL \(personFilter)
-                ORDER BY e.id
+                WHERE e.ended_at_ms IS NULL AND p.contact_erased_at_ms IS NULL \(filter)
+                ORDER BY e.id\(SQLQueryString(limit.map { " LIMIT \($0)" } ?? ""))
                 """).all()
             var inputs: [String: SchedulingInput] = [:]
             var order: [String] = []
@@ -62,11 +70,13 @@ extension SQLStore {
                     startDate: LocalDate.parse(try row.decode(column: "start_date", as: String.self)) ?? LocalDate(year: 1970, month: 1, day: 1),
                     timezone: zone ?? defaultTimezone(pathway), mode: Mode(rawValue: try row.decode(column: "mode", as: String.self)) ?? .routine,
                     modeChangedAt: try row.decode(column: "mode_changed_at_ms", as: Int64?.self).map { $0 / 1000 }, extraMeasures: extras)
-                inputs[id] = SchedulingInput(enrolment: enrolment, personTimezone: zone, booked: [], history: SchedulingHistory(), channels: [], recorded: [])
+                inputs[id] = SchedulingInput(enrolment: enrolment, personTimezone: zone, booked: [], history: SchedulingHistory(), channels: [], recorded: [],
+                                             attentionVersion: try row.decode(column: "attention_version", as: Int64.self))
                 order.append(id)
             }
             guard !inputs.isEmpty else { return [] }
-            let scope = personID.map { SQLQueryString("AND e.person_id = \(bind: $0)") } ?? SQLQueryString("")
+            // Everything else for exactly these enrolments: one person's, a page of them, or (a full read) all.
+            let scope = personID == nil && due == nil && limit == nil ? SQLQueryString("") : SQLQueryString("AND e.id IN \(unsafeRaw: sqlList(order))")
             for row in try await db.raw("""
                 SELECT r.id, r.enrolment_id, r.review_at_ms, r.source, r.status FROM reviews r JOIN enrolments e ON e.id = r.enrolment_id
                 WHERE ((r.source = 'booked' AND r.status = 'planned') OR (r.source <> 'booked' AND r.review_at_ms >= \(bind: recordsSince?.millis ?? Int64.min))) \(scope)
@@ -125,16 +135,50 @@ extension SQLStore {
         }
     }
 
-    /// Performs one enrolment's plan in one transaction: each new prompt with its outbox row, reminders,
-    /// reschedules, expiries (with the outbox rows they make moot), missed check-ins and non-response flags.
+    /// One enrolment's plan, as a tick applies it.
+    public struct EnrolmentPlan: Sendable {
+        public var actions: [PlanAction]
+        public var reviews: [ReviewChange]
+        public var input: SchedulingInput
+        public var pathway: Pathway
+
+        public init(actions: [PlanAction], reviews: [ReviewChange], input: SchedulingInput, pathway: Pathway) {
+            self.actions = actions
+            self.reviews = reviews
+            self.input = input
+            self.pathway = pathway
+        }
+    }
+
+    /// Performs one enrolment's plan in one transaction (see `apply(_:now:)`).
+    public func apply(_ actions: [PlanAction], reviews: [ReviewChange] = [], for input: SchedulingInput, pathway: Pathway, now: Date) async throws -> AppliedPlan {
+        try await apply([EnrolmentPlan(actions: actions, reviews: reviews, input: input, pathway: pathway)], now: now)
+    }
+
+    /// Performs several enrolments' plans in one transaction: each new prompt with its outbox row, reminders,
+    /// reschedules, expiries (with the outbox rows they make moot), missed check-ins and non-response flags. Each
+    /// prompt and its outbox row are written together (R1); several enrolments share a commit, so a first tick over
+    /// 100,000 people is hundreds of commits, not 100,000.
     ///
     /// The unique key (enrolment, review, instrument, kind) makes a repeated create a no-op.
-    public func apply(_ actions: [PlanAction], reviews: [ReviewChange] = [], for input: SchedulingInput, pathway: Pathway, now: Date) async throws -> AppliedPlan {
-        guard !actions.isEmpty || !reviews.isEmpty else { return AppliedPlan() }
+    public func apply(_ plans: [EnrolmentPlan], now: Date) async throws -> AppliedPlan {
+        let plans = plans.filter { !$0.actions.isEmpty || !$0.reviews.isEmpty }
+        guard !plans.isEmpty else { return AppliedPlan() }
         let stamp = now.millis
+        return try await transaction { db in
+            var total = AppliedPlan()
+            for plan in plans {
+                total = total + (try await Self.applyOne(db, plan.actions, reviews: plan.reviews, for: plan.input, pathway: plan.pathway, stamp: stamp))
+            }
+            return total
+        }
+    }
+
+    private static func applyOne(_ db: any SQLDatabase, _ actions: [PlanAction], reviews: [ReviewChange], for input: SchedulingInput, pathway: Pathway,
+                                 stamp: Int64) async throws -> AppliedPlan {
         let channel = pathway.channels.first { input.channels.contains($0) } ?? pathway.channels.first ?? .sms
         let gateway = pathway.gateways[channel] ?? ""
-        return try await transaction { db in
+        do {
             var applied = AppliedPlan()
             for change in reviews {
                 switch change {
@@ -210,6 +254,26 @@ extension SQLStore {
         }
     }
 
+    /// Records when each enrolment next needs the scheduler, unless a change from outside came since its inputs were
+    /// read (its version moved): that enrolment stays due and the next tick plans it with the change.
+    public func setAttention(_ items: [(enrolmentID: String, at: Int64, version: Int64)]) async throws {
+        guard !items.isEmpty else { return }
+        try await transaction { db in
+            for chunk in items.chunked(300) {
+                try await db.raw("""
+                    UPDATE enrolments SET attention_at_ms = v.column2 FROM (VALUES \(valuesList(chunk.map { [$0.enrolmentID, $0.at, $0.version] }))) AS v
+                    WHERE enrolments.id = v.column1 AND enrolments.attention_version = v.column3
+                    """).run()
+            }
+        }
+    }
+
+    /// Makes an enrolment due at the next tick after a change the clock cannot foresee, inside the change's own
+    /// transaction: `condition` over `enrolments` picks it (say, `id = …` or `person_id = …`).
+    static func markForScheduler(_ db: any SQLDatabase, _ condition: SQLQueryString) async throws {
+        try await db.raw("UPDATE enrolments SET attention_at_ms = 0, attention_version = attention_version + 1 WHERE \(condition)").run()
+    }
+
     /// Books (or moves) a review for a person's current enrolment.
     public func bookReview(personID: String, reviewID: String?, at: Date, now: Date) async throws -> String {
         try await transaction { db in
@@ -227,6 +291,7 @@ extension SQLStore {
                     VALUES (\(bind: id), \(bind: enrolment), \(bind: at.millis), 'booked', 'planned', \(bind: now.millis))
                     """).run()
             }
+            try await Self.markForScheduler(db, "id = \(bind: enrolment)")
             return id
         }
     }
@@ -239,6 +304,7 @@ extension SQLStore {
                 AND enrolment_id IN (SELECT id FROM enrolments WHERE person_id = \(bind: personID)) RETURNING id
                 """).first()
             if updated == nil { throw StoreError.notFound("no booked review `\(reviewID)` for person `\(personID)`") }
+            try await Self.markForScheduler(db, "person_id = \(bind: personID) AND ended_at_ms IS NULL")
         }
     }
 
@@ -253,6 +319,7 @@ extension SQLStore {
                 let exists = try await db.raw("SELECT id FROM enrolments WHERE person_id = \(bind: personID) AND ended_at_ms IS NULL").first()
                 if exists == nil { throw StoreError.notFound("no enrolment for person `\(personID)`") }
             }
+            try await Self.markForScheduler(db, "person_id = \(bind: personID) AND ended_at_ms IS NULL")
         }
     }
 

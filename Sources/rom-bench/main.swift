@@ -3,6 +3,7 @@ import Foundation
 import Instruments
 import Logging
 import Prometheus
+import SQLKit
 import Scheduling
 import Delivery
 import ROMService
@@ -218,6 +219,58 @@ func benchDispatch(kind: String, target: String, count: Int) async throws {
           "per_second": Double(accepted) / elapsed, "connects": connects])
 }
 
+/// The stored scheduler tick against `rom people import` of the same rows, in the same process (issue 16's ratios):
+/// `rows` people on the community pathway with start dates spread over the two years before `now`. Times the first
+/// tick (everyone planned, as at a process's start), a steady tick a minute later and the next day's tick (both
+/// incremental), with what each did; between ticks the prompts whose send time has come are marked sent, as the
+/// dispatcher would. On the PostgreSQL server named by ROM_TEST_POSTGRES when set.
+func benchTick(rows: Int) async throws {
+    let folder = try Fixtures.temporaryDirectory()
+    defer { try? FileManager.default.removeItem(atPath: folder) }
+    let now = ISO8601DateFormatter().date(from: "2026-12-07T10:00:00Z")!
+    var csv = "id,given_name,phone,email,timezone,pathway,start_date,clinician,team\n"
+    csv.reserveCapacity(rows * 80)
+    let today = LocalDate.parse("2026-12-07")!.dayNumber
+    for index in 0..<rows {
+        let start = LocalDate(dayNumber: today - index % 730)
+        csv += "p\(index),Name\(index % 997),+4477\(String(format: "%08d", index)),,,community,\(start),dr-\(index % 50),team-\(index % 20)\n"
+    }
+    let store = try await SQLStore.open(url: try await Fixtures.freshDatabaseURL(folder: folder), logger: Logger(label: "bench"))
+    try await store.migrate(now: now)
+    let clock = ManualClock(now)
+    var quiet = Logger(label: "bench")
+    quiet.logLevel = .warning
+    let env = try ServiceEnvironment(configuration: try Fixtures.shippedConfiguration(), store: store, now: { clock.now },
+                                     metrics: PrometheusCollectorRegistry(), logger: quiet)
+    let importSeconds = try await secondsAsync {
+        let outcome = try await PeopleImporter(env: env).importCSV(csv, partial: false)
+        precondition(outcome.problems.isEmpty, "generated CSV has problems: \(outcome.problems.prefix(3))")
+    }
+    let runner = SchedulerRunner(env: env)
+    func sendDue(by date: Date) async throws {
+        try await store.transaction { db in
+            try await db.raw("UPDATE prompts SET status = 'sent' WHERE status = 'scheduled' AND send_at_ms <= \(bind: Int64(date.timeIntervalSince1970 * 1000))").run()
+        }
+    }
+    var fields: [String: Any] = ["benchmark": "scheduler_tick", "engine": store.engine.rawValue, "people": rows, "import_seconds": importSeconds]
+    for (name, at, full) in [("first", now, true), ("steady", now.addingTimeInterval(60), false), ("next_day", now.addingTimeInterval(86_400), false)] {
+        try await sendDue(by: at)
+        clock.set(at)
+        var applied = AppliedPlan()
+        let elapsed = try await secondsAsync { applied = try await runner.tick(now: at, full: full) }
+        fields["\(name)_seconds"] = elapsed
+        fields["\(name)_ratio_to_import"] = elapsed / importSeconds
+        fields["\(name)_created"] = applied.created
+        fields["\(name)_reminded"] = applied.reminded
+        fields["\(name)_expired"] = applied.expired
+    }
+    var usage = rusage()
+    getrusage(RUSAGE_SELF.rawValue, &usage)
+    fields["peak_rss_mib"] = Double(usage.ru_maxrss) / 1024
+    try await store.close()
+    emit(fields)
+}
+
 let arguments = CommandLine.arguments.dropFirst()
 let which = arguments.first ?? "all"
 let sqlite3 = ["/usr/bin/sqlite3"].first { FileManager.default.isExecutableFile(atPath: $0) }
@@ -234,6 +287,9 @@ if which == "dispatch-http" || which == "dispatch-smtp" {
 }
 if which == "import" || which == "all" {
     try await benchImport(rows: Int(arguments.dropFirst().first ?? "") ?? 100_000, sqlite3: sqlite3)
+}
+if which == "tick" {
+    try await benchTick(rows: Int(arguments.dropFirst().first ?? "") ?? 100_000)
 }
 if which == "review" {
     try await benchReviewPack(iterations: Int(arguments.dropFirst().first ?? "") ?? 300)

@@ -149,4 +149,84 @@ struct SchedulerTests {
             #expect(counts.prompts.isEmpty && counts.outbox.isEmpty)
         }
     }
+
+    /// Each enrolment's attention instant (UTC ms), by person.
+    func attention(_ env: ServiceEnvironment) async throws -> [String: Int64] {
+        try await env.store.read { db in
+            var result: [String: Int64] = [:]
+            for row in try await db.raw("SELECT person_id, attention_at_ms FROM enrolments").all() {
+                result[try row.decode(column: "person_id", as: String.self)] = try row.decode(column: "attention_at_ms", as: Int64.self)
+            }
+            return result
+        }
+    }
+
+    func prompts(_ env: ServiceEnvironment, _ person: String) async throws -> [String] {
+        try await env.store.read { db in
+            try await db.raw("SELECT review_id FROM prompts WHERE person_id = \(bind: person) ORDER BY review_id, instrument").all()
+                .map { try $0.decode(column: "review_id", as: String.self) }
+        }
+    }
+
+    @Test("An incremental tick plans only the enrolments whose attention has come; a full tick plans everyone; a booking and a mode switch bring an enrolment back at once")
+    func incremental() async throws {
+        try await Fixtures.withEnvironment { env in
+            try await seed(env, ["p1", "p2", "p3"].map { "\($0),Ana,+4477009000\($0.dropFirst()),,,community,2026-11-02,,north,," }.joined(separator: "\n"))
+            let runner = SchedulerRunner(env: env)
+            let now = instant("2026-11-02T08:00:00Z")
+            #expect(try await runner.tick(now: now).created == 9, "new enrolments are due at once: three baseline prompts each")
+            // The baseline's reminder (4 Nov, 09:00) is the first thing any of them needs.
+            let first = try await attention(env)
+            #expect(first.count == 3 && first.values.allSatisfy { $0 == instant("2026-11-04T09:00:00Z").millis }, "\(first)")
+            // p2's prompts vanish behind the scheduler's back: an incremental tick does not look at p2, a full one does.
+            try await env.store.transaction { db in
+                try await db.raw("DELETE FROM outbox_transitions WHERE message_id IN (SELECT id FROM outbox_messages WHERE person_id = 'p2')").run()
+                try await db.raw("DELETE FROM outbox_messages WHERE person_id = 'p2'").run()
+                try await db.raw("DELETE FROM prompts WHERE person_id = 'p2'").run()
+            }
+            #expect(try await runner.tick(now: now.addingTimeInterval(60)) == AppliedPlan(), "nobody is due a minute later")
+            #expect(try await prompts(env, "p2").isEmpty)
+            #expect(try await runner.tick(now: now.addingTimeInterval(120), full: true).created == 3)
+            #expect(try await prompts(env, "p2").count == 3)
+            // A review booked for p3 on 25 Nov brings p3 back at once; its prompts come when its check-in (opening
+            // 20 Nov, 14:00) is within the horizon, from ticks that read only who is due.
+            let booked = try await env.store.bookReview(personID: "p3", reviewID: nil, at: instant("2026-11-25T14:00:00Z"), now: now)
+            #expect(try await attention(env)["p3"] == 0)
+            _ = try await runner.tick(now: now.addingTimeInterval(180))
+            #expect(try await attention(env)["p3"] ?? 0 > now.millis)
+            for day in ["2026-11-04T09:00:00Z", "2026-11-16T00:00:00Z", "2026-11-19T14:00:00Z"] {
+                _ = try await runner.tick(now: instant(day))
+            }
+            let p3 = try await prompts(env, "p3")
+            #expect(p3.filter { $0 == "b:\(booked)" }.count == 3, "\(p3)")
+            // p1 steps up: the next tick re-plans p1 (its next review moves to a week after the switch).
+            let switched = instant("2026-11-19T15:00:00Z")
+            try await env.store.setMode(personID: "p1", mode: .stepUp, now: switched)
+            #expect(try await attention(env)["p1"] == 0)
+            _ = try await runner.tick(now: switched.addingTimeInterval(60))
+            let next = try await attention(env)
+            #expect(next["p1"] ?? 0 > switched.millis, "p1 planned and given its next instant")
+            #expect(next["p2"] ?? 0 > instant("2026-11-19T14:00:00Z").millis, "p2 not due before its own next instant")
+        }
+    }
+
+    @Test("A change that comes while a tick plans wins: the tick's attention is not written over the change's mark")
+    func markDuringTick() async throws {
+        try await Fixtures.withEnvironment { env in
+            try await seed(env, "p1,Ana,+447700900001,,,community,2026-11-02,,north,,")
+            let now = instant("2026-11-02T08:00:00Z")
+            // The tick reads p1 ...
+            let read = try await env.store.schedulingInputs(due: now) { _ in "Europe/London" }
+            try #require(read.count == 1)
+            // ... p1 steps up meanwhile ...
+            try await env.store.setMode(personID: "p1", mode: .stepUp, now: now)
+            // ... and the tick writes what it worked out from the old read: refused, p1 stays due.
+            try await env.store.setAttention([(read[0].enrolment.id, now.millis + 86_400_000, read[0].attentionVersion)])
+            #expect(try await attention(env)["p1"] == 0)
+            // A write from a fresh read goes through.
+            let fresh = try await env.store.schedulingInputs(due: now) { _ in "Europe/London" }
+            try await env.store.setAttention([(fresh[0].enrolment.id, now.millis + 86_400_000, fresh[0].attentionVersion)])
+            #expect(try await attention(env)["p1"] == now.millis + 86_400_000)
+        }
+    }
 }

@@ -86,12 +86,17 @@ public enum BackgroundServices {
         let dispatches = env.metrics.makeCounter(descriptor: Metrics.backgroundTicks, labels: [("service", "dispatcher")])
         let sweeps = env.metrics.makeCounter(descriptor: Metrics.backgroundTicks, labels: [("service", "sweeper")])
         let retention = RetentionSchedule(every: 6 * 3_600)
+        let planned = FirstTime()
         return [
             PeriodicService(name: "scheduler", interval: .seconds(settings.schedulerTick.seconds), logger: env.logger) {
                 // One scheduler tick at a time across instances: each tick is run by whichever instance takes the lock
                 // first; the others stand by for that tick. An instance that dies simply stops taking turns.
                 let ran = try await exclusively(env, "scheduler") {
-                    let applied = try await SchedulerRunner(env: env).tick(now: env.now())
+                    // This process's first tick plans everyone (the pathways may have changed since the last run); later
+                    // ticks only the enrolments whose attention instant has come.
+                    let full = !planned.isPast
+                    let applied = try await SchedulerRunner(env: env).tick(now: env.now(), full: full)
+                    planned.pass()
                     if applied != AppliedPlan() {
                         env.logger.info("scheduler tick", metadata: [
                             "created": "\(applied.created)", "rescheduled": "\(applied.rescheduled)", "reminded": "\(applied.reminded)",
@@ -170,4 +175,11 @@ final class RetentionSchedule: Sendable {
             return true
         }
     }
+}
+
+/// True until `pass()` is called once: a process's first successful run of something.
+final class FirstTime: Sendable {
+    private let passed = Atomic<Bool>(false)
+    var isPast: Bool { passed.load(ordering: .acquiring) }
+    func pass() { passed.store(true, ordering: .releasing) }
 }

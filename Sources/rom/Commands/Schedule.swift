@@ -8,8 +8,9 @@ struct Schedule: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Plan prompts from review cadences: create, remind, expire; or show what would happen.",
         discussion: """
-        Without --dry-run, runs one scheduler tick at --now (default: the current time) and writes the results:
-        prompts and their outbox rows, reminders, expiries, missed check-ins and non-response flags.
+        Without --dry-run, runs one scheduler tick at --now (default: the current time) over every enrolment (with
+        --due-only, over those whose next attention instant has come) and writes the results: prompts and their
+        outbox rows, reminders, expiries, missed check-ins and non-response flags.
         With --dry-run nothing is written: the output lists what would be sent, reminded and expired in the
         next --days days, assuming nobody answers. Run it before turning on a new pathway.
         """
@@ -26,6 +27,9 @@ struct Schedule: AsyncParsableCommand {
     @Option(help: "Only this person.")
     var person: String?
 
+    @Flag(help: "Plan only the enrolments whose next attention instant has come, as rom serve does after its first tick (default: everyone, as after a configuration change).")
+    var dueOnly = false
+
     @Option(help: "table or json.")
     var format: String = "table"
 
@@ -39,7 +43,7 @@ struct Schedule: AsyncParsableCommand {
         let env = try ServiceEnvironment.command(configuration: configuration, store: store, now: { now }, logger: makeLogger(level: .warning))
         let runner = SchedulerRunner(env: env)
         if !dryRun {
-            let applied = try await runner.tick(now: now, personID: person)
+            let applied = try await runner.tick(now: now, personID: person, full: !dueOnly)
             try await store.close()
             print("Created \(applied.created) prompts, rescheduled \(applied.rescheduled), reminded \(applied.reminded), expired \(applied.expired); recorded \(applied.missed) missed check-ins and \(applied.flagged) non-response flags.")
             return
