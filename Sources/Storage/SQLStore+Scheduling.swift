@@ -167,49 +167,84 @@ extension SQLStore {
         let stamp = now.millis
         return try await transaction { db in
             var total = AppliedPlan()
+            // New prompts and review records in multi-row statements (most of a tick's writes); the rest per action.
+            var reviewRows: [[any Encodable & Sendable]] = []
+            var reviewIDs = Set<String>()
+            func record(_ enrolmentID: String, _ key: ReviewKey, at: Int64) {
+                let source: String
+                switch key {
+                case .cadence: source = "cadence"
+                case .baseline: source = "baseline"
+                case .booked: return
+                }
+                let id = Self.reviewID(enrolmentID: enrolmentID, key: key)
+                if reviewIDs.insert(id).inserted { reviewRows.append([id, enrolmentID, at, source, "planned", stamp]) }
+            }
+            var prompts: [(id: String, prompt: PlannedPrompt, channel: String, gateway: String)] = []
             for plan in plans {
-                total = total + (try await Self.applyOne(db, plan.actions, reviews: plan.reviews, for: plan.input, pathway: plan.pathway, stamp: stamp))
+                let channel = plan.pathway.channels.first { plan.input.channels.contains($0) } ?? plan.pathway.channels.first ?? .sms
+                let gateway = plan.pathway.gateways[channel] ?? ""
+                var cancels: [ReviewKey] = []
+                for change in plan.reviews {
+                    switch change {
+                    case .plan(let review): record(plan.input.enrolment.id, review.key, at: review.at * 1000)
+                    case .cancel(let key): cancels.append(key)
+                    }
+                }
+                var others: [PlanAction] = []
+                for action in plan.actions {
+                    if case .createPrompt(let prompt) = action {
+                        prompts.append(("pr_" + newID(), prompt, channel.rawValue, gateway))
+                    } else {
+                        others.append(action)
+                    }
+                }
+                total = total + (try await Self.applyOne(db, others, cancels: cancels, for: plan.input, channel: channel, gateway: gateway, stamp: stamp))
+            }
+            for prompt in prompts { record(prompt.prompt.enrolmentID, prompt.prompt.review, at: prompt.prompt.reviewAt * 1000) }
+            for chunk in reviewRows.chunked(150) {
+                try await db.raw("""
+                    INSERT INTO reviews (id, enrolment_id, review_at_ms, source, status, created_at_ms) VALUES \(valuesList(chunk)) ON CONFLICT (id) DO NOTHING
+                    """).run()
+            }
+            // Each prompt with its outbox row in this transaction (R1); a prompt that exists already is left alone.
+            for chunk in prompts.chunked(100) {
+                let rows: [[any Encodable & Sendable]] = chunk.map { item in
+                    let p = item.prompt
+                    return [item.id, p.enrolmentID, p.review.description, p.personID, p.instrument, p.kind.rawValue, p.sendAt * 1000, p.closesAt * 1000,
+                            p.reminders.map { String($0 * 1000) }.joined(separator: ","), "scheduled", item.id, stamp, p.reviewAt * 1000, 0, item.channel]
+                }
+                let inserted = Set(try await db.raw("""
+                    INSERT INTO prompts (id, enrolment_id, review_id, person_id, instrument, kind, send_at_ms, closes_at_ms, reminders,
+                                         status, idempotency_key, created_at_ms, review_at_ms, reminders_sent, channel)
+                    VALUES \(valuesList(rows))
+                    ON CONFLICT (enrolment_id, review_id, instrument, kind) DO NOTHING
+                    RETURNING id
+                    """).all().map { try $0.decode(column: "id", as: String.self) })
+                let written = chunk.filter { inserted.contains($0.id) }
+                for _ in written { Failpoint.hit(Failpoint.schedulePromptWritten) }
+                try await Self.enqueue(db, written.map { OutboxInsert(promptID: $0.id, personID: $0.prompt.personID, purpose: "prompt", channel: $0.channel,
+                                                                      gateway: $0.gateway, dueAt: $0.prompt.sendAt * 1000, key: $0.id) }, now: stamp)
+                total.created += written.count
             }
             return total
         }
     }
 
-    private static func applyOne(_ db: any SQLDatabase, _ actions: [PlanAction], reviews: [ReviewChange], for input: SchedulingInput, pathway: Pathway,
-                                 stamp: Int64) async throws -> AppliedPlan {
-        let channel = pathway.channels.first { input.channels.contains($0) } ?? pathway.channels.first ?? .sms
-        let gateway = pathway.gateways[channel] ?? ""
+    /// Performs the actions other than new prompts and review records for one enrolment (those are written in bulk).
+    private static func applyOne(_ db: any SQLDatabase, _ actions: [PlanAction], cancels: [ReviewKey], for input: SchedulingInput, channel: Channel,
+                                 gateway: String, stamp: Int64) async throws -> AppliedPlan {
         do {
             var applied = AppliedPlan()
-            for change in reviews {
-                switch change {
-                case .plan(let review):
-                    try await Self.upsertReview(db, enrolmentID: input.enrolment.id, key: review.key, at: review.at * 1000, now: stamp)
-                case .cancel(let key):
-                    try await db.raw("""
-                        UPDATE reviews SET status = 'cancelled' WHERE id = \(bind: Self.reviewID(enrolmentID: input.enrolment.id, key: key)) AND status = 'planned'
-                        """).run()
-                }
+            for key in cancels {
+                try await db.raw("""
+                    UPDATE reviews SET status = 'cancelled' WHERE id = \(bind: Self.reviewID(enrolmentID: input.enrolment.id, key: key)) AND status = 'planned'
+                    """).run()
             }
             for action in actions {
                 switch action {
-                case .createPrompt(let prompt):
-                    let id = "pr_" + newID()
-                    let inserted = try await db.raw("""
-                        INSERT INTO prompts (id, enrolment_id, review_id, person_id, instrument, kind, send_at_ms, closes_at_ms, reminders,
-                                             status, idempotency_key, created_at_ms, review_at_ms, reminders_sent, channel)
-                        VALUES (\(bind: id), \(bind: prompt.enrolmentID), \(bind: prompt.review.description), \(bind: prompt.personID),
-                                \(bind: prompt.instrument), \(bind: prompt.kind.rawValue), \(bind: prompt.sendAt * 1000), \(bind: prompt.closesAt * 1000),
-                                \(bind: prompt.reminders.map { String($0 * 1000) }.joined(separator: ",")), 'scheduled', \(bind: id), \(bind: stamp),
-                                \(bind: prompt.reviewAt * 1000), 0, \(bind: channel.rawValue))
-                        ON CONFLICT (enrolment_id, review_id, instrument, kind) DO NOTHING
-                        RETURNING id
-                        """).first()
-                    guard inserted != nil else { continue }
-                    Failpoint.hit(Failpoint.schedulePromptWritten)
-                    try await Self.enqueue(db, promptID: id, personID: prompt.personID, purpose: "prompt", channel: channel.rawValue,
-                                           gateway: gateway, dueAt: prompt.sendAt * 1000, key: id, now: stamp)
-                    try await Self.upsertReview(db, enrolmentID: prompt.enrolmentID, key: prompt.review, at: prompt.reviewAt * 1000, now: stamp)
-                    applied.created += 1
+                case .createPrompt:
+                    continue
                 case .reschedule(let promptID, let reviewAt, let sendAt, let closesAt, let reminders):
                     try await db.raw("""
                         UPDATE prompts SET review_at_ms = \(bind: reviewAt * 1000), send_at_ms = \(bind: sendAt * 1000), closes_at_ms = \(bind: closesAt * 1000),
@@ -341,6 +376,37 @@ extension SQLStore {
     }
 
     // MARK: - Outbox rows
+
+    /// An outbox row to write.
+    struct OutboxInsert {
+        var promptID: String?
+        var personID: String
+        var purpose: String
+        var channel: String
+        var gateway: String
+        var dueAt: Int64
+        var key: String
+        var payload = "{}"
+    }
+
+    /// Writes outbox rows in multi-row statements, each new one with its `queued` transition; a row whose key exists
+    /// already is left alone.
+    static func enqueue(_ db: any SQLDatabase, _ rows: [OutboxInsert], now: Int64) async throws {
+        for chunk in rows.chunked(100) {
+            let ids = chunk.map { _ in "ob_" + newID() }
+            let values: [[any Encodable & Sendable]] = zip(ids, chunk).map { id, row in
+                [id, row.promptID, row.personID, row.purpose, row.channel, row.gateway, "queued", 0, row.dueAt, row.key, row.payload, now, now]
+            }
+            let inserted = Set(try await db.raw("""
+                INSERT INTO outbox_messages (id, prompt_id, person_id, purpose, channel, gateway, status, attempt, due_at_ms, idempotency_key,
+                                             payload, created_at_ms, updated_at_ms)
+                VALUES \(valuesList(values))
+                ON CONFLICT DO NOTHING
+                RETURNING id
+                """).all().map { try $0.decode(column: "id", as: String.self) })
+            try await transitions(db, zip(ids, chunk).filter { inserted.contains($0.0) }.map { ($0.0, nil, "queued", $0.1.purpose) }, now: now)
+        }
+    }
 
     static func enqueue(_ db: any SQLDatabase, promptID: String?, personID: String, purpose: String, channel: String, gateway: String,
                         dueAt: Int64, key: String, payload: String = "{}", now: Int64) async throws {

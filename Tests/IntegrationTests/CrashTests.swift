@@ -116,6 +116,7 @@ struct CrashTests {
         }
         #expect(perPerson.count == rounds, "every person has prompts")
         #expect(Set(perPerson.map(\.0)).count == 1 && (perPerson.first?.0 ?? 0) >= 3 && perPerson.allSatisfy { $0.0 == $0.1 }, "\(Set(perPerson.map(\.0)))")
+        print("R1 figures: \(killed) kills of rom schedule between a prompt's row and its outbox row, \(found.count) orphans found after them; then \(perPerson.map(\.0).reduce(0, +)) prompts for \(rounds) people, each with its outbox row")
         await harness.close()
     }
 

@@ -183,6 +183,19 @@ struct Harness {
                      clock: { clock.now }, jitter: { 0.5 }, logger: env.logger)
     }
 
+    /// Sends everything through a worker that retries every second, moving the clock on a second whenever nothing is
+    /// due, until every outbox row is accepted (or 200 idle seconds pass): a whole drain through a faulty peer.
+    func drainRetryingEverySecond() async throws {
+        let worker = worker(policy: RetryPolicy(base: 1, multiplier: 1, cap: 1, jitter: 0, maxAttempts: 100))
+        var idle = 0
+        while idle < 200 {
+            if try await worker.runOnce().claimed > 0 { continue }
+            if try await env.store.outboxRows().allSatisfy({ $0.status == "accepted" }) { return }
+            clock.advance(by: 1)
+            idle += 1
+        }
+    }
+
     func close() async {
         env.curl?.shutdown()
         try? await env.store.close()

@@ -89,14 +89,7 @@ struct SMTPDispatchTests {
         try await harness.seed((0..<count).map { "p\($0),Ana,,p\($0)@example.org,,core,2026-11-02,,north" }.joined(separator: "\n"))
         harness.clock.set(sendTime)
         try "0.5 11\n".write(toFile: "\(server.maildir)/dropshare", atomically: true, encoding: .utf8)
-        let worker = harness.worker(policy: RetryPolicy(base: 1, multiplier: 1, cap: 1, jitter: 0, maxAttempts: 100))
-        var rounds = 0
-        while rounds < 200 {
-            if try await worker.runOnce().claimed > 0 { continue }
-            if try await harness.env.store.outboxRows().allSatisfy({ $0.status == "accepted" }) { break }
-            harness.clock.advance(by: 1)
-            rounds += 1
-        }
+        try await harness.drainRetryingEverySecond()
         #expect(try await harness.env.store.outboxRows().allSatisfy { $0.status == "accepted" }, "every message ends accepted")
         let names = try FileManager.default.contentsOfDirectory(atPath: server.maildir).filter { $0.hasSuffix(".eml") }
         let dropped = Set((try? String(contentsOfFile: "\(server.maildir)/dropped", encoding: .utf8))?.split(separator: "\n").map(String.init) ?? [])

@@ -205,14 +205,7 @@ struct WebhookDispatchTests {
         try await harness.seed((0..<count).map { String(format: "p%05d,Ana,+44770%07d,,,community,2026-11-02,,north", $0, $0) }.joined(separator: "\n"))
         harness.clock.set(sendTime)
         try receiver.setMode("faults:30:9")
-        let worker = harness.worker(policy: RetryPolicy(base: 1, multiplier: 1, cap: 1, jitter: 0, maxAttempts: 100))
-        var rounds = 0
-        while rounds < 200 {
-            if try await worker.runOnce().claimed > 0 { continue }
-            if try await harness.env.store.outboxRows().allSatisfy({ $0.status == "accepted" }) { break }
-            harness.clock.advance(by: 1)
-            rounds += 1
-        }
+        try await harness.drainRetryingEverySecond()
         let rows = try await harness.env.store.outboxRows()
         #expect(rows.count == 3 * count && rows.allSatisfy { $0.status == "accepted" }, "every check-in delivered")
         var modes: [String: [String]] = [:]
