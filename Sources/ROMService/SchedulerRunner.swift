@@ -51,7 +51,7 @@ public struct SchedulerRunner: Sendable {
     public static let page = 1_000
 
     /// Plans and applies at `now` the enrolments that need it — those whose attention instant has come
-    /// (`Planner.nextAttention`), or with `full` every enrolment, or one person's — a page at a time, a hundred
+    /// (`Planner.nextAttention`), or with `full` every enrolment, or one person's — a page at a time, five hundred
     /// enrolments' actions to a transaction; then records when each needs the scheduler next.
     ///
     /// A full tick is for when the configuration may have changed (the first tick of a process); the incremental one
@@ -92,9 +92,9 @@ public struct SchedulerRunner: Sendable {
                 let next = planner.nextAttention(for: input.enrolment, booked: input.booked, history: history, now: seconds, lookahead: Self.lookahead)
                 attention.append((input.enrolment.id, next * 1000, input.attentionVersion))
             }
-            // A hundred enrolments to a commit; each prompt still lands with its outbox row.
-            for chunk in stride(from: 0, to: plans.count, by: 100) {
-                total = total + (try await env.store.apply(Array(plans[chunk..<min(chunk + 100, plans.count)]), now: now))
+            // Five hundred enrolments to a commit (a commit is an fsync); each prompt still lands with its outbox row.
+            for chunk in stride(from: 0, to: plans.count, by: 500) {
+                total = total + (try await env.store.apply(Array(plans[chunk..<min(chunk + 500, plans.count)]), now: now))
             }
             try await env.store.setAttention(attention)
             if inputs.count < Self.page { break }

@@ -76,10 +76,15 @@ extension SQLStore {
             }
             guard !inputs.isEmpty else { return [] }
             // Everything else for exactly these enrolments: one person's, a page of them, or (a full read) all.
-            let scope = personID == nil && due == nil && limit == nil ? SQLQueryString("") : SQLQueryString("AND e.id IN \(unsafeRaw: sqlList(order))")
+            // Each table is read by its own enrolment (or person) column, so the page's ids pick rows through that
+            // table's index (a join through enrolments let SQLite walk every prompt once per page).
+            let all = personID == nil && due == nil && limit == nil
+            let ids = sqlList(order)
+            func scope(_ column: String) -> SQLQueryString { SQLQueryString(all ? "" : "AND \(column) IN \(ids)") }
+            // `status || ''` keeps SQLite off the status index: through it, every page walked every planned review.
             for row in try await db.raw("""
-                SELECT r.id, r.enrolment_id, r.review_at_ms, r.source, r.status FROM reviews r JOIN enrolments e ON e.id = r.enrolment_id
-                WHERE ((r.source = 'booked' AND r.status = 'planned') OR (r.source <> 'booked' AND r.review_at_ms >= \(bind: recordsSince?.millis ?? Int64.min))) \(scope)
+                SELECT r.id, r.enrolment_id, r.review_at_ms, r.source, r.status FROM reviews r
+                WHERE ((r.source = 'booked' AND r.status || '' = 'planned') OR (r.source <> 'booked' AND r.review_at_ms >= \(bind: recordsSince?.millis ?? Int64.min))) \(scope("r.enrolment_id"))
                 """).all() {
                 let enrolmentID = try row.decode(column: "enrolment_id", as: String.self)
                 let id = try row.decode(column: "id", as: String.self)
@@ -93,7 +98,7 @@ extension SQLStore {
             for row in try await db.raw("""
                 SELECT p.id, p.enrolment_id, p.review_id, p.review_at_ms, p.instrument, p.kind, p.send_at_ms, p.closes_at_ms, p.reminders,
                        p.reminders_sent, p.status, p.status_reason
-                FROM prompts p JOIN enrolments e ON e.id = p.enrolment_id WHERE 1 = 1 \(scope)
+                FROM prompts p WHERE 1 = 1 \(scope("p.enrolment_id"))
                 ORDER BY p.review_at_ms, p.id
                 """).all() {
                 let enrolmentID = try row.decode(column: "enrolment_id", as: String.self)
@@ -110,25 +115,27 @@ extension SQLStore {
                     status: PromptStatus(rawValue: try row.decode(column: "status", as: String.self)) ?? .expired,
                     expiryReason: try row.decode(column: "status_reason", as: String?.self).flatMap(ExpiryReason.init(rawValue:))))
             }
-            for row in try await db.raw("SELECT m.enrolment_id, m.review_key FROM missed_checkins m JOIN enrolments e ON e.id = m.enrolment_id WHERE 1 = 1 \(scope)").all() {
+            for row in try await db.raw("SELECT m.enrolment_id, m.review_key FROM missed_checkins m WHERE 1 = 1 \(scope("m.enrolment_id"))").all() {
                 if let key = ReviewKey(try row.decode(column: "review_key", as: String.self)) {
                     inputs[try row.decode(column: "enrolment_id", as: String.self)]?.history.missed.insert(key)
                 }
             }
             for row in try await db.raw("""
-                SELECT f.enrolment_id, f.review_key FROM flags f JOIN enrolments e ON e.id = f.enrolment_id
-                WHERE f.kind = 'recovery_gains_at_risk' \(scope)
+                SELECT f.enrolment_id, f.review_key FROM flags f
+                WHERE f.kind = 'recovery_gains_at_risk' \(scope("f.enrolment_id"))
                 """).all() {
                 if let key = ReviewKey(try row.decode(column: "review_key", as: String?.self) ?? "") {
                     inputs[try row.decode(column: "enrolment_id", as: String?.self) ?? ""]?.history.nonResponseFlags.insert(key)
                 }
             }
+            var enrolmentsOf: [String: [String]] = [:]
+            for id in order { if let person = inputs[id]?.enrolment.personID { enrolmentsOf[person, default: []].append(id) } }
+            let persons = all ? SQLQueryString("") : SQLQueryString("AND c.person_id IN \(sqlList(Array(enrolmentsOf.keys)))")
             for row in try await db.raw("""
-                SELECT e.id AS enrolment_id, c.channel FROM contact_points c JOIN enrolments e ON e.person_id = c.person_id
-                WHERE c.address IS NOT NULL AND c.suppressed_at_ms IS NULL \(scope)
+                SELECT c.person_id, c.channel FROM contact_points c WHERE c.address IS NOT NULL AND c.suppressed_at_ms IS NULL \(persons)
                 """).all() {
                 if let channel = Channel(rawValue: try row.decode(column: "channel", as: String.self)) {
-                    inputs[try row.decode(column: "enrolment_id", as: String.self)]?.channels.insert(channel)
+                    for id in enrolmentsOf[try row.decode(column: "person_id", as: String.self)] ?? [] { inputs[id]?.channels.insert(channel) }
                 }
             }
             return order.compactMap { inputs[$0] }
@@ -181,6 +188,8 @@ extension SQLStore {
                 if reviewIDs.insert(id).inserted { reviewRows.append([id, enrolmentID, at, source, "planned", stamp]) }
             }
             var prompts: [(id: String, prompt: PlannedPrompt, channel: String, gateway: String)] = []
+            var reminders: [(promptID: String, index: Int, personID: String, channel: String, gateway: String)] = []
+            var expiries: [ExpiryReason: [String]] = [:]
             for plan in plans {
                 let channel = plan.pathway.channels.first { plan.input.channels.contains($0) } ?? plan.pathway.channels.first ?? .sms
                 let gateway = plan.pathway.gateways[channel] ?? ""
@@ -193,10 +202,12 @@ extension SQLStore {
                 }
                 var others: [PlanAction] = []
                 for action in plan.actions {
-                    if case .createPrompt(let prompt) = action {
-                        prompts.append(("pr_" + newID(), prompt, channel.rawValue, gateway))
-                    } else {
-                        others.append(action)
+                    switch action {
+                    case .createPrompt(let prompt): prompts.append(("pr_" + newID(), prompt, channel.rawValue, gateway))
+                    case .remind(let promptID, let index):
+                        reminders.append((promptID, index, plan.input.enrolment.personID, channel.rawValue, gateway))
+                    case .expire(let promptID, let reason): expiries[reason, default: []].append(promptID)
+                    default: others.append(action)
                     }
                 }
                 total = total + (try await Self.applyOne(db, others, cancels: cancels, for: plan.input, channel: channel, gateway: gateway, stamp: stamp))
@@ -227,6 +238,35 @@ extension SQLStore {
                                                                       gateway: $0.gateway, dueAt: $0.prompt.sendAt * 1000, key: $0.id) }, now: stamp)
                 total.created += written.count
             }
+            // Reminders: the prompt's count moves on (once: a repeat changes nothing) and the reminder is queued now.
+            for chunk in reminders.chunked(200) {
+                try await db.raw("""
+                    UPDATE prompts SET reminders_sent = v.column2 + 1 FROM (VALUES \(valuesList(chunk.map { [$0.promptID, $0.index] }))) AS v
+                    WHERE prompts.id = v.column1 AND prompts.reminders_sent <= v.column2
+                    """).run()
+                try await Self.enqueue(db, chunk.map { OutboxInsert(promptID: $0.promptID, personID: $0.personID, purpose: "reminder", channel: $0.channel,
+                                                                    gateway: $0.gateway, dueAt: stamp, key: "\($0.promptID):r\($0.index)") }, now: stamp)
+            }
+            total.reminded += reminders.count
+            // Expiries, with the queued outbox rows they make moot.
+            for (reason, ids) in expiries.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+                let detail = "prompt \(reason.rawValue)"
+                for chunk in ids.chunked(300) {
+                    let list = SQLQueryString(sqlList(chunk))
+                    try await db.raw("""
+                        UPDATE prompts SET status = 'expired', status_reason = \(bind: reason.rawValue) WHERE id IN \(list) AND status IN ('scheduled', 'sent')
+                        """).run()
+                    let moot = try await db.raw("SELECT id FROM outbox_messages WHERE prompt_id IN \(list) AND status = 'queued'").all()
+                        .map { try $0.decode(column: "id", as: String.self) }
+                    guard !moot.isEmpty else { continue }
+                    try await db.raw("""
+                        UPDATE outbox_messages SET status = 'expired', last_error = \(bind: detail), updated_at_ms = \(bind: stamp)
+                        WHERE id IN \(SQLQueryString(sqlList(moot)))
+                        """).run()
+                    try await Self.transitions(db, moot.map { ($0, "queued", "expired", detail) }, now: stamp)
+                }
+                total.expired += ids.count
+            }
             return total
         }
     }
@@ -243,8 +283,8 @@ extension SQLStore {
             }
             for action in actions {
                 switch action {
-                case .createPrompt:
-                    continue
+                case .createPrompt, .remind, .expire:
+                    continue   // written in bulk by apply(_:now:)
                 case .reschedule(let promptID, let reviewAt, let sendAt, let closesAt, let reminders):
                     try await db.raw("""
                         UPDATE prompts SET review_at_ms = \(bind: reviewAt * 1000), send_at_ms = \(bind: sendAt * 1000), closes_at_ms = \(bind: closesAt * 1000),
@@ -253,20 +293,6 @@ extension SQLStore {
                         """).run()
                     try await db.raw("UPDATE outbox_messages SET due_at_ms = \(bind: sendAt * 1000), updated_at_ms = \(bind: stamp) WHERE prompt_id = \(bind: promptID) AND purpose = 'prompt' AND status = 'queued'").run()
                     applied.rescheduled += 1
-                case .remind(let promptID, let index):
-                    try await db.raw("UPDATE prompts SET reminders_sent = \(bind: index + 1) WHERE id = \(bind: promptID) AND reminders_sent <= \(bind: index)").run()
-                    try await Self.enqueue(db, promptID: promptID, personID: input.enrolment.personID, purpose: "reminder", channel: channel.rawValue,
-                                           gateway: gateway, dueAt: stamp, key: "\(promptID):r\(index)", now: stamp)
-                    applied.reminded += 1
-                case .expire(let promptID, let reason):
-                    try await db.raw("UPDATE prompts SET status = 'expired', status_reason = \(bind: reason.rawValue) WHERE id = \(bind: promptID) AND status IN ('scheduled', 'sent')").run()
-                    let queued = try await db.raw("SELECT id FROM outbox_messages WHERE prompt_id = \(bind: promptID) AND status = 'queued'").all()
-                    for row in queued {
-                        let messageID = try row.decode(column: "id", as: String.self)
-                        try await db.raw("UPDATE outbox_messages SET status = 'expired', last_error = \(bind: "prompt \(reason.rawValue)"), updated_at_ms = \(bind: stamp) WHERE id = \(bind: messageID)").run()
-                        try await Self.transition(db, messageID: messageID, from: "queued", to: "expired", detail: "prompt \(reason.rawValue)", now: stamp)
-                    }
-                    applied.expired += 1
                 case .recordMissed(let review, let reviewAt):
                     try await db.raw("""
                         INSERT INTO missed_checkins (enrolment_id, review_key, review_at_ms, recorded_at_ms)
