@@ -8,11 +8,13 @@ struct Schedule: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Plan prompts from review cadences: create, remind, expire; or show what would happen.",
         discussion: """
-        Without --dry-run, runs one scheduler tick at --now (default: the current time) over every enrolment (with
-        --due-only, over those whose next attention instant has come) and writes the results: prompts and their
-        outbox rows, reminders, expiries, missed check-ins and non-response flags.
-        With --dry-run nothing is written: the output lists what would be sent, reminded and expired in the
-        next --days days, assuming nobody answers. Run it before turning on a new pathway.
+        Without --dry-run, runs one scheduler tick at --now (default: the current time)
+        over every enrolment (with --due-only, over those whose next attention instant
+        has come) and writes the results: prompts and their outbox rows, reminders,
+        expiries, missed check-ins and non-response flags.
+        With --dry-run nothing is written: the output lists what would be sent,
+        reminded and expired in the next --days days, assuming nobody answers. Run it
+        before turning on a new pathway.
         """
     )
 
