@@ -213,6 +213,20 @@ extension SQLStore {
                     consent[try row.decode(column: "person_id", as: String.self), default: [:]][try row.decode(column: "channel", as: String.self)] =
                         try row.decode(column: "status", as: String.self)
                 }
+                // Messages other claims hold right now (another pass, another process) count as sent: whichever of two
+                // claims reads second sees the other, so the cap holds while passes overlap. Rows group into messages
+                // as they do when claimed. Read before the sent count: a message recorded between the two reads is then
+                // counted twice (held back: the safe side), never missed — read after, it was missed on PostgreSQL, whose
+                // statements each see their own moment, and a person got one message over the daily cap.
+                for row in try await db.raw("""
+                    SELECT o.person_id, COUNT(DISTINCT o.lease_token || '|' || o.purpose || '|' || o.channel || '|' || \(Self.messageGroup)) AS n
+                    FROM outbox_messages o LEFT JOIN prompts p ON p.id = o.prompt_id
+                    WHERE o.status = 'sending' AND o.lease_until_ms >= \(bind: now.millis) AND o.purpose NOT IN ('team_alert', 'escalation')
+                      AND o.lease_token NOT IN \(SQLQueryString(sqlList(ownLeases))) AND o.person_id IN \(list) GROUP BY o.person_id
+                    """).all() {
+                    let person = try row.decode(column: "person_id", as: String.self)
+                    inFlight[person] = try row.decode(column: "n", as: Int.self)
+                }
                 for row in try await db.raw("""
                     SELECT person_id, COUNT(DISTINCT COALESCE(provider_message_id, id)) AS n, MIN(updated_at_ms) AS oldest FROM outbox_messages
                     WHERE status IN ('accepted', 'delivered') AND purpose NOT IN ('team_alert', 'escalation') AND updated_at_ms > \(bind: now.millis - 86_400_000) AND person_id IN \(list) GROUP BY person_id
@@ -221,21 +235,8 @@ extension SQLStore {
                     sent[person] = try row.decode(column: "n", as: Int.self)
                     oldest[person] = try row.decode(column: "oldest", as: Int64.self)
                 }
-                // Messages other claims hold right now (another pass, another process) count as sent: whichever of two
-                // claims reads second sees the other, so the cap holds while passes overlap. Rows group into messages
-                // as they do when claimed.
-                for row in try await db.raw("""
-                    SELECT o.person_id, COUNT(DISTINCT o.lease_token || '|' || o.purpose || '|' || o.channel || '|' || \(Self.messageGroup)) AS n
-                    FROM outbox_messages o LEFT JOIN prompts p ON p.id = o.prompt_id
-                    WHERE o.status = 'sending' AND o.lease_until_ms >= \(bind: now.millis) AND o.purpose NOT IN ('team_alert', 'escalation')
-                      AND o.lease_token NOT IN \(SQLQueryString(sqlList(ownLeases))) AND o.person_id IN \(list) GROUP BY o.person_id
-                    """).all() {
-                    let person = try row.decode(column: "person_id", as: String.self)
-                    let count = try row.decode(column: "n", as: Int.self)
-                    sent[person, default: 0] += count
-                    inFlight[person] = count
-                }
             }
+            for (person, count) in inFlight { sent[person, default: 0] += count }
             for chunk in Array(Set(claims.flatMap(\.promptIDs))).chunked(400) {
                 for row in try await db.raw("SELECT id, status, closes_at_ms FROM prompts WHERE id IN \(SQLQueryString(sqlList(chunk)))").all() {
                     prompts[try row.decode(column: "id", as: String.self)] = (try row.decode(column: "status", as: String.self),
