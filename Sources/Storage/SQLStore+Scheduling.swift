@@ -434,20 +434,11 @@ extension SQLStore {
         }
     }
 
+    /// Writes one outbox row (see the multi-row `enqueue`).
     static func enqueue(_ db: any SQLDatabase, promptID: String?, personID: String, purpose: String, channel: String, gateway: String,
                         dueAt: Int64, key: String, payload: String = "{}", now: Int64) async throws {
-        let id = "ob_" + newID()
-        let inserted = try await db.raw("""
-            INSERT INTO outbox_messages (id, prompt_id, person_id, purpose, channel, gateway, status, attempt, due_at_ms, idempotency_key,
-                                         payload, created_at_ms, updated_at_ms)
-            VALUES (\(bind: id), \(bind: promptID), \(bind: personID), \(bind: purpose), \(bind: channel), \(bind: gateway), 'queued', 0,
-                    \(bind: dueAt), \(bind: key), \(bind: payload), \(bind: now), \(bind: now))
-            ON CONFLICT DO NOTHING
-            RETURNING id
-            """).first()
-        if inserted != nil {
-            try await transition(db, messageID: id, from: nil, to: "queued", detail: purpose, now: now)
-        }
+        try await enqueue(db, [OutboxInsert(promptID: promptID, personID: personID, purpose: purpose, channel: channel, gateway: gateway,
+                                            dueAt: dueAt, key: key, payload: payload)], now: now)
     }
 
     static func transition(_ db: any SQLDatabase, messageID: String, from: String?, to: String, detail: String?, now: Int64) async throws {

@@ -20,7 +20,8 @@ struct CrashTests {
         let rounds = 100
         let receiver = try HTTPReceiver()
         defer { receiver.stop() }
-        let harness = try await Harness.make(receiver: receiver, smtp: nil, dispatcherConcurrency: 1)
+        // One send in flight at a time (one pass, one send per pass), so a kill interrupts exactly one send.
+        let harness = try await Harness.make(receiver: receiver, smtp: nil, dispatcherConcurrency: 1, dispatchPasses: 1)
         let people = (1...5).map { "p\($0),Ana,+44770090000\($0),,,community,2026-11-02,,north" }
         try await harness.seed(people.joined(separator: "\n"))
         let pidFile = "\(harness.config)/dispatcher.pid"

@@ -24,7 +24,7 @@ struct Harness {
     static let signingSecret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
     /// Writes gateways for the receiver and SMTP server into a copy of the shipped config and opens a fresh store.
-    static func make(receiver: HTTPReceiver?, smtp: (port: Int, tls: String, ca: String?)?, timeout: String = "5s", dispatcherConcurrency: Int? = nil, dispatcherBatch: Int? = nil,
+    static func make(receiver: HTTPReceiver?, smtp: (port: Int, tls: String, ca: String?)?, timeout: String = "5s", dispatcherConcurrency: Int? = nil, dispatchPasses: Int? = nil, dispatcherBatch: Int? = nil,
                      replyBySMS: Bool = false, emailReplies: Bool = false, teams: String? = nil, securityYAML: String? = nil, failedAttempts: Int? = nil,
                      start: Date = ISO8601DateFormatter().date(from: "2026-11-02T08:00:00Z")!, databaseURL: String? = nil,
                      rateLimit: Double? = nil) async throws -> Harness {
@@ -80,6 +80,9 @@ struct Harness {
         var rom = try String(contentsOfFile: "\(config)/rom.yaml", encoding: .utf8)
         if let concurrency = dispatcherConcurrency {
             rom = rom.replacingOccurrences(of: "  concurrency: 16 ", with: "  concurrency: \(concurrency) ")
+        }
+        if let passes = dispatchPasses {
+            rom = rom.replacingOccurrences(of: "  passes: 2 ", with: "  passes: \(passes) ")
         }
         if let batch = dispatcherBatch {
             rom = rom.replacingOccurrences(of: "  batch: 1000 ", with: "  batch: \(batch) ")
