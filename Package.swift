@@ -87,6 +87,8 @@ let package = Package(
                 .product(name: "HummingbirdOTP", package: "hummingbird-auth"),
                 .product(name: "ExtrasBase64", package: "swift-extras-base64"),
             ],
+            // The API contract (OpenAPI 3.1), served at /api/v1/openapi.json; `openapi.yaml` at the top links here.
+            resources: [.copy("Resources/openapi.yaml")],
             swiftSettings: swiftSettings
         ),
         .executableTarget(

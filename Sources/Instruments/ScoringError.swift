@@ -32,6 +32,14 @@ public enum ScoringError: Error, Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// The item (1-based) the problem is with, when it is one item's answer.
+    public var item: Int? {
+        switch self {
+        case .outOfRange(_, let item, _, _), .nonInteger(_, let item, _): return item
+        default: return nil
+        }
+    }
+
     public var description: String {
         switch self {
         case .outOfRange(let form, let item, let value, let allowed):

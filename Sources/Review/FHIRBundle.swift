@@ -8,12 +8,6 @@ struct FHIRBundle {
     let instruments: InstrumentCatalog
     let base: String
 
-    /// LOINC (questionnaire panel, total score) per instrument.
-    static let loinc: [String: (panel: String, panelName: String, total: String, totalName: String)] = [
-        "phq9": ("44249-1", "PHQ-9 quick depression assessment panel", "44261-6", "Patient Health Questionnaire 9 item (PHQ-9) total score [Reported]"),
-        "gad7": ("69737-5", "Generalized anxiety disorder 7 item (GAD-7)", "70274-6", "Generalized anxiety disorder 7 item (GAD-7) total score [Reported.PHQ]"),
-    ]
-
     /// FHIR ids allow letters, digits, `-` and `.` only.
     static func fhirID(_ text: String) -> String {
         String(text.map { $0.isLetter || $0.isNumber || $0 == "-" || $0 == "." ? $0 : "-" }.prefix(64))
@@ -24,7 +18,7 @@ struct FHIRBundle {
         let subject: [String: Any] = ["identifier": ["system": "\(base)/people", "value": pack.personID]]
         var entries: [[String: Any]] = []
         for history in pack.measures {
-            let code = Self.loinc[history.instrument]
+            let code = LOINC.codes[history.instrument]
             for point in history.points {
                 let qrID = "qr-" + Self.fhirID(point.responseID)
                 let answers = point.answers

@@ -542,4 +542,23 @@ let migrations: [Migration] = [
             "CREATE INDEX enrolments_attention ON enrolments (attention_at_ms, id) WHERE ended_at_ms IS NULL",
         ]
     },
+    Migration(version: 17, name: "idempotency keys") { _ in
+        [
+            // An API client's Idempotency-Key with the answer it got: a retry of the same request gets that answer
+            // again instead of doing the work twice. `status` is NULL while the first request is still running.
+            """
+            CREATE TABLE idempotency_keys (
+                credential TEXT NOT NULL,
+                key TEXT NOT NULL,
+                fingerprint TEXT NOT NULL,
+                status INTEGER,
+                content_type TEXT,
+                body TEXT,
+                created_at_ms BIGINT NOT NULL,
+                PRIMARY KEY (credential, key)
+            )
+            """,
+            "CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at_ms)",
+        ]
+    },
 ]

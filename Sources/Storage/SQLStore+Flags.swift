@@ -29,42 +29,57 @@ public enum FlagUpdateError: Error, Sendable, Equatable {
     case notFound
     /// Statuses only move forward: open → acknowledged → actioned.
     case backwards(current: String)
+    /// The flag changed since the state the caller decided on (If-Match).
+    case stale(current: FlagRecord)
 }
 
 extension SQLStore {
-    /// Flags for a team (or all when nil), urgent first, then oldest first; `openOnly` leaves out actioned ones.
-    /// Flags of a team (or everyone), or of one person, urgent first then oldest first.
-    public func flags(team: String?, personID: String? = nil, openOnly: Bool) async throws -> [FlagRecord] {
+    /// Flags of a team (or everyone), or of one person, urgent first then oldest first; `openOnly` leaves out
+    /// actioned ones. `after` continues after that flag's place in the order (a page's last), `limit` caps the count.
+    public func flags(team: String?, personID: String? = nil, openOnly: Bool, after: (urgent: Bool, raisedAtMillis: Int64, id: String)? = nil,
+                      limit: Int? = nil) async throws -> [FlagRecord] {
         try await read { db in
             var teamFilter = team.map { SQLQueryString("AND p.team = \(bind: $0)") } ?? SQLQueryString("")
             if let personID { teamFilter.appendInterpolation(unsafeRaw: " AND f.person_id = "); teamFilter.appendInterpolation(bind: personID) }
             let statusFilter = openOnly ? SQLQueryString("AND f.status <> 'actioned'") : SQLQueryString("")
+            let page = after.map { flag in
+                SQLQueryString("AND (\(unsafeRaw: Self.flagRank), f.raised_at_ms, f.id) > (\(bind: flag.urgent ? 0 : 1), \(bind: flag.raisedAtMillis), \(bind: flag.id))")
+            } ?? SQLQueryString("")
+            let cap = limit.map { SQLQueryString("LIMIT \(literal: $0)") } ?? SQLQueryString("")
             return try await db.raw("""
                 SELECT f.id, f.person_id, p.team, f.kind, f.severity, f.status, f.evidence, f.raised_at_ms, f.acknowledged_by, f.acknowledged_at_ms,
                        f.actioned_by, f.actioned_at_ms, f.note
                 FROM flags f JOIN people p ON p.id = f.person_id
-                WHERE 1 = 1 \(teamFilter) \(statusFilter)
-                ORDER BY CASE f.severity WHEN 'urgent' THEN 0 ELSE 1 END, f.raised_at_ms, f.id
+                WHERE 1 = 1 \(teamFilter) \(statusFilter) \(page)
+                ORDER BY \(unsafeRaw: Self.flagRank), f.raised_at_ms, f.id \(cap)
                 """).all().map(Self.decodeFlag)
         }
     }
 
+    /// Urgent flags first.
+    static let flagRank = "CASE f.severity WHEN 'urgent' THEN 0 ELSE 1 END"
+
     /// One flag, with its person's team.
     public func flag(id: String) async throws -> FlagRecord? {
-        try await read { db in
-            try await db.raw("""
-                SELECT f.id, f.person_id, p.team, f.kind, f.severity, f.status, f.evidence, f.raised_at_ms, f.acknowledged_by, f.acknowledged_at_ms,
-                       f.actioned_by, f.actioned_at_ms, f.note
-                FROM flags f JOIN people p ON p.id = f.person_id WHERE f.id = \(bind: id)
-                """).first().map(Self.decodeFlag)
-        }
+        try await read { db in try await Self.flag(db, id: id) }
+    }
+
+    static func flag(_ db: any SQLDatabase, id: String) async throws -> FlagRecord? {
+        try await db.raw("""
+            SELECT f.id, f.person_id, p.team, f.kind, f.severity, f.status, f.evidence, f.raised_at_ms, f.acknowledged_by, f.acknowledged_at_ms,
+                   f.actioned_by, f.actioned_at_ms, f.note
+            FROM flags f JOIN people p ON p.id = f.person_id WHERE f.id = \(bind: id)
+            """).first().map(Self.decodeFlag)
     }
 
     /// Moves a flag forward to `acknowledged` or `actioned`, recording who, when and the note, with an audit event.
-    public func advanceFlag(id: String, to status: String, by actor: String, note: String?, now: Date) async throws -> Result<Void, FlagUpdateError> {
+    /// `condition`, when given, must hold for the flag as it is inside the transaction (a client's If-Match).
+    public func advanceFlag(id: String, to status: String, by actor: String, note: String?, now: Date,
+                            if condition: (@Sendable (FlagRecord) -> Bool)? = nil) async throws -> Result<Void, FlagUpdateError> {
         let order = ["open": 0, "acknowledged": 1, "actioned": 2]
         return try await transaction { db in
             guard let row = try await db.raw("SELECT status, person_id FROM flags WHERE id = \(bind: id)").first() else { return .failure(.notFound) }
+            if let condition, let flag = try await Self.flag(db, id: id), !condition(flag) { return .failure(.stale(current: flag)) }
             let current = try row.decode(column: "status", as: String.self)
             guard let from = order[current], let to = order[status], to > from else { return .failure(.backwards(current: current)) }
             if status == "acknowledged" {

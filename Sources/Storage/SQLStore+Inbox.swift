@@ -36,9 +36,12 @@ public enum InboxResolution: Sendable, Equatable {
 extension SQLStore {
     /// Quarantined replies, oldest first: one team's (and never those of unknown senders), or every team's when
     /// `team` is nil. `includeHandled` adds the ones already dealt with.
-    public func inboxItems(team: String?, includeHandled: Bool = false, limit: Int = 500) async throws -> [InboxItem] {
+    /// `after` continues after that item (a page's last).
+    public func inboxItems(team: String?, includeHandled: Bool = false, after: (receivedAtMillis: Int64, id: String)? = nil,
+                           limit: Int = 500) async throws -> [InboxItem] {
         try await read { db in
-            let scope = team.map { SQLQueryString("AND p.team = \(bind: $0)") } ?? SQLQueryString("")
+            var scope = team.map { SQLQueryString("AND p.team = \(bind: $0)") } ?? SQLQueryString("")
+            if let after { scope.appendInterpolation(SQLQueryString(" AND (r.received_at_ms, r.id) > (\(bind: after.receivedAtMillis), \(bind: after.id))")) }
             let status = includeHandled ? SQLQueryString("(r.status = 'quarantined' OR r.handled_at_ms IS NOT NULL)") : SQLQueryString("r.status = 'quarantined'")
             return try await db.raw("""
                 SELECT r.id, r.source, r.gateway, r.received_at_ms, r.person_id, p.team, r.reason, r.status, r.raw_body, r.content_type,

@@ -67,9 +67,12 @@ extension SQLStore {
         try await people(where: SQLBinaryExpression(SQLColumn("id", table: "p"), .equal, SQLBind(id)), limit: 1).first
     }
 
-    /// People in `team` (or everyone when nil), ordered by id.
-    public func people(team: String?, limit: Int = 500) async throws -> [PersonRecord] {
-        let condition: (any SQLExpression)? = team.map { SQLBinaryExpression(SQLColumn("team", table: "p"), .equal, SQLBind($0)) }
+    /// People in `team` (or everyone when nil), ordered by id; `after` starts after that id (a page's last).
+    public func people(team: String?, after: String? = nil, limit: Int = 500) async throws -> [PersonRecord] {
+        var conditions: [any SQLExpression] = []
+        if let team { conditions.append(SQLBinaryExpression(SQLColumn("team", table: "p"), .equal, SQLBind(team))) }
+        if let after { conditions.append(SQLBinaryExpression(SQLColumn("id", table: "p"), .greaterThan, SQLBind(after))) }
+        let condition = conditions.dropFirst().reduce(conditions.first) { all, next in all.map { SQLBinaryExpression($0, .and, next) } }
         return try await people(where: condition, limit: limit)
     }
 

@@ -44,6 +44,10 @@ extension SQLStore {
             ("remembered webhook tokens",
              "SELECT COUNT(*) AS n FROM webhook_tokens WHERE seen_at_ms < \(bind: cutoffs.webhookTokens.millis)",
              "DELETE FROM webhook_tokens WHERE seen_at_ms < \(bind: cutoffs.webhookTokens.millis)"),
+            // Kept as long as remembered webhook tokens (a day): the window in which a client may retry.
+            ("idempotency keys",
+             "SELECT COUNT(*) AS n FROM idempotency_keys WHERE created_at_ms < \(bind: cutoffs.webhookTokens.millis)",
+             "DELETE FROM idempotency_keys WHERE created_at_ms < \(bind: cutoffs.webhookTokens.millis)"),
         ]
         return try await transaction { db in
             var counts: [String: Int] = [:]

@@ -89,13 +89,30 @@ extension SQLStore {
 
     /// Replaces a person's goals (in their own words), numbered from 1.
     public func setGoals(personID: String, goals: [String], now: Date) async throws {
+        _ = try await setGoals(personID: personID, goals: goals, now: now) { _ in true }
+    }
+
+    /// A person's goals in order (none set: empty).
+    public func goals(personID: String) async throws -> [String] {
+        try await read { db in try await Self.goals(db, personID: personID) }
+    }
+
+    static func goals(_ db: any SQLDatabase, personID: String) async throws -> [String] {
+        try await db.raw("SELECT text FROM person_goals WHERE person_id = \(bind: personID) ORDER BY number").all().map { try $0.decode(column: "text", as: String.self) }
+    }
+
+    /// Replaces the goals only if `condition` holds for the current ones, in the same transaction (a client's If-Match).
+    public func setGoals(personID: String, goals: [String], now: Date, if condition: @escaping @Sendable ([String]) -> Bool) async throws -> ConditionalWrite<[String]> {
         try await transaction { db in
+            let current = try await Self.goals(db, personID: personID)
+            guard condition(current) else { return .stale(current: current) }
             try await db.raw("DELETE FROM person_goals WHERE person_id = \(bind: personID)").run()
             for (index, text) in goals.enumerated() {
                 try await db.raw("""
                     INSERT INTO person_goals (person_id, number, text, set_at_ms) VALUES (\(bind: personID), \(bind: index + 1), \(bind: text), \(bind: now.millis))
                     """).run()
             }
+            return .written(goals)
         }
     }
 }

@@ -369,19 +369,44 @@ extension SQLStore {
         }
     }
 
+    /// A person's mode and when it last changed (nil before any change), or nil for nobody enrolled.
+    public func modeState(personID: String) async throws -> ModeState? {
+        try await read { db in try await Self.modeState(db, personID: personID) }
+    }
+
+    static func modeState(_ db: any SQLDatabase, personID: String) async throws -> ModeState? {
+        try await db.raw("SELECT mode, mode_changed_at_ms FROM enrolments WHERE person_id = \(bind: personID) AND ended_at_ms IS NULL").first().map { row in
+            ModeState(mode: try row.decode(column: "mode", as: String.self),
+                      changedAt: try row.decode(column: "mode_changed_at_ms", as: Int64?.self).map(Date.init(millis:)))
+        }
+    }
+
+    /// Switches the mode only if `condition` holds for the current state, in the same transaction (a client's
+    /// If-Match): `.stale` with the current state when it does not.
+    public func setMode(personID: String, mode: Mode, now: Date, if condition: @escaping @Sendable (ModeState) -> Bool) async throws -> ConditionalWrite<ModeState> {
+        try await transaction { db in
+            guard let current = try await Self.modeState(db, personID: personID) else { throw StoreError.notFound("no enrolment for person `\(personID)`") }
+            guard condition(current) else { return .stale(current: current) }
+            try await self.setMode(db, personID: personID, mode: mode, now: now)
+            return .written(try await Self.modeState(db, personID: personID) ?? current)
+        }
+    }
+
     /// Switches a person between routine and step-up from `now`.
     public func setMode(personID: String, mode: Mode, now: Date) async throws {
-        try await transaction { db in
-            let updated = try await db.raw("""
-                UPDATE enrolments SET mode = \(bind: mode.rawValue), mode_changed_at_ms = \(bind: now.millis)
-                WHERE person_id = \(bind: personID) AND ended_at_ms IS NULL AND mode <> \(bind: mode.rawValue) RETURNING id
-                """).first()
-            if updated == nil {
-                let exists = try await db.raw("SELECT id FROM enrolments WHERE person_id = \(bind: personID) AND ended_at_ms IS NULL").first()
-                if exists == nil { throw StoreError.notFound("no enrolment for person `\(personID)`") }
-            }
-            try await Self.markForScheduler(db, "person_id = \(bind: personID) AND ended_at_ms IS NULL")
+        try await transaction { db in try await self.setMode(db, personID: personID, mode: mode, now: now) }
+    }
+
+    private func setMode(_ db: any SQLDatabase, personID: String, mode: Mode, now: Date) async throws {
+        let updated = try await db.raw("""
+            UPDATE enrolments SET mode = \(bind: mode.rawValue), mode_changed_at_ms = \(bind: now.millis)
+            WHERE person_id = \(bind: personID) AND ended_at_ms IS NULL AND mode <> \(bind: mode.rawValue) RETURNING id
+            """).first()
+        if updated == nil {
+            let exists = try await db.raw("SELECT id FROM enrolments WHERE person_id = \(bind: personID) AND ended_at_ms IS NULL").first()
+            if exists == nil { throw StoreError.notFound("no enrolment for person `\(personID)`") }
         }
+        try await Self.markForScheduler(db, "person_id = \(bind: personID) AND ended_at_ms IS NULL")
     }
 
     /// Counts rows, for tests and reports: prompts by status and outbox rows by status.
@@ -485,4 +510,21 @@ extension SQLStore {
         guard id.hasPrefix(enrolmentID + ":") else { return .booked(id) }
         return ReviewKey(String(id.dropFirst(enrolmentID.count + 1)))
     }
+}
+
+/// A person's mode and when it last changed.
+public struct ModeState: Sendable, Equatable {
+    public var mode: String
+    public var changedAt: Date?
+
+    public init(mode: String, changedAt: Date?) {
+        self.mode = mode
+        self.changedAt = changedAt
+    }
+}
+
+/// A write made only if the state it was decided on is still current.
+public enum ConditionalWrite<State: Sendable>: Sendable {
+    case written(State)
+    case stale(current: State)
 }

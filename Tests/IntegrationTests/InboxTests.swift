@@ -83,7 +83,7 @@ struct InboxTests {
             let riskID = try #require(items.last?["id"] as? String)
             #expect(try await json(client, .post, "/api/v1/inbox/\(stopID)/handled", south, #"{"note": "x"}"#).0 == .notFound)
             let (noNote, problem) = try await json(client, .post, "/api/v1/inbox/\(riskID)/handled", north, "{}")
-            #expect(noNote == .unprocessableContent && (problem["error"] as? [String: Any])?["code"] as? String == "note_required")
+            #expect(noNote == .unprocessableContent && problem["code"] as? String == "note_required")
             let (handled, handledItem) = try await json(client, .post, "/api/v1/inbox/\(riskID)/handled", north, #"{"note": "Rang Ana: safe, crisis plan reviewed"}"#)
             #expect(handled == .ok && handledItem["status"] as? String == "processed" && handledItem["handled_note"] as? String == "Rang Ana: safe, crisis plan reviewed")
             #expect(try await json(client, .post, "/api/v1/inbox/\(riskID)/handled", north, #"{"note": "again"}"#).0 == .conflict, "handled once")

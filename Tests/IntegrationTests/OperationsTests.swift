@@ -56,12 +56,12 @@ struct OperationsTests {
             // The provider is fixed: retry the one that can go.
             try receiver.setMode("ok")
             let (notOurs, refusal) = try await Harness.json(client, .post, "/api/v1/outbox/\(try #require(optedOut["id"] as? String))/retry", ops)
-            #expect(notOurs == .conflict && (refusal["error"] as? [String: Any])?["code"] as? String == "person_refused")
+            #expect(notOurs == .conflict && refusal["code"] as? String == "person_refused")
             #expect(try await Harness.json(client, .post, "/api/v1/outbox/ob_nothing/retry", ops).0 == .notFound)
             let (retried, queued) = try await Harness.json(client, .post, "/api/v1/outbox/\(try #require(refused["id"] as? String))/retry", ops)
             #expect(retried == .ok && queued["queued"] as? Int == 3, "the message's three prompts go again together: \(queued)")
             let (again, notFailed) = try await Harness.json(client, .post, "/api/v1/outbox/\(try #require(refused["id"] as? String))/retry", ops)
-            #expect(again == .conflict && (notFailed["error"] as? [String: Any])?["code"] as? String == "not_failed")
+            #expect(again == .conflict && notFailed["code"] as? String == "not_failed")
             #expect(try await Harness.json(client, .post, "/api/v1/outbox/retry-failed", ops, #"{"gateway": "nope"}"#).0 == .unprocessableContent)
         }
         let second = try await harness.worker().runOnce()

@@ -176,7 +176,7 @@ struct ReviewRecordsTests {
         #expect(overdue.isOverdue(now: harness.clock.now))
         try await Application(router: Routes.router(harness.env)).test(.router) { client in
             let refused = try await json(client, .post, "/api/v1/people/p1/reviews/\(overdue.id)/held", ops, "{}")
-            #expect(refused.0 == .unprocessableContent && ((refused.1["error"] as? [String: Any])?["message"] as? String)?.contains("interpretation") == true)
+            #expect(refused.0 == .unprocessableContent && (refused.1["detail"] as? String)?.contains("interpretation") == true)
             let page = try await client.execute(uri: "/clinician/people/p1", method: .get, headers: [.cookie: cookie])
             #expect(String(buffer: page.body).contains("overdue") && String(buffer: page.body).contains("Mark held"))
             let held = try await client.execute(uri: "/clinician/people/p1/reviews/\(overdue.id)/held", method: .post,

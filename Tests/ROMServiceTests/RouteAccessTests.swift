@@ -18,7 +18,8 @@ struct RouteAccessTests {
     static let publicRoutes: Set<String> = ["GET /", "GET /healthz", "GET /readyz", "GET /metrics", "GET /login", "POST /login", "POST /logout",
                                             "GET /login/code", "POST /login/code", "GET /account/setup/:token", "POST /account/setup/:token",
                                             "POST /callbacks/status/:gateway", "GET /unsubscribe/:token", "POST /unsubscribe/:token",
-                                            "GET /c/:token", "HEAD /c/:token", "POST /c/:token", "POST /inbound/sms/:gateway", "POST /inbound/email/:gateway"]
+                                            "GET /c/:token", "HEAD /c/:token", "POST /c/:token", "POST /inbound/sms/:gateway", "POST /inbound/email/:gateway",
+                                            "GET /api/v1/openapi.json"]
 
     struct Tokens {
         var secrets: [Role: String] = [:]

@@ -58,27 +58,41 @@ enum HTML {
 /// A JSON error body: `{"error": {"code": "…", "message": "…"}}`.
 struct APIError: Error, HTTPResponseError {
     var status: HTTPResponse.Status
+    /// Stable, for programs: the problem type is `tag:rom,2026:problems/<code>`.
     var code: String
+    /// What was wrong and how to fix it, for people.
     var message: String
+    /// Each field that was wrong, with why.
     var details: [String: [String]]? = nil
-    /// Seconds for a Retry-After header (429).
+    /// Seconds for a Retry-After header (429, 503).
     var retryAfter: Int? = nil
+    /// The answer (1-based item number) that was wrong.
+    var item: Int? = nil
+    /// Extra headers (an ETag on 412).
+    var headers: HTTPFields = [:]
 
-    private struct Body: Encodable {
-        struct Inner: Encodable {
-            var code: String
-            var message: String
-            var details: [String: [String]]?
-        }
-        var error: Inner
+    /// RFC 9457 problem details, with our `code` and, when known, `errors` and `item` as extension members.
+    struct Problem: Codable, Equatable {
+        var type: String
+        var title: String
+        var status: Int
+        var detail: String
+        var code: String
+        var errors: [String: [String]]?
+        var item: Int?
+    }
+
+    var problem: Problem {
+        Problem(type: "tag:rom,2026:problems/\(code)", title: status.reasonPhrase, status: status.code, detail: message, code: code,
+                errors: details, item: item)
     }
 
     func response(from request: Request, context: some RequestContext) throws -> Response {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let data = try encoder.encode(Body(error: .init(code: code, message: message, details: details)))
-        var headers = HTTPFields()
-        headers[.contentType] = "application/json"
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let data = try encoder.encode(problem)
+        var headers = headers
+        headers[.contentType] = "application/problem+json"
         headers[.cacheControl] = "no-store"
         if let retryAfter { headers[.retryAfter] = String(retryAfter) }
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
@@ -87,12 +101,6 @@ struct APIError: Error, HTTPResponseError {
 
 /// Encodes a value as a JSON response.
 func jsonResponse(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-    encoder.dateEncodingStrategy = .iso8601
-    var headers = HTTPFields()
-    headers[.contentType] = "application/json"
-    headers[.cacheControl] = "no-store"
-    return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
+    try Routes.Answer.json(value, status: status).response()
 }
 

@@ -10,36 +10,61 @@ extension Routes {
     static func flags(_ table: inout RouteTable, _ env: ServiceEnvironment) {
         table.add(.get, "/api/v1/flags", .roles([.ops, .clinician])) { request, context in
             let team = context.identity?.role == .clinician ? (context.identity?.team ?? "\u{0}") : nil
-            let all = request.uri.queryParameters["status"].map(String.init) == "all"
-            let flags = try await env.store.flags(team: team, openOnly: !all)
+            let all = try statusFilter(request) == "all"
+            let paging = try PageRequest(request, keyLength: 3)
+            let after = try paging.after.map { key in
+                guard let raised = Int64(key[1]) else { throw APIError(status: .badRequest, code: "invalid_cursor", message: "`cursor` is not one this list gave out") }
+                return (urgent: key[0] == "0", raisedAtMillis: raised, id: key[2])
+            }
+            let page = paging.page(try await env.store.flags(team: team, openOnly: !all, after: after, limit: paging.limit + 1)) { flag in
+                [flag.severity == "urgent" ? "0" : "1", String(flag.raisedAt.millis), flag.id]
+            }
             try await env.store.audit(AuditEvent(at: env.now(), actor: context.actor, action: "flags.list", personID: nil,
-                                                 detail: "\(flags.count) flags", requestID: context.id))
-            return try jsonResponse(["flags": flags.map { FlagJSON($0, catalog: env.configuration.instruments) }])
+                                                 detail: "\(page.items.count) flags", requestID: context.id))
+            return try jsonResponse(ListPage(key: "flags", items: page.items.map { FlagJSON($0, catalog: env.configuration.instruments) },
+                                             nextCursor: page.nextCursor))
+        }
+        table.add(.get, "/api/v1/flags/:id", .roles([.ops, .clinician])) { _, context in
+            let flag = try await visibleFlag(context, env)
+            return try jsonResponse(FlagJSON(flag, catalog: env.configuration.instruments)).tagged(EntityTag.of(flag: flag))
         }
         for status in ["acknowledged", "actioned"] {
             let verb = status == "acknowledged" ? "acknowledge" : "action"
             table.add(.post, "/api/v1/flags/:id/\(verb)", .roles([.ops, .clinician])) { request, context in
-                let id = context.parameters.get("id") ?? ""
-                guard let flag = try await env.store.flag(id: id),
-                      context.identity?.role != .clinician || context.identity?.team == flag.team else {
-                    throw APIError(status: .notFound, code: "not_found", message: "no flag `\(id)` in your team")
-                }
-                let body = try await request.body.collect(upTo: 16 * 1024)
-                let object = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any]) ?? [:]
-                let note = (object["note"] as? String)?.trimmingCharacters(in: .whitespacesAndNewlines)
+                let id = try await visibleFlag(context, env).id
+                let body = try await RequestBody.decode(FlagNote.self, from: request, limit: 16 * 1024, emptyAsObject: true)
+                let note = body.note?.trimmingCharacters(in: .whitespacesAndNewlines)
                 if status == "actioned" && (note ?? "").isEmpty {
                     throw APIError(status: .unprocessableContent, code: "note_required", message: "say what was done: {\"note\": \"…\"}")
                 }
-                switch try await env.store.advanceFlag(id: id, to: status, by: context.actor, note: note, now: env.now()) {
+                var condition: (@Sendable (FlagRecord) -> Bool)?
+                if let matches = EntityTag.ifMatch(request) { condition = { flag in matches(EntityTag.of(flag: flag)) } }
+                switch try await env.store.advanceFlag(id: id, to: status, by: context.actor, note: note, now: env.now(), if: condition) {
                 case .success:
-                    return try jsonResponse(try await env.store.flag(id: id).map { FlagJSON($0, catalog: env.configuration.instruments) })
+                    guard let flag = try await env.store.flag(id: id) else { throw APIError(status: .notFound, code: "not_found", message: "no flag `\(id)`") }
+                    return try jsonResponse(FlagJSON(flag, catalog: env.configuration.instruments)).tagged(EntityTag.of(flag: flag))
                 case .failure(.notFound):
                     throw APIError(status: .notFound, code: "not_found", message: "no flag `\(id)`")
                 case .failure(.backwards(let current)):
                     throw APIError(status: .conflict, code: "status_backwards", message: "the flag is already \(current); statuses only move forward")
+                case .failure(.stale(let current)):
+                    throw EntityTag.preconditionFailed(current: EntityTag.of(flag: current))
                 }
             }
         }
+    }
+
+    struct FlagNote: Decodable {
+        var note: String?
+    }
+
+    /// The flag in the path, if the caller may see it (a clinician: their own team's); 404 otherwise.
+    static func visibleFlag(_ context: ROMRequestContext, _ env: ServiceEnvironment) async throws -> FlagRecord {
+        let id = context.parameters.get("id") ?? ""
+        guard let flag = try await env.store.flag(id: id), context.identity?.role != .clinician || context.identity?.team == flag.team else {
+            throw APIError(status: .notFound, code: "not_found", message: "no flag `\(id)` in your team")
+        }
+        return flag
     }
 }
 

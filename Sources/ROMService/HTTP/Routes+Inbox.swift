@@ -13,17 +13,25 @@ extension Routes {
         let pipeline = ReplyPipeline(env: env)
 
         table.add(.get, "/api/v1/inbox", .roles([.ops, .clinician])) { request, context in
-            let all = request.uri.queryParameters["status"].map(String.init) == "all"
-            let items = try await env.store.inboxItems(team: inboxTeam(context), includeHandled: all)
+            let all = try statusFilter(request) == "all"
+            let paging = try PageRequest(request, keyLength: 2)
+            let after = try paging.after.map { key in
+                guard let received = Int64(key[0]) else { throw APIError(status: .badRequest, code: "invalid_cursor", message: "`cursor` is not one this list gave out") }
+                return (receivedAtMillis: received, id: key[1])
+            }
+            let page = paging.page(try await env.store.inboxItems(team: inboxTeam(context), includeHandled: all, after: after, limit: paging.limit + 1)) {
+                [String($0.receivedAt.millis), $0.id]
+            }
             try await env.store.audit(AuditEvent(at: env.now(), actor: context.actor, action: "inbox.list", personID: nil,
-                                                 detail: "\(items.count) items", requestID: context.id))
-            return try jsonResponse(["items": items.map { InboxJSON($0, text: pipeline.text(of: $0.rawBody, contentType: $0.contentType, source: $0.channel, gateway: $0.gateway)) }])
+                                                 detail: "\(page.items.count) items", requestID: context.id))
+            return try jsonResponse(ListPage(key: "items", items: page.items.map {
+                InboxJSON($0, text: pipeline.text(of: $0.rawBody, contentType: $0.contentType, source: $0.channel, gateway: $0.gateway))
+            }, nextCursor: page.nextCursor))
         }
         for action in InboxAction.allCases {
             table.add(.post, "/api/v1/inbox/:id/\(action.rawValue)", .roles([.ops, .clinician])) { request, context in
-                let body = try await request.body.collect(upTo: 16 * 1024)
-                let object = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any]) ?? [:]
-                let fields = object.compactMapValues { $0 as? String }
+                let body = try await RequestBody.decode(InboxActionInput.self, from: request, limit: 16 * 1024, emptyAsObject: true)
+                let fields = ["prompt": body.prompt, "instrument": body.instrument, "answers": body.answers, "note": body.note].compactMapValues { $0 }
                 let item = try await perform(action, id: context.parameters.get("id") ?? "", fields: fields, context: context, env: env, pipeline: pipeline)
                 return try jsonResponse(InboxJSON(item, text: pipeline.text(of: item.rawBody, contentType: item.contentType, source: item.channel, gateway: item.gateway)))
             }
@@ -43,6 +51,14 @@ extension Routes {
             let done = request.uri.queryParameters["done"].flatMap { InboxAction(rawValue: String($0)) }
             return HTML.response(try await inboxPage(env, pipeline, context, message: nil, done: done))
         }
+    }
+
+    /// An inbox action's body (the same fields as the inbox page's forms).
+    struct InboxActionInput: Decodable {
+        var prompt: String?
+        var instrument: String?
+        var answers: String?
+        var note: String?
     }
 
     enum InboxAction: String, CaseIterable, Sendable {

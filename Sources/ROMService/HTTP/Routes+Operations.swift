@@ -85,19 +85,15 @@ extension Routes {
             return Response.redirect(to: "/ops/status", type: .normal)
         }
         table.add(.post, "/api/v1/outbox/retry-failed", .roles([.ops])) { request, context in
-            let body = try await request.body.collect(upTo: 16 * 1024)
-            let object = body.readableBytes == 0 ? [:] : try JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any]
-            guard let object, (object["gateway"] == nil || object["gateway"] is String), (object["since"] == nil || object["since"] is String) else {
-                throw APIError(status: .badRequest, code: "invalid_json", message: "the body is optional: a JSON object with `gateway` and `since` (ISO-8601) strings")
-            }
+            let body = try await RequestBody.decode(RetryInput.self, from: request, limit: 16 * 1024, emptyAsObject: true)
             var since = env.now().addingTimeInterval(-86_400)
-            if let text = object["since"] as? String {
+            if let text = body.since {
                 guard let parsed = ISO8601DateFormatter().date(from: text) else {
                     throw APIError(status: .unprocessableContent, code: "invalid_since", message: "`since` must be an ISO-8601 instant, e.g. 2026-11-30T09:00:00Z")
                 }
                 since = parsed
             }
-            return try jsonResponse(["queued": try await retryAll(env, context, gateway: object["gateway"] as? String, since: since)])
+            return try jsonResponse(["queued": try await retryAll(env, context, gateway: body.gateway, since: since)])
         }
         table.add(.post, "/ops/outbox/retry-failed", .roles([.ops]), page: true) { request, context in
             let body = try await request.body.collect(upTo: 16 * 1024)
@@ -105,6 +101,12 @@ extension Routes {
             _ = try await retryAll(env, context, gateway: gateway, since: env.now().addingTimeInterval(-86_400))
             return Response.redirect(to: "/ops/status", type: .normal)
         }
+    }
+
+    /// `POST /api/v1/outbox/retry-failed`'s optional body.
+    struct RetryInput: Decodable {
+        var gateway: String?
+        var since: String?
     }
 
     private static func retry(_ env: ServiceEnvironment, _ context: ROMRequestContext) async throws -> Int {

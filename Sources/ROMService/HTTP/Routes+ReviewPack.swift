@@ -59,22 +59,28 @@ extension Routes {
         }
         table.add(.post, "/api/v1/people/:id/review/notes", .roles([.clinician])) { request, context in
             let id = try await visiblePerson(context, action: "review.note.api")
-            let body = try await request.body.collect(upTo: 32 * 1024)
-            let object = (try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any]) ?? [:]
-            try await recordNote(id, object["review_at"] as? String, object["matches_experience"] as? String, object["note"] as? String, context, env)
+            let body = try await RequestBody.decode(ReviewNoteInput.self, from: request, limit: 32 * 1024)
+            try await recordNote(id, body.review_at, body.matches_experience, body.note, context, env)
             return try jsonResponse(["status": "recorded"], status: .created)
+        }
+        table.add(.get, "/api/v1/people/:id/goals", .roles([.clinician, .ops])) { _, context in
+            let id = try await visiblePerson(context, action: "goals.read")
+            let goals = try await env.store.goals(personID: id)
+            return try jsonResponse(["goals": goals]).tagged(EntityTag.of(goals: goals))
         }
         table.add(.put, "/api/v1/people/:id/goals", .roles([.clinician, .ops])) { request, context in
             let id = try await visiblePerson(context, action: "goals.set")
-            let body = try await request.body.collect(upTo: 32 * 1024)
-            guard let object = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any],
-                  let goals = object["goals"] as? [String], (1...5).contains(goals.count),
-                  goals.allSatisfy({ !$0.trimmingCharacters(in: .whitespaces).isEmpty && $0.count <= 200 }) else {
+            let body = try await RequestBody.decode(GoalsInput.self, from: request, limit: 32 * 1024)
+            let goals = body.goals.map { $0.trimmingCharacters(in: .whitespaces) }
+            guard (1...5).contains(goals.count), goals.allSatisfy({ !$0.isEmpty && $0.count <= 200 }) else {
                 throw APIError(status: .unprocessableContent, code: "invalid_goals",
                                message: "send {\"goals\": [\"…\"]}: one to five goals in the person's words, each 1–200 characters")
             }
-            try await env.store.setGoals(personID: id, goals: goals.map { $0.trimmingCharacters(in: .whitespaces) }, now: env.now())
-            return try jsonResponse(["goals": goals])
+            let matches = EntityTag.ifMatch(request)
+            switch try await env.store.setGoals(personID: id, goals: goals, now: env.now(), if: { matches?(EntityTag.of(goals: $0)) ?? true }) {
+            case .stale(let current): throw EntityTag.preconditionFailed(current: EntityTag.of(goals: current))
+            case .written(let saved): return try jsonResponse(["goals": saved]).tagged(EntityTag.of(goals: saved))
+            }
         }
         table.add(.post, "/clinician/flags/:id/acknowledge", .roles([.clinician]), page: true) { request, context in
             let id = context.parameters.get("id") ?? ""
@@ -160,4 +166,14 @@ extension ISO8601DateFormatter {
         formatter.formatOptions = [.withFullDate]
         return formatter.date(from: text)
     }
+}
+
+struct GoalsInput: Decodable {
+    var goals: [String]
+}
+
+struct ReviewNoteInput: Decodable {
+    var review_at: String?
+    var matches_experience: String?
+    var note: String?
 }

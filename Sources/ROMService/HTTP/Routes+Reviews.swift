@@ -11,34 +11,47 @@ extension Routes {
     static func reviews(_ table: inout RouteTable, _ env: ServiceEnvironment) {
         table.add(.post, "/api/v1/people/:id/reviews", .roles([.ops, .clinician, .integration])) { request, context in
             let id = try await visiblePerson(context, env)
-            let body = try await jsonObject(request)
-            guard let text = body["at"] as? String, let at = parseInstantOrDate(text, timezone: try await timezone(of: id, env)) else {
+            let body = try await RequestBody.decode(ReviewBooking.self, from: request)
+            guard let at = parseInstantOrDate(body.at, timezone: try await timezone(of: id, env)) else {
                 throw APIError(status: .unprocessableContent, code: "invalid_review",
                                message: "give `at` as an ISO-8601 instant (2026-12-10T14:00:00Z) or a date (2026-12-10, at 09:00 local)")
             }
-            let reviewID = try await env.store.bookReview(personID: id, reviewID: body["id"] as? String, at: at, now: env.now())
+            let reviewID: String
+            do {
+                reviewID = try await env.store.bookReview(personID: id, reviewID: body.id, at: at, now: env.now())
+            } catch StoreError.notFound(let message) {
+                throw APIError(status: .notFound, code: "not_found", message: message)
+            }
             try await env.store.audit(AuditEvent(at: env.now(), actor: context.actor, action: "review.book", personID: id,
                                                  detail: reviewID, requestID: context.id))
             let applied = try await SchedulerRunner(env: env).tick(now: env.now(), personID: id)
             return try jsonResponse(["id": reviewID, "at": ISO8601DateFormatter().string(from: at),
                                      "replanned": "created \(applied.created), rescheduled \(applied.rescheduled), expired \(applied.expired)"],
-                                    status: body["id"] == nil ? .created : .ok)
+                                    status: body.id == nil ? .created : .ok)
         }
-        table.add(.get, "/api/v1/people/:id/reviews", .roles([.ops, .clinician, .integration])) { _, context in
+        table.add(.get, "/api/v1/people/:id/reviews", .roles([.ops, .clinician, .integration])) { request, context in
             let id = try await visiblePerson(context, env)
             let now = env.now()
-            let stamp = ISO8601DateFormatter()
-            let reviews = try await env.store.reviews(personID: id)
+            let paging = try PageRequest(request, keyLength: 2)
+            // One person's reviews (tens over years): read whole, paged in time order.
+            let reviews = try await env.store.reviews(personID: id).sorted { ($0.at.millis, $0.id) < ($1.at.millis, $1.id) }
+            var rest = reviews[...]
+            if let after = paging.after {
+                guard let at = Int64(after[0]) else { throw APIError(status: .badRequest, code: "invalid_cursor", message: "`cursor` is not one this list gave out") }
+                rest = rest.drop { ($0.at.millis, $0.id) <= (at, after[1]) }
+            }
+            let page = paging.page(Array(rest.prefix(paging.limit + 1))) { [String($0.at.millis), $0.id] }
             try await env.store.audit(AuditEvent(at: now, actor: context.actor, action: "reviews.read", personID: id, detail: nil, requestID: context.id))
             let next = reviews.first { $0.status == "planned" && $0.kind != "baseline" && $0.at >= now }
-            return try jsonResponse(ReviewsJSON(reviews: reviews.map { ReviewJSON($0, now: now) }, nextReview: next.map { ReviewJSON($0, now: now) }))
+            return try jsonResponse(ReviewsJSON(reviews: page.items.map { ReviewJSON($0, now: now) }, nextReview: next.map { ReviewJSON($0, now: now) },
+                                                nextCursor: page.nextCursor))
         }
         // Held (interpretation first) or missed: by API, and from the person's page.
         for outcome in ReviewWorkflow.Outcome.allCases {
             table.add(.post, "/api/v1/people/:id/reviews/:review/\(outcome.rawValue)", .roles([.ops, .clinician])) { request, context in
                 let id = try await visiblePerson(context, env)
-                let body = try await jsonObject(request)
-                try await markReview(id, context.parameters.get("review") ?? "", outcome, body["interpretation"] as? String ?? body["note"] as? String, context, env)
+                let body = try await RequestBody.decode(ReviewOutcomeInput.self, from: request, emptyAsObject: true)
+                try await markReview(id, context.parameters.get("review") ?? "", outcome, body.interpretation ?? body.note, context, env)
                 return try jsonResponse(try await env.store.reviews(personID: id).filter { $0.id == context.parameters.get("review") }.map { ReviewJSON($0, now: env.now()) })
             }
             table.add(.post, "/clinician/people/:id/reviews/:review/\(outcome.rawValue)", .roles([.clinician]), page: true) { request, context in
@@ -61,8 +74,8 @@ extension Routes {
             guard let current = try await env.store.reviews(personID: id).first(where: { $0.id == review }), current.status == "planned", current.kind != "baseline" else {
                 throw APIError(status: .notFound, code: "not_found", message: "no planned review `\(review)` for this person")
             }
-            let body = try await jsonObject(request)
-            guard let text = body["at"] as? String, let at = parseInstantOrDate(text, timezone: try await timezone(of: id, env)) else {
+            let body = try await RequestBody.decode(ReviewBooking.self, from: request)
+            guard let at = parseInstantOrDate(body.at, timezone: try await timezone(of: id, env)) else {
                 throw APIError(status: .unprocessableContent, code: "invalid_review", message: "give the new `at` as an instant or a date")
             }
             let booked = try await env.store.bookReview(personID: id, reviewID: current.kind == "booked" ? review : nil, at: at, now: env.now())
@@ -84,17 +97,59 @@ extension Routes {
             _ = try await SchedulerRunner(env: env).tick(now: env.now(), personID: id)
             return Response(status: .noContent)
         }
+        table.add(.get, "/api/v1/people/:id/mode", .roles([.ops, .clinician, .integration])) { _, context in
+            let id = try await visiblePerson(context, env)
+            guard let state = try await env.store.modeState(personID: id) else {
+                throw APIError(status: .notFound, code: "not_found", message: "person `\(id)` has no current enrolment")
+            }
+            return try jsonResponse(ModeJSON(state)).tagged(EntityTag.of(mode: state))
+        }
         table.add(.put, "/api/v1/people/:id/mode", .roles([.ops, .clinician])) { request, context in
             let id = try await visiblePerson(context, env)
-            let body = try await jsonObject(request)
-            guard let text = body["mode"] as? String, let mode = Mode(rawValue: text) else {
-                throw APIError(status: .unprocessableContent, code: "invalid_mode", message: "`mode` must be routine or step_up")
+            let body = try await RequestBody.decode(ModeInput.self, from: request)
+            guard let mode = Mode(rawValue: body.mode) else {
+                throw APIError(status: .unprocessableContent, code: "invalid_mode", message: "`mode` must be routine or step_up", details: ["mode": ["must be routine or step_up"]])
             }
-            try await env.store.setMode(personID: id, mode: mode, now: env.now())
+            let matches = EntityTag.ifMatch(request)
+            let written: ModeState
+            do {
+                switch try await env.store.setMode(personID: id, mode: mode, now: env.now(), if: { matches?(EntityTag.of(mode: $0)) ?? true }) {
+                case .stale(let current): throw EntityTag.preconditionFailed(current: EntityTag.of(mode: current))
+                case .written(let state): written = state
+                }
+            } catch StoreError.notFound(let message) {
+                throw APIError(status: .notFound, code: "not_found", message: message)
+            }
             try await env.store.audit(AuditEvent(at: env.now(), actor: context.actor, action: "mode.set", personID: id,
                                                  detail: mode.rawValue, requestID: context.id))
             let applied = try await SchedulerRunner(env: env).tick(now: env.now(), personID: id)
-            return try jsonResponse(["mode": mode.rawValue, "replanned": "created \(applied.created), expired \(applied.expired)"])
+            return try jsonResponse(ModeJSON(written, replanned: "created \(applied.created), expired \(applied.expired)")).tagged(EntityTag.of(mode: written))
+        }
+    }
+
+    struct ModeInput: Decodable {
+        var mode: String
+    }
+
+    /// `GET`/`PUT /api/v1/people/{id}/mode`.
+    struct ModeJSON: Encodable {
+        var mode: String
+        var changedAt: Date?
+        var replanned: String?
+
+        init(_ state: ModeState, replanned: String? = nil) {
+            mode = state.mode
+            changedAt = state.changedAt
+            self.replanned = replanned
+        }
+
+        enum CodingKeys: String, CodingKey { case mode, changedAt = "changed_at", replanned }
+
+        func encode(to encoder: any Encoder) throws {
+            var container = encoder.container(keyedBy: CodingKeys.self)
+            try container.encode(mode, forKey: .mode)
+            try container.encode(changedAt, forKey: .changedAt)
+            try container.encodeIfPresent(replanned, forKey: .replanned)
         }
     }
 
@@ -128,12 +183,14 @@ extension Routes {
         return record?.person.timezone ?? record.flatMap { env.configuration.pathways[$0.person.pathway]?.timezone } ?? env.configuration.settings.defaultTimeZone
     }
 
-    static func jsonObject(_ request: Request) async throws -> [String: Any] {
-        let body = try await request.body.collect(upTo: 64 * 1024)
-        guard let object = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any] else {
-            throw APIError(status: .badRequest, code: "invalid_json", message: "the body must be a JSON object")
-        }
-        return object
+    struct ReviewBooking: Decodable {
+        var at: String
+        var id: String?
+    }
+
+    struct ReviewOutcomeInput: Decodable {
+        var interpretation: String?
+        var note: String?
     }
 }
 
@@ -148,13 +205,15 @@ func parseInstantOrDate(_ text: String, timezone: String) -> Date? {
 struct ReviewsJSON: Encodable {
     var reviews: [ReviewJSON]
     var nextReview: ReviewJSON?
+    var nextCursor: String?
 
-    enum CodingKeys: String, CodingKey { case reviews, nextReview = "next_review" }
+    enum CodingKeys: String, CodingKey { case reviews, nextReview = "next_review", nextCursor = "next_cursor" }
 
     func encode(to encoder: any Encoder) throws {
         var container = encoder.container(keyedBy: CodingKeys.self)
         try container.encode(reviews, forKey: .reviews)
         try container.encode(nextReview, forKey: .nextReview)
+        try container.encode(nextCursor, forKey: .nextCursor)
     }
 }
 

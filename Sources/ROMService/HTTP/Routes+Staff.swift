@@ -14,44 +14,48 @@ extension Routes {
     static func people(_ table: inout RouteTable, _ env: ServiceEnvironment) {
         let importer = PeopleImporter(env: env)
         table.add(.post, "/api/v1/people", .roles([.ops, .integration])) { request, context in
-            let body = try await request.body.collect(upTo: 64 * 1024)
-            guard let object = try? JSONSerialization.jsonObject(with: Data(body.readableBytesView)) as? [String: Any] else {
-                throw APIError(status: .badRequest, code: "invalid_json",
-                               message: "the body must be a JSON object with \(PersonRowValidator.columns.joined(separator: ", "))")
-            }
-            var values: [String: String] = [:]
-            var problems: [String: [String]] = [:]
-            for (key, value) in object {
-                guard PersonRowValidator.columns.contains(key) || PersonRowValidator.optionalColumns.contains(key) else {
-                    problems[key, default: []].append("unknown field; allowed: \(PersonRowValidator.columns.joined(separator: ", "))")
-                    continue
+            try await idempotent(request, context, env) { raw in
+                // Field by field, as `rom people import` checks a row: every problem at once, by field.
+                let object = try RequestBody.decode([String: JSONValue].self, from: Data(raw))
+                var values: [String: String] = [:]
+                var problems: [String: [String]] = [:]
+                for (key, value) in object {
+                    guard PersonRowValidator.columns.contains(key) || PersonRowValidator.optionalColumns.contains(key) else {
+                        problems[key, default: []].append("unknown field; allowed: \((PersonRowValidator.columns + PersonRowValidator.optionalColumns).joined(separator: ", "))")
+                        continue
+                    }
+                    switch value {
+                    case .string(let text): values[key] = text
+                    case .null: break
+                    default: problems[key, default: []].append("must be a string")
+                    }
                 }
-                if let text = value as? String { values[key] = text } else if !(value is NSNull) {
-                    problems[key, default: []].append("must be a string")
+                let validated = importer.validator.validate(values, row: nil, line: nil)
+                if case .failure(let list) = validated {
+                    for problem in list.problems { problems[problem.column, default: []].append(problem.reason) }
                 }
+                guard problems.isEmpty, case .success(let person) = validated else {
+                    throw APIError(status: .unprocessableContent, code: "invalid_person", message: "the person was not saved; fix the fields in errors",
+                                   details: problems)
+                }
+                do {
+                    try await env.store.insertPeople([person], now: env.now())
+                } catch let error as StoreError {
+                    if case .unavailable = error { throw error }
+                    throw APIError(status: .conflict, code: "duplicate", message: error.description)
+                }
+                try await env.store.audit(AuditEvent(at: env.now(), actor: context.actor, action: "person.create",
+                                                     personID: person.id, detail: nil, requestID: context.id))
+                return try Answer.json(person, status: .created)
             }
-            if case .failure(let list) = importer.validator.validate(values, row: nil, line: nil) {
-                for problem in list.problems { problems[problem.column, default: []].append(problem.reason) }
-            }
-            guard problems.isEmpty, case .success(let person) = importer.validator.validate(values, row: nil, line: nil) else {
-                throw APIError(status: .unprocessableContent, code: "invalid_person", message: "the person was not saved; fix the fields in details",
-                               details: problems)
-            }
-            do {
-                try await env.store.insertPeople([person], now: env.now())
-            } catch let error as StoreError {
-                throw APIError(status: .conflict, code: "duplicate", message: error.description)
-            }
-            try await env.store.audit(AuditEvent(at: env.now(), actor: context.actor, action: "person.create",
-                                                 personID: person.id, detail: nil, requestID: context.id))
-            return try jsonResponse(person, status: .created)
         }
-        table.add(.get, "/api/v1/people", .roles([.ops, .clinician, .integration])) { _, context in
+        table.add(.get, "/api/v1/people", .roles([.ops, .clinician, .integration])) { request, context in
             let team = context.identity?.role == .clinician ? (context.identity?.team ?? "\u{0}") : nil
-            let people = try await env.store.people(team: team)
+            let request = try PageRequest(request, keyLength: 1)
+            let page = request.page(try await env.store.people(team: team, after: request.after?[0], limit: request.limit + 1)) { [$0.person.id] }
             try await env.store.audit(AuditEvent(at: env.now(), actor: context.actor, action: "people.list",
-                                                 personID: nil, detail: "\(people.count) people", requestID: context.id))
-            return try jsonResponse(["people": people.map(\.person)])
+                                                 personID: nil, detail: "\(page.items.count) people", requestID: context.id))
+            return try jsonResponse(ListPage(key: "people", items: page.items.map(\.person), nextCursor: page.nextCursor))
         }
         table.add(.get, "/api/v1/people/:id", .roles([.ops, .clinician, .integration])) { _, context in
             let id = context.parameters.get("id") ?? ""
@@ -206,3 +210,4 @@ extension Routes {
         }
     }
 }
+

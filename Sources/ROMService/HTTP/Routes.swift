@@ -19,6 +19,7 @@ public enum Routes {
         delivery(&table, env)
         checkin(&table, env)
         responses(&table, env)
+        fhir(&table, env)
         inboundSMS(&table, env)
         inboundEmail(&table, env)
         flags(&table, env)
@@ -79,6 +80,13 @@ public enum Routes {
                 return try jsonResponse(["status": "not_ready", "reason": "\(error)"], status: .serviceUnavailable)
             }
         }
+        // The API contract, for generating clients and for conformance tools.
+        table.add(.get, "/api/v1/openapi.json", .open) { _, _ in
+            var headers = HTTPFields()
+            headers[.contentType] = "application/json"
+            headers[.cacheControl] = "public, max-age=300"
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: APIDocument.json)))
+        }
         table.add(.get, "/metrics", .open) { _, _ in
             var buffer: [UInt8] = []
             env.metrics.emit(into: &buffer)
@@ -100,9 +108,13 @@ struct SecurityHeadersMiddleware: RouterMiddleware {
         var response: Response
         do {
             response = try await next(request, context)
-        } catch let error as any HTTPResponseError {
+        } catch let error as APIError {
             // Error answers (401, 404, 429 …) carry the same headers.
             response = try error.response(from: request, context: context)
+        } catch let error as any HTTPResponseError {
+            // The framework's own refusals (a body over a route's limit, an unknown path) as problem details too.
+            response = try APIError(status: error.status, code: Self.code(error.status), message: (error as? HTTPError)?.body ?? Self.describe(error.status),
+                                    headers: (error as? HTTPError)?.headers ?? [:]).response(from: request, context: context)
         } catch StoreError.unavailable {
             response = try databaseUnavailable(request, context: context)
         }
@@ -114,6 +126,25 @@ struct SecurityHeadersMiddleware: RouterMiddleware {
 }
 
 extension SecurityHeadersMiddleware {
+    static func code(_ status: HTTPResponse.Status) -> String {
+        switch status {
+        case .contentTooLarge: return "too_large"
+        case .notFound: return "not_found"
+        case .methodNotAllowed: return "method_not_allowed"
+        case .badRequest: return "bad_request"
+        default: return "http_\(status.code)"
+        }
+    }
+
+    static func describe(_ status: HTTPResponse.Status) -> String {
+        switch status {
+        case .contentTooLarge: return "the body is larger than this route takes"
+        case .notFound: return "no such route; see /api/v1/openapi.json"
+        case .methodNotAllowed: return "this route does not take that method; see /api/v1/openapi.json"
+        default: return status.reasonPhrase
+        }
+    }
+
     /// Seconds a caller is asked to wait while the database is unreachable.
     static let unavailableRetryAfter = 5
 
