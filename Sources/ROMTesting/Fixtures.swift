@@ -135,6 +135,13 @@ public enum Fixtures {
         return "rom_session=\(session)"
     }
 
+    /// A bearer token of `role` (and `team`), as the secret a client sends.
+    public static func bearerToken(_ store: SQLStore, role: Role, team: String? = nil, now: Date) async throws -> String {
+        let secret = Credentials.newSecret(prefix: "rom_\(role.rawValue)")
+        try await store.insertToken(id: newID(), hash: Credentials.hash(secret), role: role, team: team, label: nil, now: now)
+        return secret
+    }
+
     /// A staff account that signs in for real: `password` stored as bcrypt, and a new TOTP secret, returned with
     /// its otpauth URI and ten recovery codes.
     public static func staffAccount(_ store: SQLStore, email: String, role: Role, team: String?, password: String,

@@ -26,6 +26,13 @@ struct FHIRIntakeTests {
         return try all.mapValues { try JSONSerialization.data(withJSONObject: $0) }
     }
 
+    /// p1 enrolled, an integration token, and the resources for p1.
+    static func enrol(_ env: ServiceEnvironment) async throws -> (String, [String: Data]) {
+        _ = try await PeopleImporter(env: env).importCSV(
+            "id,given_name,phone,email,timezone,pathway,start_date,clinician,team\np1,Ana,+447700900001,,,community,2026-11-02,,north\n", partial: false)
+        return (try await Fixtures.bearerToken(env.store, role: .integration, now: env.now()), try resources(person: "p1"))
+    }
+
     func post(_ client: some TestClientProtocol, _ token: String, _ resource: Data?) async throws -> (HTTPResponse.Status, HTTPFields, [String: Any]) {
         let body = try #require(resource)
         let response = try await client.execute(uri: "/api/v1/fhir/QuestionnaireResponse", method: .post,
@@ -43,11 +50,7 @@ struct FHIRIntakeTests {
     @Test("Completed responses named by LOINC panel or canonical URL, with integer or LOINC-coded answers, are stored raw, scored and flagged like every channel; a resend is a 409")
     func accepted() async throws {
         try await Fixtures.withEnvironment { env in
-            _ = try await PeopleImporter(env: env).importCSV(
-                "id,given_name,phone,email,timezone,pathway,start_date,clinician,team\np1,Ana,+447700900001,,,community,2026-11-02,,north\n", partial: false)
-            let token = Credentials.newSecret(prefix: "rom_integration")
-            try await env.store.insertToken(id: newID(), hash: Credentials.hash(token), role: .integration, team: nil, label: nil, now: env.now())
-            let resources = try Self.resources(person: "p1")
+            let (token, resources) = try await Self.enrol(env)
             try await Application(router: Routes.router(env)).test(.router) { client in
                 // 2+1+3+0+1+2+0+1+0 = 10: moderate.
                 let (integers, _, first) = try await post(client, token, resources["phq9_loinc_integers"])
@@ -73,11 +76,7 @@ struct FHIRIntakeTests {
     @Test("Resources that cannot be scored as they stand get an OperationOutcome naming the problem and its element; nothing is stored")
     func refused() async throws {
         try await Fixtures.withEnvironment { env in
-            _ = try await PeopleImporter(env: env).importCSV(
-                "id,given_name,phone,email,timezone,pathway,start_date,clinician,team\np1,Ana,+447700900001,,,community,2026-11-02,,north\n", partial: false)
-            let token = Credentials.newSecret(prefix: "rom_integration")
-            try await env.store.insertToken(id: newID(), hash: Credentials.hash(token), role: .integration, team: nil, label: nil, now: env.now())
-            let resources = try Self.resources(person: "p1")
+            let (token, resources) = try await Self.enrol(env)
             try await Application(router: Routes.router(env)).test(.router) { client in
                 let cases: [(String, HTTPResponse.Status, String, String)] = [
                     ("in_progress", .unprocessableContent, "business-rule", "QuestionnaireResponse.status"),

@@ -72,9 +72,7 @@ struct OpenAPIContractTests {
     }
 
     static func token(_ env: ServiceEnvironment, _ role: Role, team: String? = nil) async throws -> String {
-        let secret = Credentials.newSecret(prefix: "rom_\(role.rawValue)")
-        try await env.store.insertToken(id: newID(), hash: Credentials.hash(secret), role: role, team: team, label: nil, now: env.now())
-        return secret
+        try await Fixtures.bearerToken(env.store, role: role, team: team, now: env.now())
     }
 
     static func call(_ client: some TestClientProtocol, _ method: HTTPRequest.Method, _ uri: String, _ token: String, body: String? = nil,
