@@ -269,20 +269,38 @@ public struct ReplyPipeline: Sendable {
     public func reprocessPending(receivedBefore: Date? = nil, now: Date) async throws -> Int {
         var count = 0
         for source in ["sms", "email"] {
-            let pending = try await env.store.pendingReplies(source: source, receivedBefore: receivedBefore)
-            count += pending.count
-            for message in pending {
-                let reply = ReceivedSMS(replyID: message.replyID, personID: message.personID)
-                guard let text = text(of: message.rawBody, contentType: message.contentType, source: source, gateway: message.gateway) else {
-                    try await env.store.quarantine(replyID: message.replyID, reason: "gateway \(message.gateway) no longer configured", now: now)
-                    continue
-                }
-                // A keyword is recorded as the message is stored, in the same transaction, so a pending one has none yet.
-                let named = source == "email" ? try await emailMessagePrompts(message.rawBody, contentType: message.contentType, gateway: message.gateway) : []
-                try await processText(text, reply: reply, channel: source, gateway: message.gateway, keywordRecorded: false, messagePrompts: named, now: now)
+            // Page after page until none is left (a backlog after a burst can be thousands); a page of replies that
+            // all stay pending (each failing the same way) ends the sweep instead of spinning on them.
+            var seen: Set<String> = []
+            while true {
+                let pending = try await env.store.pendingReplies(source: source, receivedBefore: receivedBefore)
+                let fresh = pending.filter { seen.insert($0.replyID).inserted }
+                guard !fresh.isEmpty else { break }
+                count += fresh.count
+                for message in fresh { try await reprocess(message, source: source, now: now) }
+                if pending.count < 500 { break }
             }
         }
         return count
+    }
+
+    /// One stored reply that is still waiting (the queue was full when it came): processed as the sweeper would.
+    /// False when it has been processed meanwhile.
+    public func reprocess(replyID: String, now: Date) async throws -> Bool {
+        guard let (source, message) = try await env.store.pendingReply(id: replyID) else { return false }
+        try await reprocess(message, source: source, now: now)
+        return true
+    }
+
+    private func reprocess(_ message: PendingSMS, source: String, now: Date) async throws {
+        let reply = ReceivedSMS(replyID: message.replyID, personID: message.personID)
+        guard let text = text(of: message.rawBody, contentType: message.contentType, source: source, gateway: message.gateway) else {
+            try await env.store.quarantine(replyID: message.replyID, reason: "gateway \(message.gateway) no longer configured", now: now)
+            return
+        }
+        // A keyword is recorded as the message is stored, in the same transaction, so a pending one has none yet.
+        let named = source == "email" ? try await emailMessagePrompts(message.rawBody, contentType: message.contentType, gateway: message.gateway) : []
+        try await processText(text, reply: reply, channel: source, gateway: message.gateway, keywordRecorded: false, messagePrompts: named, now: now)
     }
 
     /// The prompts of the message an email reply's `reply+<token>@` address names (empty when it names none).

@@ -121,16 +121,28 @@ extension ServiceEnvironment {
     /// `rom_reply_queue_full_total`).
     func processLater(replyID: String, _ body: @escaping @Sendable () async throws -> Void) {
         let logger = logger
-        let queued = background.start {
+        let env = self
+        let admission = background.start({
             do {
                 try await body()
             } catch {
                 logger.error("stored reply not processed yet; the sweeper will retry", metadata: ["reply": "\(replyID)", "error": "\(String(describing: type(of: error)))"])
             }
-        }
-        if !queued {
+        }, key: replyID, resume: { id in
+            // Refused by the full queue, remembered, and now a worker has room: the stored reply, processed as the sweeper would.
+            do {
+                _ = try await ReplyPipeline(env: env).reprocess(replyID: id, now: env.now())
+            } catch {
+                logger.error("stored reply not processed yet; the sweeper will retry", metadata: ["reply": "\(id)", "error": "\(String(describing: type(of: error)))"])
+            }
+        })
+        switch admission {
+        case .queued: break
+        case .remembered:
             metrics.makeCounter(descriptor: Metrics.replyQueueFull).increment()
-            logger.warning("reply queue full; the sweeper will process the stored reply", metadata: ["reply": "\(replyID)"])
+        case .refused:
+            metrics.makeCounter(descriptor: Metrics.replyQueueFull).increment()
+            logger.warning("reply queue and its overflow full; the sweeper will process the stored reply", metadata: ["reply": "\(replyID)"])
         }
     }
 }

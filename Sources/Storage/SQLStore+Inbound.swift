@@ -147,12 +147,23 @@ extension SQLStore {
             try await db.raw("""
                 SELECT id, gateway, person_id, raw_body, content_type FROM inbound_replies
                 WHERE source = \(bind: source) AND status = 'received' AND received_at_ms < \(bind: before) ORDER BY received_at_ms, \(insertionOrder) LIMIT \(literal: limit)
-                """).all().map {
-                PendingSMS(replyID: try $0.decode(column: "id", as: String.self), gateway: try $0.decode(column: "gateway", as: String.self),
-                           personID: try $0.decode(column: "person_id", as: String?.self),
-                           rawBody: Array(try $0.decode(column: "raw_body", as: Data.self)),
-                           contentType: try $0.decode(column: "content_type", as: String?.self) ?? "")
-            }
+                """).all().map(Self.pendingReply)
         }
+    }
+
+    /// One reply still waiting to be processed, with its source (`sms`, `email`); nil once processed or quarantined.
+    public func pendingReply(id: String) async throws -> (source: String, reply: PendingSMS)? {
+        try await read { db in
+            try await db.raw("""
+                SELECT id, source, gateway, person_id, raw_body, content_type FROM inbound_replies WHERE id = \(bind: id) AND status = 'received'
+                """).first().map { (try $0.decode(column: "source", as: String.self), try Self.pendingReply($0)) }
+        }
+    }
+
+    static func pendingReply(_ row: any SQLRow) throws -> PendingSMS {
+        PendingSMS(replyID: try row.decode(column: "id", as: String.self), gateway: try row.decode(column: "gateway", as: String.self),
+                   personID: try row.decode(column: "person_id", as: String?.self),
+                   rawBody: Array(try row.decode(column: "raw_body", as: Data.self)),
+                   contentType: try row.decode(column: "content_type", as: String?.self) ?? "")
     }
 }

@@ -157,4 +157,27 @@ struct ReprocessTests {
         #expect(try await ReplyPipeline(env: harness.env).reprocessPending(now: now) == 0, "processed once")
         await harness.close()
     }
+
+    @Test("A backlog bigger than one page (1,100 stored replies) is processed in one sweep; one resumed by id (a full queue's overflow) is processed once")
+    func backlog() async throws {
+        let harness = try await Harness.make(receiver: try HTTPReceiver(), smtp: nil)
+        try await harness.seed("p1,Ana,+447700900001,,,community,2026-11-02,,north")
+        let now = ISO8601DateFormatter().date(from: "2026-11-02T09:00:00Z")!
+        harness.clock.set(now)
+        var first: String?
+        for index in 0..<1_101 {
+            // Free text from p1: each waits in the team inbox once processed.
+            let stored = try await harness.env.store.receiveSMS(gateway: "test-sms", eventID: "SM\(index)", from: "+447700900001",
+                                                                rawBody: Array("MessageSid=SM\(index)&From=%2B447700900001&Body=thanks".utf8),
+                                                                contentType: "application/x-www-form-urlencoded", optIn: nil, now: now)
+            if first == nil { first = stored?.replyID }
+        }
+        let pipeline = ReplyPipeline(env: harness.env)
+        #expect(try await pipeline.reprocess(replyID: try #require(first), now: now), "the overflow's resume processes the stored reply")
+        #expect(try await pipeline.reprocess(replyID: try #require(first), now: now) == false, "and only once")
+        #expect(try await pipeline.reprocessPending(now: now) == 1_100, "every other one in one sweep, past the 500-row page")
+        #expect(try await harness.env.store.inboundReplies(source: "sms").allSatisfy { $0.status != "received" })
+        #expect(try await pipeline.reprocessPending(now: now) == 0)
+        await harness.close()
+    }
 }

@@ -50,4 +50,44 @@ struct BackgroundWorkTests {
         await work.drain()
         #expect(gauge.snapshot.done == 14)
     }
+
+    @Test("A full queue remembers the keys of what it refuses, up to its overflow capacity, and the workers resume each once as soon as they have room, in turn with new work")
+    func overflow() async throws {
+        let work = BackgroundWork(workers: 1, capacity: 2, overflowCapacity: 5)
+        let gate = Mutex(false)
+        let ran = Mutex<[String]>([])
+        func item(_ name: String) -> BackgroundWork.Item {
+            {
+                while !gate.withLock({ $0 }) { try? await Task.sleep(for: .milliseconds(5)) }
+                ran.withLock { $0.append(name) }
+            }
+        }
+        let resume: @Sendable (String) async -> Void = { key in ran.withLock { $0.append("resumed \(key)") } }
+        var admissions: [BackgroundWork.Admission] = []
+        admissions.append(work.start(item("r0"), key: "r0", resume: resume))
+        // The one worker takes r0 and waits at the gate; then two wait in the queue, five are remembered, two refused.
+        let started = ContinuousClock.now
+        while work.waiting > 0 && ContinuousClock.now - started < .seconds(10) { try await Task.sleep(for: .milliseconds(1)) }
+        for index in 1...9 { admissions.append(work.start(item("r\(index)"), key: "r\(index)", resume: resume)) }
+        #expect(admissions == [.queued, .queued, .queued] + Array(repeating: .remembered, count: 5) + [.refused, .refused])
+        #expect(work.waiting == 2 && work.remembered == 5)
+        gate.withLock { $0 = true }
+        await work.drain()
+        let order = ran.withLock { $0 }
+        #expect(Set(order) == ["r0", "r1", "r2", "resumed r3", "resumed r4", "resumed r5", "resumed r6", "resumed r7"], "each once; r8 and r9 are the sweeper's")
+        #expect(order.count == 8)
+        // Remembered keys go in turn with queued items, not after all of them.
+        let firstResumed = try #require(order.firstIndex { $0.hasPrefix("resumed") })
+        #expect(firstResumed <= 2, "\(order)")
+        #expect(work.remembered == 0 && work.waiting == 0)
+        // Without a way to resume, a full queue only refuses (nothing is remembered that nobody could work).
+        let plain = BackgroundWork(workers: 1, capacity: 1)
+        let hold = Mutex(false)
+        plain.start { while !hold.withLock({ $0 }) { try? await Task.sleep(for: .milliseconds(5)) } }
+        while plain.waiting > 0 { try await Task.sleep(for: .milliseconds(1)) }
+        #expect(plain.start({}, key: "a", resume: nil) == .queued)
+        #expect(plain.start({}, key: "b", resume: nil) == .refused)
+        hold.withLock { $0 = true }
+        await plain.drain()
+    }
 }
