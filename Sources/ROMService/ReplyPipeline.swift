@@ -234,19 +234,18 @@ public struct ReplyPipeline: Sendable {
         let settings = env.configuration.settings
         /// Keeps it for the team inbox with the reason and tells the person, once a day at most, how to answer.
         func inbox(_ reason: String, tell: Bool, flags: [NewFlag]) async throws {
-            try await env.store.quarantine(replyID: reply.replyID, reason: reason, flags: flags, now: now)
-            guard tell, channel == "sms" else { return }
-            try await env.store.queueReply(personID: person, replyID: reply.replyID, kind: "how_to_answer", channel: "sms", gateway: gateway,
-                                           text: settings.howToAnswerText, within: 86_400, now: now)
+            try await env.store.finishReply(replyID: reply.replyID, outcome: .quarantined(reason: reason, flags: flags),
+                                            autoReply: tell && channel == "sms" ? AutoReply(kind: "how_to_answer", channel: "sms", gateway: gateway,
+                                                                                            text: settings.howToAnswerText, within: 86_400) : nil,
+                                            now: now)
         }
         switch decision {
         case .consent(let optedIn):
-            try await env.store.recordConsent(personID: person, channel: channel, optedIn: optedIn, source: "sms_keyword", inboundReplyID: reply.replyID, now: now)
-            try await env.store.markProcessed(replyID: reply.replyID, reason: optedIn ? "opt_in" : "opt_out", now: now)
+            try await env.store.finishReply(replyID: reply.replyID, outcome: .processed(reason: optedIn ? "opt_in" : "opt_out"),
+                                            consent: .init(channel: channel, optedIn: optedIn), now: now)
         case .help:
-            try await env.store.queueReply(personID: person, replyID: reply.replyID, kind: "help", channel: "sms", gateway: gateway,
-                                           text: settings.helpText, within: 3_600, now: now)
-            try await env.store.markProcessed(replyID: reply.replyID, reason: "help", now: now)
+            try await env.store.finishReply(replyID: reply.replyID, outcome: .processed(reason: "help"),
+                                            autoReply: AutoReply(kind: "help", channel: "sms", gateway: gateway, text: settings.helpText, within: 3_600), now: now)
         case .quarantine(let reason, let tell):
             try await inbox(reason, tell: tell && flags.isEmpty, flags: flags)
         case .answers(let values, let placement):

@@ -63,19 +63,44 @@ extension SQLStore {
     @discardableResult
     public func queueReply(personID: String, replyID: String, kind: String, channel: String, gateway: String, text: String,
                            within: TimeInterval, now: Date) async throws -> Bool {
-        let stamp = now.millis
-        return try await transaction { db in
-            let recent = try await db.raw("""
-                SELECT 1 AS hit FROM outbox_messages WHERE person_id = \(bind: personID) AND purpose = 'reply'
-                AND idempotency_key LIKE \(bind: "reply:\(kind):%") AND created_at_ms > \(bind: stamp - Int64(within * 1000)) LIMIT 1
-                """).first()
-            guard recent == nil else { return false }
-            try await Self.enqueue(db, promptID: nil, personID: personID, purpose: OutboxPurpose.reply, channel: channel, gateway: gateway,
-                                   dueAt: stamp, key: "reply:\(kind):\(replyID)", payload: DirectMessage(recipient: nil, subject: nil, text: text).encoded(),
-                                   now: stamp)
-            return true
+        try await transaction { db in
+            try await Self.queueReply(db, personID: personID, replyID: replyID,
+                                      AutoReply(kind: kind, channel: channel, gateway: gateway, text: text, within: within), now: now)
         }
     }
+
+    static func queueReply(_ db: any SQLDatabase, personID: String, replyID: String, _ reply: AutoReply, now: Date) async throws -> Bool {
+        let stamp = now.millis
+        let recent = try await db.raw("""
+            SELECT 1 AS hit FROM outbox_messages WHERE person_id = \(bind: personID) AND purpose = 'reply'
+            AND idempotency_key LIKE \(bind: "reply:\(reply.kind):%") AND created_at_ms > \(bind: stamp - Int64(reply.within * 1000)) LIMIT 1
+            """).first()
+        guard recent == nil else { return false }
+        try await enqueue(db, promptID: nil, personID: personID, purpose: OutboxPurpose.reply, channel: reply.channel, gateway: reply.gateway,
+                          dueAt: stamp, key: "reply:\(reply.kind):\(replyID)", payload: DirectMessage(recipient: nil, subject: nil, text: reply.text).encoded(),
+                          now: stamp)
+        return true
+    }
+}
+
+/// An automatic answer to a reply (help text, how to answer): at most one of its kind per person within `within` seconds.
+public struct AutoReply: Sendable {
+    public var kind: String
+    public var channel: String
+    public var gateway: String
+    public var text: String
+    public var within: TimeInterval
+
+    public init(kind: String, channel: String, gateway: String, text: String, within: TimeInterval) {
+        self.kind = kind
+        self.channel = channel
+        self.gateway = gateway
+        self.text = text
+        self.within = within
+    }
+}
+
+extension SQLStore {
 
     /// Queues a team alert for every urgent flag not yet alerted, and an escalation for every urgent flag still open
     /// (not acknowledged) past its team's escalation time. Flags are durable before this runs, so a stop in between only

@@ -85,20 +85,58 @@ extension SQLStore {
     /// Keeps a reply that could not be used, with the reason, for a person to act on (the team inbox). Nothing is
     /// dropped. `flags` (a risk phrase in the text) are raised in the same transaction.
     public func quarantine(replyID: String, reason: String, flags: [NewFlag] = [], now: Date) async throws {
-        try await transaction { db in
-            let row = try await db.raw("""
-                UPDATE inbound_replies SET status = 'quarantined', reason = \(bind: reason), processed_at_ms = \(bind: now.millis)
-                WHERE id = \(bind: replyID) AND status = 'received' RETURNING person_id
-                """).first()
-            guard let row, let person = try row.decode(column: "person_id", as: String?.self) else { return }
-            _ = try await Self.insertFlags(db, flags, personID: person, replyID: replyID, now: now.millis)
-        }
+        _ = try await finishReply(replyID: replyID, outcome: .quarantined(reason: reason, flags: flags), now: now)
     }
 
     /// Marks a reply handled with a note (e.g. `help`).
     public func markProcessed(replyID: String, reason: String?, now: Date) async throws {
+        _ = try await finishReply(replyID: replyID, outcome: .processed(reason: reason), now: now)
+    }
+
+    /// How a stored reply ends when it is not scored.
+    public enum ReplyOutcome: Sendable {
+        /// Kept for the team inbox with its reason (and any flags its text raised).
+        case quarantined(reason: String, flags: [NewFlag])
+        case processed(reason: String?)
+    }
+
+    /// A keyword's consent change, recorded with the reply that asked for it.
+    public struct KeywordConsent: Sendable {
+        public var channel: String
+        public var optedIn: Bool
+
+        public init(channel: String, optedIn: Bool) {
+            self.channel = channel
+            self.optedIn = optedIn
+        }
+    }
+
+    /// Ends a stored reply in one transaction (one commit, where three separate writes took three): its status and
+    /// reason, the flags its text raised, a keyword's consent and the automatic answer to the person, all or none.
+    /// Only a reply still `received` is ended, so a second run (the sweeper racing a slow request) writes nothing and
+    /// sends no second answer. Returns whether this call ended it.
+    @discardableResult
+    public func finishReply(replyID: String, outcome: ReplyOutcome, consent: KeywordConsent? = nil, autoReply: AutoReply? = nil,
+                            now: Date) async throws -> Bool {
         try await transaction { db in
-            try await db.raw("UPDATE inbound_replies SET status = 'processed', reason = \(bind: reason), processed_at_ms = \(bind: now.millis) WHERE id = \(bind: replyID) AND status = 'received'").run()
+            let (status, reason, flags): (String, String?, [NewFlag])
+            switch outcome {
+            case .quarantined(let why, let raised): (status, reason, flags) = ("quarantined", why, raised)
+            case .processed(let why): (status, reason, flags) = ("processed", why, [])
+            }
+            let row = try await db.raw("""
+                UPDATE inbound_replies SET status = \(bind: status), reason = \(bind: reason), processed_at_ms = \(bind: now.millis)
+                WHERE id = \(bind: replyID) AND status = 'received' RETURNING person_id
+                """).first()
+            guard let row else { return false }
+            guard let person = try row.decode(column: "person_id", as: String?.self) else { return true }
+            _ = try await Self.insertFlags(db, flags, personID: person, replyID: replyID, now: now.millis)
+            if let consent {
+                try await Self.insertConsent(db, personID: person, channel: consent.channel, optedIn: consent.optedIn, source: "sms_keyword",
+                                             inboundReplyID: replyID, now: now.millis)
+            }
+            if let autoReply { _ = try await Self.queueReply(db, personID: person, replyID: replyID, autoReply, now: now) }
+            return true
         }
     }
 
