@@ -67,10 +67,25 @@ public struct OutboxWorker: Sendable {
         self.logger = logger
     }
 
+    /// Most outbox rows one claim or record transaction writes on SQLite (a message is never split between two).
+    public static let writeChunk = 100
+
     /// One pass: claim what is due now, check each claim, store the link tokens, send `concurrency` at a time,
-    /// and record every outcome. Reads, token writes and outcome writes each take one database round for the batch.
+    /// and record every outcome. Reads and token writes take one database round for the batch; claims and outcome
+    /// writes one per `writeChunk` rows on SQLite (one for the batch on PostgreSQL).
     public func runOnce() async throws -> Summary {
-        let claims = try await store.claimDue(now: clock(), limit: batch, lease: lease)
+        // On SQLite the batch is claimed, and later recorded, in transactions of at most `writeChunk` rows: it has one
+        // writer, and a webhook storing a person's reply waits behind whatever transaction holds it (R39). PostgreSQL
+        // writes side by side, where each extra transaction only costs round trips: one for the batch.
+        let chunkRows = store.engine == .sqlite ? Self.writeChunk : batch
+        var claims: [ClaimedMessage] = []
+        var rows = 0
+        while rows < batch {
+            let chunk = try await store.claimDue(now: clock(), limit: min(chunkRows, batch - rows), lease: lease)
+            guard !chunk.isEmpty else { break }
+            claims += chunk
+            rows += chunk.reduce(0) { $0 + $1.rowIDs.count }
+        }
         var summary = Summary()
         summary.claimed = claims.count
         guard !claims.isEmpty else { return summary }
@@ -163,7 +178,20 @@ public struct OutboxWorker: Sendable {
             }
         }
 
-        let held = try await store.record(outcomes, now: clock())
+        var held: [Bool] = []
+        held.reserveCapacity(outcomes.count)
+        var start = 0
+        while start < outcomes.count {
+            // Whole messages per transaction, about `writeChunk` rows each.
+            var end = start
+            var written = 0
+            while end < outcomes.count && (end == start || written + outcomes[end].1.rowIDs.count <= chunkRows) {
+                written += outcomes[end].1.rowIDs.count
+                end += 1
+            }
+            held += try await store.record(Array(outcomes[start..<end]), now: clock())
+            start = end
+        }
         var stale = Set<String>()
         for ((result, claim), kept) in zip(outcomes, held) {
             if !kept {
