@@ -343,6 +343,8 @@ public struct ReplyPipeline: Sendable {
     public struct InboxProblem: Error, Sendable, CustomStringConvertible {
         public var code: String
         public var description: String
+        /// The answer (1-based) at fault, when it is one item's.
+        public var item: Int? = nil
     }
 
     /// Scores a quarantined reply against one of the person's prompts (or as a response to `instrument` when no prompt
@@ -369,7 +371,7 @@ public struct ReplyPipeline: Sendable {
         let values: [Int?]
         if let typed, !typed.trimmingCharacters(in: .whitespaces).isEmpty {
             do { values = try AnswerParsing.parseList(typed) } catch {
-                return .failure(InboxProblem(code: error.code, description: error.description))
+                return .failure(InboxProblem(code: error.code, description: error.description, item: error.item))
             }
         } else if case .answers(_, let read, _) = SMSReply.parse(text(of: item.rawBody, contentType: item.contentType, source: item.channel,
                                                                         gateway: item.gateway) ?? "") {
@@ -378,7 +380,7 @@ public struct ReplyPipeline: Sendable {
             return .failure(InboxProblem(code: "no_answers", description: "the reply has no answers to read; type them, e.g. 1,2,0,3,1,0,2,1,0"))
         }
         switch try await answer(values, instrument: measure, placement: placement, personID: person, source: item.channel) {
-        case .failure(let error): return .failure(InboxProblem(code: error.code, description: error.description))
+        case .failure(let error): return .failure(InboxProblem(code: error.code, description: error.description, item: error.item))
         case .success(let scored):
             guard try await env.store.resolveInboxItem(id: item.id, personID: person, resolution: .matched([scored]), by: actor, note: note, now: now) else {
                 return .failure(InboxProblem(code: "already_handled", description: "someone has dealt with this reply already"))

@@ -95,6 +95,9 @@ struct InboxTests {
             let phq9 = try #require(try await env.store.openPrompts(personID: "p2", now: harness.clock.now).first { $0.instrument == "phq9" })
             let (bad, badBody) = try await json(client, .post, "/api/v1/inbox/\(codeID)/match", south, #"{"prompt": "\#(phq9.id)", "answers": "1,2,3"}"#)
             #expect(bad == .unprocessableContent, "three answers for a nine-item form: \(badBody)")
+            let (outOfRange, problemBody) = try await json(client, .post, "/api/v1/inbox/\(codeID)/match", south, #"{"prompt": "\#(phq9.id)", "answers": "1,2,3,0,7,0,0,0,1"}"#)
+            #expect(outOfRange == .unprocessableContent && problemBody["item"] as? Int == 5 && problemBody["code"] as? String == "out_of_range",
+                    "a typed answer out of range names its item: \(problemBody)")
             let (matched, _) = try await json(client, .post, "/api/v1/inbox/\(codeID)/match", south, #"{"prompt": "\#(phq9.id)", "answers": "1,2,3,0,0,0,0,0,1"}"#)
             #expect(matched == .ok)
             let scored = try await env.store.transaction { db in

@@ -88,7 +88,8 @@ extension Routes {
                                                      answers: fields["answers"], actor: actor, note: note, now: now) {
             case .success: break
             case .failure(let problem):
-                throw APIError(status: problem.code == "already_handled" ? .conflict : .unprocessableContent, code: problem.code, message: problem.description)
+                throw APIError(status: problem.code == "already_handled" ? .conflict : .unprocessableContent, code: problem.code, message: problem.description,
+                               item: problem.item)
             }
         case .optOut:
             guard item.personID != nil, item.channel == "sms" || item.channel == "email" else {
