@@ -17,7 +17,7 @@ enum Metrics {
     static var outboxOldestDue: MetricNameDescriptor { MetricNameDescriptor(namespace: "rom", metricName: "outbox_oldest_due_age", unitName: "seconds",
                                                        helpText: "How long the oldest due, still queued outbox row has waited (0 when none)") }
     static var replyQueueFull: MetricNameDescriptor { MetricNameDescriptor(namespace: "rom", metricName: "reply_queue_full", unitName: "total",
-                                                      helpText: "Stored replies left for the sweeper because the processing queue was full") }
+                                                      helpText: "Stored replies the full processing queue did not take (remembered and processed when a worker has room, or by the sweeper)") }
     static var serviceRan: MetricNameDescriptor { MetricNameDescriptor(namespace: "rom", metricName: "service_ran", unitName: nil,
                                                   helpText: "1 when this instance's last turn ran the job (scheduler, sweeper), 0 when another instance held it") }
     static var serviceLastRun: MetricNameDescriptor { MetricNameDescriptor(namespace: "rom", metricName: "service_last_run", unitName: "timestamp_seconds",

@@ -59,16 +59,7 @@ public enum OutboxPurpose {
 extension SQLStore {
     /// Queues an auto-reply to a person's SMS, keyed by the reply it answers (so reprocessing never sends it twice).
     /// `kind` limits repeats: at most one reply of a kind per person per `within` (an auto-responder cannot start a loop).
-    /// Returns whether a reply was queued.
-    @discardableResult
-    public func queueReply(personID: String, replyID: String, kind: String, channel: String, gateway: String, text: String,
-                           within: TimeInterval, now: Date) async throws -> Bool {
-        try await transaction { db in
-            try await Self.queueReply(db, personID: personID, replyID: replyID,
-                                      AutoReply(kind: kind, channel: channel, gateway: gateway, text: text, within: within), now: now)
-        }
-    }
-
+    /// Returns whether a reply was queued. Runs inside `finishReply`'s transaction.
     static func queueReply(_ db: any SQLDatabase, personID: String, replyID: String, _ reply: AutoReply, now: Date) async throws -> Bool {
         let stamp = now.millis
         let recent = try await db.raw("""

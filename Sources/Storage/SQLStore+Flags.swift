@@ -78,9 +78,9 @@ extension SQLStore {
                             if condition: (@Sendable (FlagRecord) -> Bool)? = nil) async throws -> Result<Void, FlagUpdateError> {
         let order = ["open": 0, "acknowledged": 1, "actioned": 2]
         return try await transaction { db in
-            guard let row = try await db.raw("SELECT status, person_id FROM flags WHERE id = \(bind: id)").first() else { return .failure(.notFound) }
-            if let condition, let flag = try await Self.flag(db, id: id), !condition(flag) { return .failure(.stale(current: flag)) }
-            let current = try row.decode(column: "status", as: String.self)
+            guard let flag = try await Self.flag(db, id: id) else { return .failure(.notFound) }
+            if let condition, !condition(flag) { return .failure(.stale(current: flag)) }
+            let current = flag.status
             guard let from = order[current], let to = order[status], to > from else { return .failure(.backwards(current: current)) }
             if status == "acknowledged" {
                 try await db.raw("""
@@ -94,7 +94,7 @@ extension SQLStore {
                            note = COALESCE(\(bind: note), note) WHERE id = \(bind: id)
                     """).run()
             }
-            try await insertAudit(AuditEvent(at: now, actor: actor, action: "flag.\(status)", personID: try row.decode(column: "person_id", as: String.self),
+            try await insertAudit(AuditEvent(at: now, actor: actor, action: "flag.\(status)", personID: flag.personID,
                                              detail: id, requestID: nil), db: db)
             return .success(())
         }

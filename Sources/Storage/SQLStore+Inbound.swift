@@ -88,11 +88,6 @@ extension SQLStore {
         _ = try await finishReply(replyID: replyID, outcome: .quarantined(reason: reason, flags: flags), now: now)
     }
 
-    /// Marks a reply handled with a note (e.g. `help`).
-    public func markProcessed(replyID: String, reason: String?, now: Date) async throws {
-        _ = try await finishReply(replyID: replyID, outcome: .processed(reason: reason), now: now)
-    }
-
     /// How a stored reply ends when it is not scored.
     public enum ReplyOutcome: Sendable {
         /// Kept for the team inbox with its reason (and any flags its text raised).

@@ -29,12 +29,18 @@ struct PageRequest: Sendable, Equatable {
         }
         after = nil
         if let text = query["cursor"].map(String.init) {
-            guard let key = Self.decode(text), key.count == keyLength else {
-                throw APIError(status: .badRequest, code: "invalid_cursor",
-                               message: "`cursor` is not one this list gave out; pass `next_cursor` from the previous page unchanged, or leave it out for the first page")
-            }
+            guard let key = Self.decode(text), key.count == keyLength else { throw Self.invalidCursor }
             after = key
         }
+    }
+
+    static let invalidCursor = APIError(status: .badRequest, code: "invalid_cursor",
+                                        message: "`cursor` is not one this list gave out; pass `next_cursor` from the previous page unchanged, or leave it out for the first page")
+
+    /// A whole-number part of the cursor's key (a time in ms); a tampered one is `invalid_cursor`.
+    static func number(_ part: String) throws -> Int64 {
+        guard let value = Int64(part) else { throw invalidCursor }
+        return value
     }
 
     static func encode(_ key: [String]) -> String {

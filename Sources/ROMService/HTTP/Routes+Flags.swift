@@ -12,10 +12,7 @@ extension Routes {
             let team = context.identity?.role == .clinician ? (context.identity?.team ?? "\u{0}") : nil
             let all = try statusFilter(request) == "all"
             let paging = try PageRequest(request, keyLength: 3)
-            let after = try paging.after.map { key in
-                guard let raised = Int64(key[1]) else { throw APIError(status: .badRequest, code: "invalid_cursor", message: "`cursor` is not one this list gave out") }
-                return (urgent: key[0] == "0", raisedAtMillis: raised, id: key[2])
-            }
+            let after = try paging.after.map { key in (urgent: key[0] == "0", raisedAtMillis: try PageRequest.number(key[1]), id: key[2]) }
             let page = paging.page(try await env.store.flags(team: team, openOnly: !all, after: after, limit: paging.limit + 1)) { flag in
                 [flag.severity == "urgent" ? "0" : "1", String(flag.raisedAt.millis), flag.id]
             }

@@ -15,10 +15,7 @@ extension Routes {
         table.add(.get, "/api/v1/inbox", .roles([.ops, .clinician])) { request, context in
             let all = try statusFilter(request) == "all"
             let paging = try PageRequest(request, keyLength: 2)
-            let after = try paging.after.map { key in
-                guard let received = Int64(key[0]) else { throw APIError(status: .badRequest, code: "invalid_cursor", message: "`cursor` is not one this list gave out") }
-                return (receivedAtMillis: received, id: key[1])
-            }
+            let after = try paging.after.map { key in (receivedAtMillis: try PageRequest.number(key[0]), id: key[1]) }
             let page = paging.page(try await env.store.inboxItems(team: inboxTeam(context), includeHandled: all, after: after, limit: paging.limit + 1)) {
                 [String($0.receivedAt.millis), $0.id]
             }

@@ -37,7 +37,7 @@ extension Routes {
             let reviews = try await env.store.reviews(personID: id).sorted { ($0.at.millis, $0.id) < ($1.at.millis, $1.id) }
             var rest = reviews[...]
             if let after = paging.after {
-                guard let at = Int64(after[0]) else { throw APIError(status: .badRequest, code: "invalid_cursor", message: "`cursor` is not one this list gave out") }
+                let at = try PageRequest.number(after[0])
                 rest = rest.drop { ($0.at.millis, $0.id) <= (at, after[1]) }
             }
             let page = paging.page(Array(rest.prefix(paging.limit + 1))) { [String($0.at.millis), $0.id] }

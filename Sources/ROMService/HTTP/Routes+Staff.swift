@@ -51,8 +51,8 @@ extension Routes {
         }
         table.add(.get, "/api/v1/people", .roles([.ops, .clinician, .integration])) { request, context in
             let team = context.identity?.role == .clinician ? (context.identity?.team ?? "\u{0}") : nil
-            let request = try PageRequest(request, keyLength: 1)
-            let page = request.page(try await env.store.people(team: team, after: request.after?[0], limit: request.limit + 1)) { [$0.person.id] }
+            let paging = try PageRequest(request, keyLength: 1)
+            let page = paging.page(try await env.store.people(team: team, after: paging.after?[0], limit: paging.limit + 1)) { [$0.person.id] }
             try await env.store.audit(AuditEvent(at: env.now(), actor: context.actor, action: "people.list",
                                                  personID: nil, detail: "\(page.items.count) people", requestID: context.id))
             return try jsonResponse(ListPage(key: "people", items: page.items.map(\.person), nextCursor: page.nextCursor))
