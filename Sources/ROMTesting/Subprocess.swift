@@ -63,3 +63,34 @@ public final class Subprocess: @unchecked Sendable {
         }
     }
 }
+
+extension Subprocess {
+    /// `rom serve` that did not answer `/healthz` in any of its tries; what it printed on each.
+    public struct ServeDidNotStart: Error, CustomStringConvertible {
+        public var stderr: String
+        public var description: String { "rom serve did not start:\n\(stderr)" }
+    }
+
+    /// Starts `rom serve` with `arguments` on a fresh port and waits until `/healthz` answers 200 (up to 20 s a try);
+    /// if it exits first (the port was taken, say), tries again on another port, three times in all. Ports come from
+    /// below Linux's ephemeral range (32768 and up), so no outgoing connection of another test holds one. Sets
+    /// `ROM_LISTEN` and `ROM_PUBLIC_URL`; returns the running process and its base URL.
+    public static func serve(_ arguments: [String], environment: [String: String]) async throws -> (Subprocess, String) {
+        var failures: [String] = []
+        for _ in 0..<3 {
+            let port = Int.random(in: 20_000...32_700)
+            let base = "http://127.0.0.1:\(port)"
+            let serve = try Subprocess(rom, ["serve"] + arguments,
+                                       environment: environment.merging(["ROM_LISTEN": "127.0.0.1:\(port)", "ROM_PUBLIC_URL": base]) { $1 })
+            let deadline = Date().addingTimeInterval(20)
+            while Date() < deadline && serve.process.isRunning {
+                let probe = try await runAsync("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "1", "\(base)/healthz"])
+                if probe.stdout == "200" { return (serve, base) }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            kill(serve.pid, SIGKILL)
+            failures.append("port \(port): " + String(serve.finish().stderr.suffix(1_000)))
+        }
+        throw ServeDidNotStart(stderr: failures.joined(separator: "\n---\n"))
+    }
+}

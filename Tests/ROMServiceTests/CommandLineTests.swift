@@ -276,18 +276,11 @@ struct CommandLineTests {
     @Test("rom serve answers /healthz and stops gracefully on SIGTERM")
     func serveLifecycle() async throws {
         let folder = try Fixtures.temporaryDirectory()
-        let port = Int.random(in: 20_000...40_000)
-        let env = ["ROM_DATABASE_URL": "sqlite:\(folder)/rom.sqlite", "ROM_LISTEN": "127.0.0.1:\(port)"]
+        let env = ["ROM_DATABASE_URL": "sqlite:\(folder)/rom.sqlite"]
         #expect(try rom(["migrate", "--config", Fixtures.configDirectory], environment: env).status == 0)
-        let serve = try Subprocess(Subprocess.rom, ["serve", "--config", Fixtures.configDirectory], environment: env)
-        var healthy = false
-        for _ in 0..<100 where !healthy {
-            try await Task.sleep(for: .milliseconds(100))
-            if let (data, _) = try? await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/healthz")!) {
-                healthy = String(decoding: data, as: UTF8.self).contains("ok")
-            }
-        }
-        #expect(healthy, "rom serve did not answer /healthz within 10 s")
+        let (serve, base) = try await Subprocess.serve(["--config", Fixtures.configDirectory], environment: env)
+        let (data, _) = try await URLSession.shared.data(from: URL(string: "\(base)/healthz")!)
+        #expect(String(decoding: data, as: UTF8.self).contains("ok"))
         serve.process.terminate()
         let stopped = serve.finish()
         #expect(stopped.status == 0)
