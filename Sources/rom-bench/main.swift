@@ -256,6 +256,11 @@ func benchTick(rows: Int) async throws {
     for (name, at, full) in [("first", now, true), ("steady", now.addingTimeInterval(60), false), ("next_day", now.addingTimeInterval(86_400), false)] {
         try await sendDue(by: at)
         clock.set(at)
+        // `ROM_BENCH_PAUSE=next_day` (or first, steady): a pause before that tick, for `perf record -p PID`.
+        if ProcessInfo.processInfo.environment["ROM_BENCH_PAUSE"] == name {
+            FileHandle.standardError.write(Data("pid \(getpid()) ready for the \(name) tick\n".utf8))
+            try await Task.sleep(for: .seconds(2))
+        }
         var applied = AppliedPlan()
         let elapsed = try await secondsAsync { applied = try await runner.tick(now: at, full: full) }
         fields["\(name)_seconds"] = elapsed
@@ -263,6 +268,7 @@ func benchTick(rows: Int) async throws {
         fields["\(name)_created"] = applied.created
         fields["\(name)_reminded"] = applied.reminded
         fields["\(name)_expired"] = applied.expired
+        fields["\(name)_missed"] = applied.missed
     }
     var usage = rusage()
     getrusage(RUSAGE_SELF.rawValue, &usage)
