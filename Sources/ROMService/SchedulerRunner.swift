@@ -52,7 +52,7 @@ public struct SchedulerRunner: Sendable {
 
     /// Plans and applies at `now` the enrolments that need it — those whose attention instant has come
     /// (`Planner.nextAttention`), or with `full` every enrolment, or one person's — a page at a time, five hundred
-    /// enrolments' actions to a transaction; then records when each needs the scheduler next.
+    /// enrolments to a transaction with when each needs the scheduler next.
     ///
     /// A full tick is for when the configuration may have changed (the first tick of a process); the incremental one
     /// reads only what is due, so its cost follows the work to do, not the number of people.
@@ -63,40 +63,39 @@ public struct SchedulerRunner: Sendable {
         let planners = self.planners()
         let seconds = Int64(now.timeIntervalSince1970)
         var total = AppliedPlan()
-        var after: String?
+        var after: SchedulingCursor?
         while true {
             let inputs = try await env.store.schedulingInputs(personID: personID, recordsSince: now.addingTimeInterval(-TimeInterval(lead + 2 * 86_400)),
                                                               due: full || personID != nil ? nil : now, after: after, limit: Self.page) {
                 pathways[$0]?.timezone ?? "Europe/London"
             }
             guard let last = inputs.last else { break }
-            after = last.enrolment.id
-            var attention: [(enrolmentID: String, at: Int64, version: Int64)] = []
-            attention.reserveCapacity(inputs.count)
-            var plans: [SQLStore.EnrolmentPlan] = []
+            after = last.cursor
+            // Each enrolment's plan (if it has anything to do) and when it needs the scheduler next.
+            var work: [(plan: SQLStore.EnrolmentPlan?, attention: (enrolmentID: String, at: Int64, version: Int64))] = []
+            work.reserveCapacity(inputs.count)
             for input in inputs {
                 guard let planner = planner(for: input, pathways: planners) else {
                     env.logger.warning("enrolment skipped: unknown pathway or zone", metadata: ["enrolment": "\(input.enrolment.id)"])
                     // Looked at again after a gap, not at every tick.
-                    attention.append((input.enrolment.id, (seconds + Planner.longestAttentionGap) * 1000, input.attentionVersion))
+                    work.append((nil, (input.enrolment.id, (seconds + Planner.longestAttentionGap) * 1000, input.attentionVersion)))
                     continue
                 }
                 let actions = planner.plan(input.enrolment, booked: input.booked, history: input.history, now: seconds, horizon: seconds + Self.lookahead)
                 let reviews = planner.reviewChanges(for: input.enrolment, booked: input.booked, recorded: input.recorded, now: seconds, horizon: seconds + Self.lookahead)
-                if !actions.isEmpty || !reviews.isEmpty {
-                    plans.append(SQLStore.EnrolmentPlan(actions: actions, reviews: reviews, input: input, pathway: planner.pathway))
-                }
                 // The attention follows from the history as the actions leave it.
                 var history = input.history
                 history.apply(actions) { _ in "" }
                 let next = planner.nextAttention(for: input.enrolment, booked: input.booked, history: history, now: seconds, lookahead: Self.lookahead)
-                attention.append((input.enrolment.id, next * 1000, input.attentionVersion))
+                let plan = actions.isEmpty && reviews.isEmpty ? nil : SQLStore.EnrolmentPlan(actions: actions, reviews: reviews, input: input, pathway: planner.pathway)
+                work.append((plan, (input.enrolment.id, next * 1000, input.attentionVersion)))
             }
-            // Five hundred enrolments to a commit (a commit is an fsync); each prompt still lands with its outbox row.
-            for chunk in stride(from: 0, to: plans.count, by: 500) {
-                total = total + (try await env.store.apply(Array(plans[chunk..<min(chunk + 500, plans.count)]), now: now))
+            // Five hundred enrolments to a commit (a commit is an fsync), each chunk's plans with its enrolments' next
+            // attention; each prompt still lands with its outbox row.
+            for start in stride(from: 0, to: work.count, by: 500) {
+                let chunk = work[start..<min(start + 500, work.count)]
+                total = total + (try await env.store.apply(chunk.compactMap(\.plan), attention: chunk.map(\.attention), now: now))
             }
-            try await env.store.setAttention(attention)
             if inputs.count < Self.page { break }
         }
         return total

@@ -14,6 +14,24 @@ public struct SchedulingInput: Sendable {
     public var recorded: [RecordedReview] = []
     /// The enrolment's attention version when read (see `setAttention`).
     public var attentionVersion: Int64 = 0
+    /// When the enrolment needed the scheduler next, as read (milliseconds).
+    public var attentionAt: Int64 = 0
+
+    /// Where the page after this enrolment starts.
+    public var cursor: SchedulingCursor { SchedulingCursor(attentionAt: attentionAt, enrolmentID: enrolment.id) }
+}
+
+/// Where the next page of a scheduler read starts: after this enrolment, in the order the read walks — attention
+/// instant then id when reading what is due (the attention index, so each page is a range, not a sort of everything
+/// due), id otherwise.
+public struct SchedulingCursor: Sendable, Equatable {
+    public var attentionAt: Int64
+    public var enrolmentID: String
+
+    public init(attentionAt: Int64, enrolmentID: String) {
+        self.attentionAt = attentionAt
+        self.enrolmentID = enrolmentID
+    }
 }
 
 /// What applying a plan did.
@@ -44,19 +62,28 @@ extension SQLStore {
     /// `recordsSince` bounds the cadence and baseline review records read (the planner looks back only a check-in's
     /// lead); booked reviews are always read, as they anchor the cadence.
     ///
-    /// With `due`, only enrolments whose attention instant has come by then (see `Planner.nextAttention`); with
-    /// `after` and `limit`, one page of them in id order, the rest of the reads scoped to that page.
-    public func schedulingInputs(personID: String? = nil, recordsSince: Date? = nil, due: Date? = nil, after: String? = nil, limit: Int? = nil,
+    /// With `due`, only enrolments whose attention instant has come by then (see `Planner.nextAttention`), in
+    /// attention order; with `after` and `limit`, one page of them (see `SchedulingCursor`), the rest of the reads
+    /// scoped to that page.
+    public func schedulingInputs(personID: String? = nil, recordsSince: Date? = nil, due: Date? = nil, after: SchedulingCursor? = nil, limit: Int? = nil,
                                  defaultTimezone: @Sendable (String) -> String) async throws -> [SchedulingInput] {
         try await read { db in
             var filter = personID.map { SQLQueryString("AND e.person_id = \(bind: $0)") } ?? SQLQueryString("")
-            if let due { filter = filter + SQLQueryString(" AND e.attention_at_ms <= \(bind: due.millis)") }
-            if let after { filter = filter + SQLQueryString(" AND e.id > \(bind: after)") }
+            if let due {
+                filter = filter + SQLQueryString(" AND e.attention_at_ms <= \(bind: due.millis)")
+                if let after {
+                    filter = filter + SQLQueryString(" AND (e.attention_at_ms, e.id) > (\(bind: after.attentionAt), \(bind: after.enrolmentID))")
+                }
+            } else if let after {
+                filter = filter + SQLQueryString(" AND e.id > \(bind: after.enrolmentID)")
+            }
+            let walk = SQLQueryString(due == nil ? "e.id" : "e.attention_at_ms, e.id")
             let rows = try await db.raw("""
-                SELECT e.id, e.person_id, e.pathway, e.start_date, e.mode, e.mode_changed_at_ms, e.extra_measures, e.attention_version, p.timezone
+                SELECT e.id, e.person_id, e.pathway, e.start_date, e.mode, e.mode_changed_at_ms, e.extra_measures, e.attention_version,
+                       e.attention_at_ms, p.timezone
                 FROM enrolments e JOIN people p ON p.id = e.person_id
                 WHERE e.ended_at_ms IS NULL AND p.contact_erased_at_ms IS NULL \(filter)
-                ORDER BY e.id\(SQLQueryString(limit.map { " LIMIT \($0)" } ?? ""))
+                ORDER BY \(walk)\(SQLQueryString(limit.map { " LIMIT \($0)" } ?? ""))
                 """).all()
             var inputs: [String: SchedulingInput] = [:]
             var order: [String] = []
@@ -71,7 +98,8 @@ extension SQLStore {
                     timezone: zone ?? defaultTimezone(pathway), mode: Mode(rawValue: try row.decode(column: "mode", as: String.self)) ?? .routine,
                     modeChangedAt: try row.decode(column: "mode_changed_at_ms", as: Int64?.self).map { $0 / 1000 }, extraMeasures: extras)
                 inputs[id] = SchedulingInput(enrolment: enrolment, personTimezone: zone, booked: [], history: SchedulingHistory(), channels: [], recorded: [],
-                                             attentionVersion: try row.decode(column: "attention_version", as: Int64.self))
+                                             attentionVersion: try row.decode(column: "attention_version", as: Int64.self),
+                                             attentionAt: try row.decode(column: "attention_at_ms", as: Int64.self))
                 order.append(id)
             }
             guard !inputs.isEmpty else { return [] }
@@ -168,9 +196,12 @@ extension SQLStore {
     /// 100,000 people is hundreds of commits, not 100,000.
     ///
     /// The unique key (enrolment, review, instrument, kind) makes a repeated create a no-op.
-    public func apply(_ plans: [EnrolmentPlan], now: Date) async throws -> AppliedPlan {
+    ///
+    /// `attention` (see `setAttention`) is written in the same transaction, after the plans: a tick's chunk of
+    /// enrolments is one commit.
+    public func apply(_ plans: [EnrolmentPlan], attention: [(enrolmentID: String, at: Int64, version: Int64)] = [], now: Date) async throws -> AppliedPlan {
         let plans = plans.filter { !$0.actions.isEmpty || !$0.reviews.isEmpty }
-        guard !plans.isEmpty else { return AppliedPlan() }
+        guard !plans.isEmpty || !attention.isEmpty else { return AppliedPlan() }
         let stamp = now.millis
         return try await transaction { db in
             var total = AppliedPlan()
@@ -190,6 +221,7 @@ extension SQLStore {
             var prompts: [(id: String, prompt: PlannedPrompt, channel: String, gateway: String)] = []
             var reminders: [(promptID: String, index: Int, personID: String, channel: String, gateway: String)] = []
             var expiries: [ExpiryReason: [String]] = [:]
+            var missed: [[any Encodable & Sendable]] = []
             for plan in plans {
                 let channel = plan.pathway.channels.first { plan.input.channels.contains($0) } ?? plan.pathway.channels.first ?? .sms
                 let gateway = plan.pathway.gateways[channel] ?? ""
@@ -207,6 +239,7 @@ extension SQLStore {
                     case .remind(let promptID, let index):
                         reminders.append((promptID, index, plan.input.enrolment.personID, channel.rawValue, gateway))
                     case .expire(let promptID, let reason): expiries[reason, default: []].append(promptID)
+                    case .recordMissed(let review, let reviewAt): missed.append([plan.input.enrolment.id, review.description, reviewAt * 1000, stamp])
                     default: others.append(action)
                     }
                 }
@@ -267,6 +300,14 @@ extension SQLStore {
                 }
                 total.expired += ids.count
             }
+            // Missed check-ins (a repeat is a no-op).
+            for chunk in missed.chunked(200) {
+                try await db.raw("""
+                    INSERT INTO missed_checkins (enrolment_id, review_key, review_at_ms, recorded_at_ms) VALUES \(valuesList(chunk)) ON CONFLICT DO NOTHING
+                    """).run()
+            }
+            total.missed += missed.count
+            try await Self.writeAttention(db, attention)
             return total
         }
     }
@@ -283,8 +324,8 @@ extension SQLStore {
             }
             for action in actions {
                 switch action {
-                case .createPrompt, .remind, .expire:
-                    continue   // written in bulk by apply(_:now:)
+                case .createPrompt, .remind, .expire, .recordMissed:
+                    continue   // written in bulk by apply(_:attention:now:)
                 case .reschedule(let promptID, let reviewAt, let sendAt, let closesAt, let reminders):
                     try await db.raw("""
                         UPDATE prompts SET review_at_ms = \(bind: reviewAt * 1000), send_at_ms = \(bind: sendAt * 1000), closes_at_ms = \(bind: closesAt * 1000),
@@ -293,13 +334,6 @@ extension SQLStore {
                         """).run()
                     try await db.raw("UPDATE outbox_messages SET due_at_ms = \(bind: sendAt * 1000), updated_at_ms = \(bind: stamp) WHERE prompt_id = \(bind: promptID) AND purpose = 'prompt' AND status = 'queued'").run()
                     applied.rescheduled += 1
-                case .recordMissed(let review, let reviewAt):
-                    try await db.raw("""
-                        INSERT INTO missed_checkins (enrolment_id, review_key, review_at_ms, recorded_at_ms)
-                        VALUES (\(bind: input.enrolment.id), \(bind: review.description), \(bind: reviewAt * 1000), \(bind: stamp))
-                        ON CONFLICT DO NOTHING
-                        """).run()
-                    applied.missed += 1
                 case .raiseNonResponseFlag(let review, let missedInARow):
                     let evidence = "{\"missed_in_a_row\":\(missedInARow),\"review\":\"\(review.description)\"}"
                     try await db.raw("""
@@ -319,13 +353,15 @@ extension SQLStore {
     /// read (its version moved): that enrolment stays due and the next tick plans it with the change.
     public func setAttention(_ items: [(enrolmentID: String, at: Int64, version: Int64)]) async throws {
         guard !items.isEmpty else { return }
-        try await transaction { db in
-            for chunk in items.chunked(300) {
-                try await db.raw("""
-                    UPDATE enrolments SET attention_at_ms = v.column2 FROM (VALUES \(valuesList(chunk.map { [$0.enrolmentID, $0.at, $0.version] }))) AS v
-                    WHERE enrolments.id = v.column1 AND enrolments.attention_version = v.column3
-                    """).run()
-            }
+        try await transaction { db in try await Self.writeAttention(db, items) }
+    }
+
+    static func writeAttention(_ db: any SQLDatabase, _ items: [(enrolmentID: String, at: Int64, version: Int64)]) async throws {
+        for chunk in items.chunked(300) {
+            try await db.raw("""
+                UPDATE enrolments SET attention_at_ms = v.column2 FROM (VALUES \(valuesList(chunk.map { [$0.enrolmentID, $0.at, $0.version] }))) AS v
+                WHERE enrolments.id = v.column1 AND enrolments.attention_version = v.column3
+                """).run()
         }
     }
 

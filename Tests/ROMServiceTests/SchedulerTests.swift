@@ -210,6 +210,30 @@ struct SchedulerTests {
         }
     }
 
+    @Test("An incremental tick pages through more enrolments than a page holds, in attention order: 2,300 due at the same instant, then at scattered ones, each planned once")
+    func pagesInAttentionOrder() async throws {
+        try await Fixtures.withEnvironment { env in
+            let people = (0..<2_300).map { "p\($0)" }
+            try await seed(env, people.enumerated().map { "\($1),Ana,+447700\(String(900_000 + $0)),,,community,2026-11-02,,north,," }.joined(separator: "\n"))
+            let runner = SchedulerRunner(env: env)
+            let now = instant("2026-11-02T08:00:00Z")
+            // Every new enrolment's instant is 0: three pages (1,000 each) with one instant, walked by id within it.
+            #expect(try await runner.tick(now: now).created == 2_300 * 3, "three baseline prompts each")
+            let first = try await attention(env)
+            #expect(first.count == 2_300 && first.values.allSatisfy { $0 == instant("2026-11-04T09:00:00Z").millis })
+            // Scattered instants, all come by the next tick (some equal, in an order unlike the ids').
+            try await env.store.transaction { db in
+                try await db.raw("UPDATE enrolments SET attention_at_ms = \(bind: now.millis) - (CAST(SUBSTR(person_id, 2) AS INTEGER) * 7919) % 5000").run()
+            }
+            #expect(try await runner.tick(now: now.addingTimeInterval(60)) == AppliedPlan(), "nothing new to do")
+            let second = try await attention(env)
+            #expect(second.values.allSatisfy { $0 == instant("2026-11-04T09:00:00Z").millis }, "every one of them was read and given its instant again")
+            #expect(Set(try await env.store.read { db in
+                try await db.raw("SELECT enrolment_id, COUNT(*) AS n FROM prompts GROUP BY enrolment_id").all().map { try $0.decode(column: "n", as: Int.self) }
+            }) == [3])
+        }
+    }
+
     @Test("A change that comes while a tick plans wins: the tick's attention is not written over the change's mark")
     func markDuringTick() async throws {
         try await Fixtures.withEnvironment { env in
