@@ -60,6 +60,7 @@ extension SQLStore {
                 }
             }
         }
+        if people.count >= Self.bulkRows { await refreshStatistics(["people", "contact_points", "enrolments", "reviews"]) }
     }
 
     /// One person, or nil.

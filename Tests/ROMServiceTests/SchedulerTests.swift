@@ -234,6 +234,32 @@ struct SchedulerTests {
         }
     }
 
+    @Test("On PostgreSQL an import of 1,000 people and a tick that creates thousands of prompts refresh the planner's statistics at once",
+          .enabled(if: Fixtures.onPostgres, "PostgreSQL only: SQLite keeps no statistics unless asked"))
+    func statisticsAfterBulkWrites() async throws {
+        try await Fixtures.withEnvironment { env in
+            /// Whether `table` has been analysed, waiting up to 2 s for the statistics to show it (`tries: 1`: asked once).
+            func analysed(_ table: String, tries: Int = 20) async throws -> Bool {
+                for _ in 0..<tries {
+                    let at = try await env.store.read { db in
+                        try await db.raw("SELECT last_analyze IS NOT NULL AS done FROM pg_stat_user_tables WHERE relname = \(bind: table)").first()?
+                            .decode(column: "done", as: Bool.self)
+                    }
+                    if at == true { return true }
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+                return false
+            }
+            #expect(try await !analysed("enrolments", tries: 1), "a fresh database has no statistics yet")
+            try await seed(env, (0..<1_000).map { "p\($0),Ana,+447700\(String(900_000 + $0)),,,community,2026-11-02,,north,," }.joined(separator: "\n"))
+            #expect(try await analysed("enrolments"))
+            #expect(try await !analysed("prompts", tries: 1))
+            #expect(try await SchedulerRunner(env: env).tick(now: instant("2026-11-02T08:00:00Z")).created == 3_000)
+            #expect(try await analysed("prompts"))
+            #expect(try await analysed("outbox_messages"))
+        }
+    }
+
     @Test("A change that comes while a tick plans wins: the tick's attention is not written over the change's mark")
     func markDuringTick() async throws {
         try await Fixtures.withEnvironment { env in
