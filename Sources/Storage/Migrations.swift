@@ -561,4 +561,15 @@ let migrations: [Migration] = [
             "CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at_ms)",
         ]
     },
+    Migration(version: 18, name: "fewer index writes per prompt and outbox row") { _ in
+        [
+            // Every read by enrolment uses the unique (enrolment_id, review_id, instrument, kind) index's prefix; this
+            // one only cost a write on every prompt insert and status change.
+            "DROP INDEX prompts_enrolment",
+            // Receipts look a message up by its provider's id, which a row only has once accepted: queued and sending
+            // rows (every row a tick writes) need no entry.
+            "DROP INDEX outbox_provider",
+            "CREATE INDEX outbox_provider ON outbox_messages (gateway, provider_message_id) WHERE provider_message_id IS NOT NULL",
+        ]
+    },
 ]
