@@ -24,14 +24,10 @@ public struct SchedulingInput: Sendable {
 /// Where the next page of a scheduler read starts: after this enrolment, in the order the read walks — attention
 /// instant then id when reading what is due (the attention index, so each page is a range, not a sort of everything
 /// due), id otherwise.
+/// Made by the store only (`SchedulingInput.cursor`).
 public struct SchedulingCursor: Sendable, Equatable {
     public var attentionAt: Int64
     public var enrolmentID: String
-
-    public init(attentionAt: Int64, enrolmentID: String) {
-        self.attentionAt = attentionAt
-        self.enrolmentID = enrolmentID
-    }
 }
 
 /// What applying a plan did.
