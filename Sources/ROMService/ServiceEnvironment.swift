@@ -122,19 +122,17 @@ extension ServiceEnvironment {
     func processLater(replyID: String, _ body: @escaping @Sendable () async throws -> Void) {
         let logger = logger
         let env = self
-        let admission = background.start({
+        /// A failure leaves the reply stored and `received`: logged (its id and the error's type only), swept later.
+        @Sendable func orLeaveForSweeper(_ id: String, _ work: () async throws -> Void) async {
             do {
-                try await body()
-            } catch {
-                logger.error("stored reply not processed yet; the sweeper will retry", metadata: ["reply": "\(replyID)", "error": "\(String(describing: type(of: error)))"])
-            }
-        }, key: replyID, resume: { id in
-            // Refused by the full queue, remembered, and now a worker has room: the stored reply, processed as the sweeper would.
-            do {
-                _ = try await ReplyPipeline(env: env).reprocess(replyID: id, now: env.now())
+                try await work()
             } catch {
                 logger.error("stored reply not processed yet; the sweeper will retry", metadata: ["reply": "\(id)", "error": "\(String(describing: type(of: error)))"])
             }
+        }
+        let admission = background.start({ await orLeaveForSweeper(replyID, body) }, key: replyID, resume: { id in
+            // Refused by the full queue, remembered, and now a worker has room: the stored reply, processed as the sweeper would.
+            await orLeaveForSweeper(id) { _ = try await ReplyPipeline(env: env).reprocess(replyID: id, now: env.now()) }
         })
         switch admission {
         case .queued: break

@@ -12,7 +12,7 @@ public struct SchedulingInput: Sendable {
     public var channels: Set<Channel>
     /// Planned cadence and baseline review records.
     public var recorded: [RecordedReview] = []
-    /// The enrolment's attention version when read (see `setAttention`).
+    /// The enrolment's attention version when read (see `writeAttention`).
     public var attentionVersion: Int64 = 0
     /// When the enrolment needed the scheduler next, as read (milliseconds).
     public var attentionAt: Int64 = 0
@@ -193,7 +193,8 @@ extension SQLStore {
     ///
     /// The unique key (enrolment, review, instrument, kind) makes a repeated create a no-op.
     ///
-    /// `attention` (see `setAttention`) is written in the same transaction, after the plans: a tick's chunk of
+    /// `attention` — when each enrolment next needs the scheduler, kept only where its version has not moved since it
+    /// was read (see `writeAttention`) — is written in the same transaction, after the plans: a tick's chunk of
     /// enrolments is one commit.
     public func apply(_ plans: [EnrolmentPlan], attention: [(enrolmentID: String, at: Int64, version: Int64)] = [], now: Date) async throws -> AppliedPlan {
         let plans = plans.filter { !$0.actions.isEmpty || !$0.reviews.isEmpty }
@@ -347,11 +348,6 @@ extension SQLStore {
 
     /// Records when each enrolment next needs the scheduler, unless a change from outside came since its inputs were
     /// read (its version moved): that enrolment stays due and the next tick plans it with the change.
-    public func setAttention(_ items: [(enrolmentID: String, at: Int64, version: Int64)]) async throws {
-        guard !items.isEmpty else { return }
-        try await transaction { db in try await Self.writeAttention(db, items) }
-    }
-
     static func writeAttention(_ db: any SQLDatabase, _ items: [(enrolmentID: String, at: Int64, version: Int64)]) async throws {
         for chunk in items.chunked(300) {
             try await db.raw("""

@@ -271,11 +271,11 @@ struct SchedulerTests {
             // ... p1 steps up meanwhile ...
             try await env.store.setMode(personID: "p1", mode: .stepUp, now: now)
             // ... and the tick writes what it worked out from the old read: refused, p1 stays due.
-            try await env.store.setAttention([(read[0].enrolment.id, now.millis + 86_400_000, read[0].attentionVersion)])
+            try await env.store.apply([], attention: [(read[0].enrolment.id, now.millis + 86_400_000, read[0].attentionVersion)], now: now)
             #expect(try await attention(env)["p1"] == 0)
             // A write from a fresh read goes through.
             let fresh = try await env.store.schedulingInputs(due: now) { _ in "Europe/London" }
-            try await env.store.setAttention([(fresh[0].enrolment.id, now.millis + 86_400_000, fresh[0].attentionVersion)])
+            try await env.store.apply([], attention: [(fresh[0].enrolment.id, now.millis + 86_400_000, fresh[0].attentionVersion)], now: now)
             #expect(try await attention(env)["p1"] == now.millis + 86_400_000)
         }
     }
