@@ -67,24 +67,22 @@ public struct OutboxWorker: Sendable {
         self.logger = logger
     }
 
-    /// Most outbox rows one claim or record transaction writes on SQLite (a message is never split between two).
+    /// Most messages (outbox rows) one claim or record transaction writes on SQLite.
     public static let writeChunk = 100
 
     /// One pass: claim what is due now, check each claim, store the link tokens, send `concurrency` at a time,
     /// and record every outcome. Reads and token writes take one database round for the batch; claims and outcome
-    /// writes one per `writeChunk` rows on SQLite (one for the batch on PostgreSQL).
+    /// writes one per `writeChunk` messages on SQLite (one for the batch on PostgreSQL).
     public func runOnce() async throws -> Summary {
-        // On SQLite the batch is claimed, and later recorded, in transactions of at most `writeChunk` rows: it has one
+        // On SQLite the batch is claimed, and later recorded, in transactions of at most `writeChunk` messages: it has one
         // writer, and a webhook storing a person's reply waits behind whatever transaction holds it (R39). PostgreSQL
         // writes side by side, where each extra transaction only costs round trips: one for the batch.
         let chunkRows = store.engine == .sqlite ? Self.writeChunk : batch
         var claims: [ClaimedMessage] = []
-        var rows = 0
-        while rows < batch {
-            let chunk = try await store.claimDue(now: clock(), limit: min(chunkRows, batch - rows), lease: lease)
+        while claims.count < batch {
+            let chunk = try await store.claimDue(now: clock(), limit: min(chunkRows, batch - claims.count), lease: lease)
             guard !chunk.isEmpty else { break }
             claims += chunk
-            rows += chunk.reduce(0) { $0 + $1.rowIDs.count }
         }
         var summary = Summary()
         summary.claimed = claims.count
@@ -136,14 +134,14 @@ public struct OutboxWorker: Sendable {
                 unsubscribe = link.url
                 if gateway.usesReplyTokens {
                     let token = links.reply(key: claim.idempotencyKey)
-                    replyTokens.append((LinkSigner.hash(token), claim.personID, linkExpiry, claim.promptIDs))
+                    replyTokens.append((LinkSigner.hash(token), claim.personID, linkExpiry, context.openPromptIDs))
                     replyToken = token
                 }
             }
             // Reply-by-SMS pathways: the SMS names each prompt's code, so a reply can say which it answers.
             var codes: [String] = []
             if channel == .sms, pathways[context.pathway]?.smsStyle == .reply {
-                codes = try await store.assignReplyCodes(personID: claim.personID, promptIDs: claim.promptIDs)
+                codes = try await store.assignReplyCodes(personID: claim.personID, promptIDs: context.openPromptIDs)
             }
             var message = composer.compose(personID: claim.personID, givenName: context.givenName, channel: channel, recipient: address,
                                            link: link.url, unsubscribeLink: unsubscribe, idempotencyKey: claim.idempotencyKey, replyCodes: codes)
@@ -180,24 +178,15 @@ public struct OutboxWorker: Sendable {
 
         var held: [Bool] = []
         held.reserveCapacity(outcomes.count)
-        var start = 0
-        while start < outcomes.count {
-            // Whole messages per transaction, about `writeChunk` rows each.
-            var end = start
-            var written = 0
-            while end < outcomes.count && (end == start || written + outcomes[end].1.rowIDs.count <= chunkRows) {
-                written += outcomes[end].1.rowIDs.count
-                end += 1
-            }
-            held += try await store.record(Array(outcomes[start..<end]), now: clock())
-            start = end
+        for start in stride(from: 0, to: outcomes.count, by: chunkRows) {
+            held += try await store.record(Array(outcomes[start..<min(start + chunkRows, outcomes.count)]), now: clock())
         }
         var stale = Set<String>()
         for ((result, claim), kept) in zip(outcomes, held) {
             if !kept {
                 summary.staleLeases += 1
-                stale.insert(claim.leadID)
-                logger.warning("late outcome ignored: the lease was taken over", metadata: ["message": "\(claim.leadID)", "attempt": "\(claim.attempt)"])
+                stale.insert(claim.id)
+                logger.warning("late outcome ignored: the lease was taken over", metadata: ["message": "\(claim.id)", "attempt": "\(claim.attempt)"])
                 continue
             }
             let outcome: String
@@ -211,7 +200,7 @@ public struct OutboxWorker: Sendable {
             case .failed(let reason):
                 summary.failed += 1
                 outcome = "failed"
-                logger.notice("message failed", metadata: ["message": "\(claim.leadID)", "gateway": "\(claim.gateway)", "reason": "\(reason)"])
+                logger.notice("message failed", metadata: ["message": "\(claim.id)", "gateway": "\(claim.gateway)", "reason": "\(reason)"])
                 if claim.purpose == OutboxPurpose.teamAlert, claim.idempotencyKey.hasPrefix("alert:") {
                     summary.undeliverableAlerts.append(String(claim.idempotencyKey.dropFirst("alert:".count)))
                 } else if claim.purpose == OutboxPurpose.escalation {
@@ -223,7 +212,7 @@ public struct OutboxWorker: Sendable {
             }
             summary.byGateway[claim.gateway, default: [:]][outcome, default: 0] += 1
         }
-        for (claim, context) in fallbacks where !stale.contains(claim.leadID) {
+        for (claim, context) in fallbacks where !stale.contains(claim.id) {
             try await fallBack(claim, context: context, now: clock())
         }
         return summary
@@ -315,7 +304,7 @@ public struct OutboxWorker: Sendable {
         for channel in pathway.channels[(index + 1)...] where context.usableChannels.contains(channel.rawValue) {
             guard let gateway = pathway.gateways[channel] else { continue }
             try await store.fallBack(claim, to: channel.rawValue, gateway: gateway, now: now)
-            logger.info("falling back to another channel", metadata: ["message": "\(claim.leadID)", "channel": "\(channel.rawValue)"])
+            logger.info("falling back to another channel", metadata: ["message": "\(claim.id)", "channel": "\(channel.rawValue)"])
             return
         }
     }

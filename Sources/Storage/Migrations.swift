@@ -572,4 +572,53 @@ let migrations: [Migration] = [
             "CREATE INDEX outbox_provider ON outbox_messages (gateway, provider_message_id) WHERE provider_message_id IS NOT NULL",
         ]
     },
+    Migration(version: 19, name: "one outbox row per message") { engine in
+        [
+            // A message is one outbox row; its prompts link to it here (a prompt links to each message that carried
+            // it: the first send, reminders, a fallback channel). Before, a check-in's prompts had a row each, grouped
+            // into one message when claimed: three rows, three transitions and three claim and outcome writes for one
+            // send.
+            """
+            CREATE TABLE outbox_prompts (
+                message_id TEXT NOT NULL REFERENCES outbox_messages (id),
+                prompt_id TEXT NOT NULL,
+                PRIMARY KEY (message_id, prompt_id)
+            )\(engine == .sqlite ? " WITHOUT ROWID" : "")
+            """,
+            "CREATE INDEX outbox_prompts_prompt ON outbox_prompts (prompt_id)",
+            "INSERT INTO outbox_prompts (message_id, prompt_id) SELECT id, prompt_id FROM outbox_messages WHERE prompt_id IS NOT NULL",
+            // Rows still waiting (queued, or sending under one lease) become one row per message as the claim grouped
+            // them: the row with the lowest key (whose key the message was sent under) takes the others' prompts, and
+            // the others are recorded as merged into it.
+            """
+            CREATE TABLE outbox_merge AS
+            SELECT o.id AS row_id,
+                   (SELECT o2.id FROM outbox_messages o2 JOIN prompts p2 ON p2.id = o2.prompt_id
+                    WHERE o2.person_id = o.person_id AND o2.status = o.status AND COALESCE(o2.lease_token, '') = COALESCE(o.lease_token, '')
+                      AND o2.purpose = o.purpose AND o2.channel = o.channel AND o2.gateway = o.gateway
+                      AND p2.enrolment_id = p.enrolment_id AND p2.review_id = p.review_id AND p2.kind = p.kind
+                    ORDER BY o2.idempotency_key, o2.id LIMIT 1) AS lead_id
+            FROM outbox_messages o JOIN prompts p ON p.id = o.prompt_id
+            WHERE o.status IN ('queued', 'sending')
+            """,
+            "DELETE FROM outbox_merge WHERE lead_id = row_id",
+            """
+            UPDATE outbox_prompts SET message_id = (SELECT lead_id FROM outbox_merge WHERE row_id = outbox_prompts.message_id)
+            WHERE message_id IN (SELECT row_id FROM outbox_merge)
+            """,
+            """
+            INSERT INTO outbox_transitions (id, message_id, from_status, to_status, detail, at_ms)
+            SELECT 'ot_m' || o.id, o.id, o.status, 'merged', 'sent as part of ' || m.lead_id, o.updated_at_ms
+            FROM outbox_messages o JOIN outbox_merge m ON m.row_id = o.id
+            """,
+            """
+            UPDATE outbox_messages SET status = 'merged', lease_token = NULL, lease_until_ms = NULL,
+                   last_error = 'sent as part of ' || (SELECT lead_id FROM outbox_merge WHERE row_id = outbox_messages.id)
+            WHERE id IN (SELECT row_id FROM outbox_merge)
+            """,
+            "DROP TABLE outbox_merge",
+            "DROP INDEX outbox_prompt",
+            "ALTER TABLE outbox_messages DROP COLUMN prompt_id",
+        ]
+    },
 ]

@@ -67,7 +67,7 @@ extension SQLStore {
             AND idempotency_key LIKE \(bind: "reply:\(reply.kind):%") AND created_at_ms > \(bind: stamp - Int64(reply.within * 1000)) LIMIT 1
             """).first()
         guard recent == nil else { return false }
-        try await enqueue(db, promptID: nil, personID: personID, purpose: OutboxPurpose.reply, channel: reply.channel, gateway: reply.gateway,
+        try await enqueue(db, personID: personID, purpose: OutboxPurpose.reply, channel: reply.channel, gateway: reply.gateway,
                           dueAt: stamp, key: "reply:\(reply.kind):\(replyID)", payload: DirectMessage(recipient: nil, subject: nil, text: reply.text).encoded(),
                           now: stamp)
         return true
@@ -118,7 +118,7 @@ extension SQLStore {
             if flag.alerted == nil {
                 let (subject, text) = message(flag.id, false)
                 try await transaction { db in
-                    try await Self.enqueue(db, promptID: nil, personID: flag.person, purpose: OutboxPurpose.teamAlert, channel: route.channel,
+                    try await Self.enqueue(db, personID: flag.person, purpose: OutboxPurpose.teamAlert, channel: route.channel,
                                            gateway: route.gateway, dueAt: stamp, key: "alert:\(flag.id)",
                                            payload: DirectMessage(recipient: route.address, subject: subject, text: text).encoded(), now: stamp)
                     try await db.raw("UPDATE flags SET alerted_at_ms = \(bind: stamp) WHERE id = \(bind: flag.id) AND alerted_at_ms IS NULL").run()
@@ -134,7 +134,7 @@ extension SQLStore {
                         UPDATE flags SET escalated_at_ms = \(bind: stamp) WHERE id = \(bind: flag.id) AND status = 'open' AND escalated_at_ms IS NULL RETURNING id
                         """).first()
                     guard still != nil else { return false }
-                    try await Self.enqueue(db, promptID: nil, personID: flag.person, purpose: OutboxPurpose.escalation, channel: route.channel,
+                    try await Self.enqueue(db, personID: flag.person, purpose: OutboxPurpose.escalation, channel: route.channel,
                                            gateway: route.gateway, dueAt: stamp, key: "escalation:\(flag.id)",
                                            payload: DirectMessage(recipient: address, subject: subject, text: text).encoded(), now: stamp)
                     return true
@@ -166,7 +166,7 @@ extension SQLStore {
                     UPDATE flags SET escalated_at_ms = \(bind: stamp) WHERE id = \(bind: flagID) AND status = 'open' AND escalated_at_ms IS NULL RETURNING id
                     """).first()
                 guard still != nil else { return false }
-                try await Self.enqueue(db, promptID: nil, personID: person, purpose: OutboxPurpose.escalation, channel: route.channel,
+                try await Self.enqueue(db, personID: person, purpose: OutboxPurpose.escalation, channel: route.channel,
                                        gateway: route.gateway, dueAt: stamp, key: "escalation:\(flagID)",
                                        payload: DirectMessage(recipient: address, subject: subject, text: text).encoded(), now: stamp)
                 return true

@@ -132,10 +132,18 @@ extension SQLStore {
                     bodyBase64: text == nil && !body.isEmpty ? body.base64EncodedString() : nil,
                     bodyPurgedAt: try row.decode(column: "body_purged_at_ms", as: Int64?.self).map(Date.init(millis:)))
             }
-            let messages = try await db.raw("""
-                SELECT id, purpose, channel, gateway, status, attempt, created_at_ms, updated_at_ms, last_error, prompt_id FROM outbox_messages
+            let rows = try await db.raw("""
+                SELECT id, purpose, channel, gateway, status, attempt, created_at_ms, updated_at_ms, last_error FROM outbox_messages
                 WHERE person_id = \(bind: personID) ORDER BY created_at_ms, id
-                """).all().map { row in
+                """).all()
+            var carried: [String: [String]] = [:]
+            for row in try await db.raw("""
+                SELECT l.message_id, l.prompt_id FROM outbox_prompts l JOIN outbox_messages o ON o.id = l.message_id
+                WHERE o.person_id = \(bind: personID) ORDER BY l.message_id, l.prompt_id
+                """).all() {
+                carried[try row.decode(column: "message_id", as: String.self), default: []].append(try row.decode(column: "prompt_id", as: String.self))
+            }
+            let messages = try rows.map { row in
                 SubjectAccessRecords.Message(
                     id: try row.decode(column: "id", as: String.self), purpose: try row.decode(column: "purpose", as: String.self),
                     channel: try row.decode(column: "channel", as: String.self), gateway: try row.decode(column: "gateway", as: String.self),
@@ -143,7 +151,7 @@ extension SQLStore {
                     createdAt: Date(millis: try row.decode(column: "created_at_ms", as: Int64.self)),
                     updatedAt: Date(millis: try row.decode(column: "updated_at_ms", as: Int64.self)),
                     reason: try row.decode(column: "last_error", as: String?.self),
-                    prompts: try row.decode(column: "prompt_id", as: String?.self).map { [$0] } ?? [])
+                    prompts: carried[try row.decode(column: "id", as: String.self)] ?? [])
             }
             let audit = try await db.raw("SELECT at_ms, actor, action, detail FROM audit_events WHERE person_id = \(bind: personID) ORDER BY at_ms, id").all().map { row in
                 SubjectAccessRecords.AccessEvent(at: Date(millis: try row.decode(column: "at_ms", as: Int64.self)), actor: try row.decode(column: "actor", as: String.self),

@@ -199,7 +199,7 @@ extension SQLStore {
             }
             guard try row.decode(column: "status", as: String.self) == "failed" else { return .failure(.notFailed) }
             let siblings = try await db.raw("""
-                SELECT id, prompt_id, created_at_ms, last_error FROM outbox_messages WHERE status = 'failed' AND person_id = \(bind: try row.decode(column: "person_id", as: String.self))
+                SELECT id, created_at_ms, last_error FROM outbox_messages WHERE status = 'failed' AND person_id = \(bind: try row.decode(column: "person_id", as: String.self))
                 AND channel = \(bind: try row.decode(column: "channel", as: String.self)) AND updated_at_ms = \(bind: try row.decode(column: "updated_at_ms", as: Int64.self))
                 """).all()
             return try await self.requeue(db, siblings, actor: actor, now: now)
@@ -212,7 +212,7 @@ extension SQLStore {
         try await transaction { db in
             let scope = gateway.map { SQLQueryString("AND gateway = \(bind: $0)") } ?? SQLQueryString("")
             let rows = try await db.raw("""
-                SELECT id, prompt_id, created_at_ms, last_error FROM outbox_messages WHERE status = 'failed' AND updated_at_ms >= \(bind: since.millis) \(scope)
+                SELECT id, created_at_ms, last_error FROM outbox_messages WHERE status = 'failed' AND updated_at_ms >= \(bind: since.millis) \(scope)
                 """).all()
             var queued = 0
             for row in rows {
@@ -227,13 +227,14 @@ extension SQLStore {
         var ids: [String] = []
         for row in rows {
             if FailedMessage.personRefused(try row.decode(column: "last_error", as: String?.self)) { return .failure(.personRefused) }
-            if let prompt = try row.decode(column: "prompt_id", as: String?.self) {
-                let later = try await db.raw("""
-                    SELECT id FROM outbox_messages WHERE prompt_id = \(bind: prompt) AND created_at_ms > \(bind: try row.decode(column: "created_at_ms", as: Int64.self)) LIMIT 1
-                    """).first()
-                if later != nil { return .failure(.fellBack) }
-            }
-            ids.append(try row.decode(column: "id", as: String.self))
+            // A later message carrying any of its prompts (a fallback channel, a reminder) means they went on without it.
+            let id = try row.decode(column: "id", as: String.self)
+            let later = try await db.raw("""
+                SELECT o.id FROM outbox_prompts mine JOIN outbox_prompts l ON l.prompt_id = mine.prompt_id JOIN outbox_messages o ON o.id = l.message_id
+                WHERE mine.message_id = \(bind: id) AND o.created_at_ms > \(bind: try row.decode(column: "created_at_ms", as: Int64.self)) LIMIT 1
+                """).first()
+            if later != nil { return .failure(.fellBack) }
+            ids.append(id)
         }
         for id in ids {
             try await db.raw("""

@@ -1,11 +1,11 @@
 public import Foundation
 public import SQLKit
 
-/// Outbox rows claimed together for one message: a person's due prompts of one check-in go out as one message.
+/// A claimed outbox row: one message (a person's due prompts of one check-in go out as one message).
 public struct ClaimedMessage: Sendable, Equatable {
-    /// The rows in the message; `leadID`'s key is the message's idempotency key.
-    public var rowIDs: [String]
-    public var leadID: String
+    /// The outbox row; its key is the message's idempotency key.
+    public var id: String
+    /// The prompts the message carries (none for a message that is not a prompt).
     public var promptIDs: [String]
     public var personID: String
     public var purpose: String
@@ -37,6 +37,8 @@ public struct DeliveryContext: Sendable, Equatable {
     public var closesAt: Date?
     /// True when every prompt of the message is already answered or expired.
     public var promptsClosed: Bool
+    /// The message's prompts still open (scheduled or sent), in the message's order: what it asks for now.
+    public var openPromptIDs: [String] = []
     /// Messages accepted for this person in the last 24 hours (a multi-prompt message counts once), plus those other
     /// live claims are sending now.
     public var sentToday: Int
@@ -60,12 +62,8 @@ public enum SendResult: Sendable, Equatable {
 }
 
 extension SQLStore {
-    /// Claims due rows (queued and due, or sending with an expired lease), grouping one person's rows of the same
-    /// check-in; commits attempt+1, a lease token and lease expiry before any network call.
-    /// The message a prompt's outbox row belongs to, over `outbox_messages o LEFT JOIN prompts p`: the prompts of one
-    /// check-in (enrolment, review, kind) go out together; a row without a prompt is a message of its own.
-    static let messageGroup = SQLQueryString("COALESCE(p.enrolment_id || '|' || p.review_id || '|' || p.kind, o.id)")
-
+    /// Claims due messages (queued and due, or sending with an expired lease): commits attempt+1, a lease token and
+    /// lease expiry before any network call. Each outbox row is one message; its prompts come from `outbox_prompts`.
     public func claimDue(now: Date, limit: Int, lease: TimeInterval) async throws -> [ClaimedMessage] {
         let stamp = now.millis
         let until = now.addingTimeInterval(lease)
@@ -73,109 +71,49 @@ extension SQLStore {
             // Walk the claim index (due_at_ms, person_id over queued rows) in order, taking each row's person for this
             // transaction (see `personClaimed`).
             var ids = try await db.raw("""
-                SELECT id, due_at_ms, person_id FROM outbox_messages WHERE status = 'queued' AND due_at_ms <= \(bind: stamp) AND \(personClaimed)
+                SELECT id FROM outbox_messages WHERE status = 'queued' AND due_at_ms <= \(bind: stamp) AND \(personClaimed)
                 ORDER BY due_at_ms, person_id LIMIT \(literal: limit)\(skipLocked)
-                """).all().map { (try $0.decode(column: "id", as: String.self), try $0.decode(column: "due_at_ms", as: Int64.self),
-                                  try $0.decode(column: "person_id", as: String.self)) }
-            // A message goes out whole or not at all: sent in parts it would reach the person as two messages under two
-            // keys. A batch can end inside a message, and a row can be locked by another claim (on PostgreSQL it was
-            // seen once in a run of eight dispatchers), so every due row of each message the batch touches is looked
-            // up: rows not taken yet are locked now if free, and a message with a row still held elsewhere is left
-            // whole for a later claim.
-            var heldElsewhere: Set<String> = []
-            if !ids.isEmpty {
-                let taken = Set(ids.map(\.0))
-                var members: [String: [String]] = [:]
-                for chunk in Array(Set(ids.map(\.2))).chunked(500) {
-                    for row in try await db.raw("""
-                        SELECT o.id, o.person_id, o.purpose, o.channel, o.gateway, \(Self.messageGroup) AS grp
-                        FROM outbox_messages o LEFT JOIN prompts p ON p.id = o.prompt_id
-                        WHERE o.status = 'queued' AND o.due_at_ms <= \(bind: stamp) AND o.person_id IN \(SQLQueryString(sqlList(chunk)))
-                        """).all() {
-                        let key = try ["person_id", "purpose", "channel", "gateway", "grp"].map { try row.decode(column: $0, as: String.self) }.joined(separator: "\u{1F}")
-                        members[key, default: []].append(try row.decode(column: "id", as: String.self))
-                    }
-                }
-                let missing = members.values.filter { $0.contains(where: taken.contains) }.flatMap { $0 }.filter { !taken.contains($0) }
-                if !missing.isEmpty {
-                    var locked: Set<String> = []
-                    for chunk in missing.chunked(500) {
-                        for row in try await db.raw("""
-                            SELECT id, due_at_ms, person_id FROM outbox_messages WHERE status = 'queued' AND id IN \(SQLQueryString(sqlList(chunk)))\(skipLocked)
-                            """).all() {
-                            let id = try row.decode(column: "id", as: String.self)
-                            locked.insert(id)
-                            ids.append((id, try row.decode(column: "due_at_ms", as: Int64.self), try row.decode(column: "person_id", as: String.self)))
-                        }
-                    }
-                    heldElsewhere = Set(missing.filter { !locked.contains($0) })
-                }
-            }
-            // Rows whose claim expired (their dispatcher died mid-send); one claim's rows share their lease expiry.
+                """).all().map { try $0.decode(column: "id", as: String.self) }
+            // Rows whose claim expired (their dispatcher died mid-send).
+            var stale: Set<String> = []
             if ids.count < limit {
-                let room = limit - ids.count
-                let stale = try await db.raw("""
-                    SELECT id, lease_until_ms FROM outbox_messages WHERE status = 'sending' AND lease_until_ms < \(bind: stamp) AND \(personClaimed)
-                    ORDER BY lease_until_ms LIMIT \(literal: room)\(skipLocked)
-                    """).all().map { (try $0.decode(column: "id", as: String.self), try $0.decode(column: "lease_until_ms", as: Int64.self)) }
-                ids += stale.map { ($0.0, 0, "") }
-                if stale.count == room, let last = stale.last {
-                    let taken = Set(stale.map(\.0))
-                    ids += try await db.raw("SELECT id FROM outbox_messages WHERE status = 'sending' AND lease_until_ms = \(bind: last.1) AND \(personClaimed)\(skipLocked)").all()
-                        .map { (try $0.decode(column: "id", as: String.self), 0, "") }.filter { !taken.contains($0.0) }
-                }
+                stale = Set(try await db.raw("""
+                    SELECT id FROM outbox_messages WHERE status = 'sending' AND lease_until_ms < \(bind: stamp) AND \(personClaimed)
+                    ORDER BY lease_until_ms LIMIT \(literal: limit - ids.count)\(skipLocked)
+                    """).all().map { try $0.decode(column: "id", as: String.self) })
+                ids += stale
             }
-            var rows: [any SQLRow] = []
-            for chunk in (ids.map(\.0) + heldElsewhere).chunked(500) {
-                rows += try await db.raw("""
-                    SELECT o.id, o.prompt_id, o.person_id, o.purpose, o.channel, o.gateway, o.attempt, o.idempotency_key, o.status, o.due_at_ms, o.payload, o.first_attempt_at_ms,
-                           \(Self.messageGroup) AS grp
-                    FROM outbox_messages o LEFT JOIN prompts p ON p.id = o.prompt_id
-                    WHERE o.id IN \(SQLQueryString(sqlList(chunk)))
-                    ORDER BY o.due_at_ms, o.person_id, o.id
-                    """).all()
-            }
-            struct Row { var id, person, purpose, channel, gateway, key, status, group, payload: String; var prompt: String?; var attempt: Int; var first: Int64? }
-            var groups: [String: [Row]] = [:]
-            var order: [String] = []
-            for row in rows {
-                let item = Row(id: try row.decode(column: "id", as: String.self), person: try row.decode(column: "person_id", as: String.self),
-                               purpose: try row.decode(column: "purpose", as: String.self), channel: try row.decode(column: "channel", as: String.self),
-                               gateway: try row.decode(column: "gateway", as: String.self), key: try row.decode(column: "idempotency_key", as: String.self),
-                               status: try row.decode(column: "status", as: String.self), group: try row.decode(column: "grp", as: String.self),
-                               payload: try row.decode(column: "payload", as: String.self),
-                               prompt: try row.decode(column: "prompt_id", as: String?.self), attempt: try row.decode(column: "attempt", as: Int.self),
-                               first: try row.decode(column: "first_attempt_at_ms", as: Int64?.self))
-                let key = [item.person, item.purpose, item.channel, item.gateway, item.group].joined(separator: "\u{1F}")
-                if groups[key] == nil { order.append(key) }
-                groups[key, default: []].append(item)
-            }
+            guard !ids.isEmpty else { return [] }
             // One lease token for the batch: it fences every row this claim takes (a later claim gets a new one).
             let token = "ls_" + newID()
-            var claims: [ClaimedMessage] = []
-            var transitions: [(String, String?, String, String?)] = []
-            var claimedIDs: [String] = []
-            for key in order {
-                guard let members = groups[key]?.sorted(by: { $0.key < $1.key }), let lead = members.first,
-                      !members.contains(where: { heldElsewhere.contains($0.id) }) else { continue }
-                // Rows of one message are created and claimed together, so they share their attempt count.
-                let attempt = (members.map(\.attempt).max() ?? 0) + 1
-                claimedIDs += members.map(\.id)
-                for member in members { transitions.append((member.id, member.status, "sending", "attempt \(attempt)")) }
-                claims.append(ClaimedMessage(rowIDs: members.map(\.id), leadID: lead.id, promptIDs: members.compactMap(\.prompt), personID: lead.person,
-                                             purpose: lead.purpose, channel: lead.channel, gateway: lead.gateway, attempt: attempt,
-                                             idempotencyKey: lead.key, leaseToken: token, leaseUntil: until,
-                                             firstAttemptAt: Date(millis: members.compactMap(\.first).min() ?? stamp), payload: lead.payload))
-            }
-            for chunk in claimedIDs.chunked(500) {
-                try await db.raw("""
+            var claimed: [String: ClaimedMessage] = [:]
+            for chunk in ids.chunked(500) {
+                for row in try await db.raw("""
                     UPDATE outbox_messages SET status = 'sending', attempt = attempt + 1, lease_token = \(bind: token),
                            lease_until_ms = \(bind: until.millis), updated_at_ms = \(bind: stamp),
                            first_attempt_at_ms = COALESCE(first_attempt_at_ms, \(bind: stamp))
                     WHERE id IN \(SQLQueryString(sqlList(chunk)))
-                    """).run()
+                    RETURNING id, person_id, purpose, channel, gateway, attempt, idempotency_key, payload, first_attempt_at_ms
+                    """).all() {
+                    let id = try row.decode(column: "id", as: String.self)
+                    claimed[id] = ClaimedMessage(id: id, promptIDs: [], personID: try row.decode(column: "person_id", as: String.self),
+                                                 purpose: try row.decode(column: "purpose", as: String.self),
+                                                 channel: try row.decode(column: "channel", as: String.self),
+                                                 gateway: try row.decode(column: "gateway", as: String.self),
+                                                 attempt: try row.decode(column: "attempt", as: Int.self),
+                                                 idempotencyKey: try row.decode(column: "idempotency_key", as: String.self),
+                                                 leaseToken: token, leaseUntil: until,
+                                                 firstAttemptAt: Date(millis: try row.decode(column: "first_attempt_at_ms", as: Int64.self)),
+                                                 payload: try row.decode(column: "payload", as: String.self))
+                }
+                for row in try await db.raw("""
+                    SELECT message_id, prompt_id FROM outbox_prompts WHERE message_id IN \(SQLQueryString(sqlList(chunk))) ORDER BY message_id, prompt_id
+                    """).all() {
+                    claimed[try row.decode(column: "message_id", as: String.self)]?.promptIDs.append(try row.decode(column: "prompt_id", as: String.self))
+                }
             }
-            try await Self.transitions(db, transitions, now: stamp)
+            let claims = ids.compactMap { claimed[$0] }
+            try await Self.transitions(db, claims.map { ($0.id, stale.contains($0.id) ? "sending" : "queued", "sending", "attempt \($0.attempt)") }, now: stamp)
             return claims
         }
     }
@@ -214,15 +152,13 @@ extension SQLStore {
                         try row.decode(column: "status", as: String.self)
                 }
                 // Messages other claims hold right now (another pass, another process) count as sent: whichever of two
-                // claims reads second sees the other, so the cap holds while passes overlap. Rows group into messages
-                // as they do when claimed. Read before the sent count: a message recorded between the two reads is then
+                // claims reads second sees the other, so the cap holds while passes overlap. Read before the sent count: a message recorded between the two reads is then
                 // counted twice (held back: the safe side), never missed — read after, it was missed on PostgreSQL, whose
                 // statements each see their own moment, and a person got one message over the daily cap.
                 for row in try await db.raw("""
-                    SELECT o.person_id, COUNT(DISTINCT o.lease_token || '|' || o.purpose || '|' || o.channel || '|' || \(Self.messageGroup)) AS n
-                    FROM outbox_messages o LEFT JOIN prompts p ON p.id = o.prompt_id
-                    WHERE o.status = 'sending' AND o.lease_until_ms >= \(bind: now.millis) AND o.purpose NOT IN ('team_alert', 'escalation')
-                      AND o.lease_token NOT IN \(SQLQueryString(sqlList(ownLeases))) AND o.person_id IN \(list) GROUP BY o.person_id
+                    SELECT person_id, COUNT(*) AS n FROM outbox_messages
+                    WHERE status = 'sending' AND lease_until_ms >= \(bind: now.millis) AND purpose NOT IN ('team_alert', 'escalation')
+                      AND lease_token NOT IN \(SQLQueryString(sqlList(ownLeases))) AND person_id IN \(list) GROUP BY person_id
                     """).all() {
                     let person = try row.decode(column: "person_id", as: String.self)
                     inFlight[person] = try row.decode(column: "n", as: Int.self)
@@ -249,10 +185,10 @@ extension SQLStore {
                 let usable = Set((addresses[claim.personID] ?? [:]).keys.filter { !optedOut($0) })
                 let states = claim.promptIDs.compactMap { prompts[$0] }
                 let closes = states.map(\.closes).max().map(Date.init(millis:))
-                let open = states.filter { $0.status == "scheduled" || $0.status == "sent" }.count
+                let openIDs = claim.promptIDs.filter { prompts[$0].map { $0.status == "scheduled" || $0.status == "sent" } ?? false }
                 return DeliveryContext(givenName: person.name, pathway: person.pathway, timezone: person.zone, address: addresses[claim.personID]?[claim.channel],
                                        contactErased: person.erased, optedOut: optedOut(claim.channel), closesAt: closes,
-                                       promptsClosed: !claim.promptIDs.isEmpty && open == 0, sentToday: sent[claim.personID] ?? 0,
+                                       promptsClosed: !claim.promptIDs.isEmpty && openIDs.isEmpty, openPromptIDs: openIDs, sentToday: sent[claim.personID] ?? 0,
                                        inFlightElsewhere: inFlight[claim.personID] ?? 0, oldestSentAt: oldest[claim.personID].map(Date.init(millis:)),
                                        usableChannels: usable)
             }
@@ -275,10 +211,10 @@ extension SQLStore {
         guard !outcomes.isEmpty else { return [] }
         let stamp = now.millis
         return try await transaction(isolation: .readCommitted) { db in
-            // Which rows each claim still holds: same lease token, still sending. Locked on PostgreSQL, so a claim
+            // Which messages each claim still holds: same lease token, still sending. Locked on PostgreSQL, so a claim
             // taking over an expired lease waits for this outcome and then sees it.
             var tokens: [String: String] = [:]
-            for chunk in outcomes.flatMap(\.1.rowIDs).chunked(500) {
+            for chunk in outcomes.map(\.1.id).chunked(500) {
                 for row in try await db.raw("SELECT id, lease_token FROM outbox_messages WHERE status = 'sending' AND id IN \(SQLQueryString(sqlList(chunk)))\(forUpdate)").all() {
                     tokens[try row.decode(column: "id", as: String.self)] = try row.decode(column: "lease_token", as: String?.self)
                 }
@@ -287,27 +223,26 @@ extension SQLStore {
             var transitions: [(String, String?, String, String?)] = []
             var sentPrompts: [String] = []
             var failedPrompts: [String] = []
-            // (id, status, provider id, error, due, attempt refund) for every row still held.
+            // (id, status, provider id, error, due, attempt refund) for every message still held.
             var updates: [(String, String, String?, String?, Int64?, Int)] = []
             for (result, claim) in outcomes {
-                let owned = claim.rowIDs.filter { tokens[$0] == claim.leaseToken }
-                held.append(!owned.isEmpty)
-                guard !owned.isEmpty else { continue }
-                for id in owned {
-                    switch result {
-                    case .accepted(let providerID):
-                        updates.append((id, "accepted", providerID, nil, nil, 0))
-                        transitions.append((id, "sending", "accepted", providerID))
-                    case .retry(let at, let reason, let counts):
-                        updates.append((id, "queued", nil, reason, at.millis, counts ? 0 : 1))
-                        transitions.append((id, "sending", "queued", "retry: \(reason)"))
-                    case .failed(let reason):
-                        updates.append((id, "failed", nil, reason, nil, 0))
-                        transitions.append((id, "sending", "failed", reason))
-                    case .expired(let reason):
-                        updates.append((id, "expired", nil, reason, nil, 0))
-                        transitions.append((id, "sending", "expired", reason))
-                    }
+                let id = claim.id
+                let owned = tokens[id] == claim.leaseToken
+                held.append(owned)
+                guard owned else { continue }
+                switch result {
+                case .accepted(let providerID):
+                    updates.append((id, "accepted", providerID, nil, nil, 0))
+                    transitions.append((id, "sending", "accepted", providerID))
+                case .retry(let at, let reason, let counts):
+                    updates.append((id, "queued", nil, reason, at.millis, counts ? 0 : 1))
+                    transitions.append((id, "sending", "queued", "retry: \(reason)"))
+                case .failed(let reason):
+                    updates.append((id, "failed", nil, reason, nil, 0))
+                    transitions.append((id, "sending", "failed", reason))
+                case .expired(let reason):
+                    updates.append((id, "expired", nil, reason, nil, 0))
+                    transitions.append((id, "sending", "expired", reason))
                 }
                 if case .accepted = result { sentPrompts += claim.promptIDs }
                 if case .failed = result { failedPrompts += claim.promptIDs }
@@ -384,12 +319,8 @@ extension SQLStore {
     public func fallBack(_ claim: ClaimedMessage, to channel: String, gateway: String, now: Date) async throws {
         let stamp = now.millis
         try await transaction { db in
-            let rows = try await db.raw("SELECT id, prompt_id, idempotency_key FROM outbox_messages WHERE id IN \(SQLQueryString(sqlList(claim.rowIDs)))").all()
-            for row in rows {
-                let key = try row.decode(column: "idempotency_key", as: String.self)
-                try await Self.enqueue(db, promptID: try row.decode(column: "prompt_id", as: String?.self), personID: claim.personID, purpose: claim.purpose,
-                                       channel: channel, gateway: gateway, dueAt: stamp, key: "\(key)@\(channel)", now: stamp)
-            }
+            try await Self.enqueue(db, [OutboxInsert(promptIDs: claim.promptIDs, personID: claim.personID, purpose: claim.purpose, channel: channel,
+                                                     gateway: gateway, dueAt: stamp, key: "\(claim.idempotencyKey)@\(channel)")], now: stamp)
         }
     }
 
@@ -415,7 +346,8 @@ extension SQLStore {
             }
             if changed > 0 {
                 try await Self.refreshDelivery(db, promptIDs: try await db.raw("""
-                    SELECT prompt_id FROM outbox_messages WHERE gateway = \(bind: gateway) AND provider_message_id = \(bind: providerMessageID) AND prompt_id IS NOT NULL
+                    SELECT l.prompt_id FROM outbox_messages o JOIN outbox_prompts l ON l.message_id = o.id
+                    WHERE o.gateway = \(bind: gateway) AND o.provider_message_id = \(bind: providerMessageID)
                     """).all().map { try $0.decode(column: "prompt_id", as: String.self) })
             }
             return changed
@@ -440,7 +372,7 @@ extension SQLStore {
             try await Self.transitions(db, ids.map { ($0, "accepted", "unknown", "no delivery receipt in time") }, now: stamp)
             for chunk in ids.chunked(500) {
                 try await Self.refreshDelivery(db, promptIDs: try await db.raw("""
-                    SELECT prompt_id FROM outbox_messages WHERE prompt_id IS NOT NULL AND id IN \(SQLQueryString(sqlList(chunk)))
+                    SELECT prompt_id FROM outbox_prompts WHERE message_id IN \(SQLQueryString(sqlList(chunk)))
                     """).all().map { try $0.decode(column: "prompt_id", as: String.self) })
             }
             return ids.count
@@ -451,8 +383,8 @@ extension SQLStore {
     static func refreshDelivery(_ db: any SQLDatabase, promptIDs: [String]) async throws {
         for chunk in Array(Set(promptIDs)).chunked(500) {
             try await db.raw("""
-                UPDATE prompts SET delivery = (SELECT o.status FROM outbox_messages o WHERE o.prompt_id = prompts.id
-                    AND o.status IN ('accepted', 'delivered', 'unknown', 'failed')
+                UPDATE prompts SET delivery = (SELECT o.status FROM outbox_prompts l JOIN outbox_messages o ON o.id = l.message_id
+                    WHERE l.prompt_id = prompts.id AND o.status IN ('accepted', 'delivered', 'unknown', 'failed')
                     ORDER BY CASE o.status WHEN 'delivered' THEN 0 WHEN 'accepted' THEN 1 WHEN 'unknown' THEN 2 ELSE 3 END LIMIT 1)
                 WHERE id IN \(SQLQueryString(sqlList(chunk)))
                 """).run()

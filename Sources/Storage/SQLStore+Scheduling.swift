@@ -216,7 +216,7 @@ extension SQLStore {
                 if reviewIDs.insert(id).inserted { reviewRows.append([id, enrolmentID, at, source, "planned", stamp]) }
             }
             var prompts: [(id: String, prompt: PlannedPrompt, channel: String, gateway: String)] = []
-            var reminders: [(promptID: String, index: Int, personID: String, channel: String, gateway: String)] = []
+            var reminders: [(promptID: String, index: Int, personID: String, channel: String, gateway: String, checkIn: String)] = []
             var expiries: [ExpiryReason: [String]] = [:]
             var missed: [[any Encodable & Sendable]] = []
             for plan in plans {
@@ -234,7 +234,9 @@ extension SQLStore {
                     switch action {
                     case .createPrompt(let prompt): prompts.append(("pr_" + newID(), prompt, channel.rawValue, gateway))
                     case .remind(let promptID, let index):
-                        reminders.append((promptID, index, plan.input.enrolment.personID, channel.rawValue, gateway))
+                        let state = plan.input.history.prompts.first { $0.id == promptID }
+                        let checkIn = state.map { "\(plan.input.enrolment.id)|\($0.review.description)|\($0.kind.rawValue)" } ?? promptID
+                        reminders.append((promptID, index, plan.input.enrolment.personID, channel.rawValue, gateway, checkIn))
                     case .expire(let promptID, let reason): expiries[reason, default: []].append(promptID)
                     case .recordMissed(let review, let reviewAt): missed.append([plan.input.enrolment.id, review.description, reviewAt * 1000, stamp])
                     default: others.append(action)
@@ -248,7 +250,8 @@ extension SQLStore {
                     INSERT INTO reviews (id, enrolment_id, review_at_ms, source, status, created_at_ms) VALUES \(valuesList(chunk)) ON CONFLICT (id) DO NOTHING
                     """).run()
             }
-            // Each prompt with its outbox row in this transaction (R1); a prompt that exists already is left alone.
+            // Each prompt with its outbox message in this transaction (R1); a prompt that exists already is left alone.
+            var written: [(id: String, prompt: PlannedPrompt, channel: String, gateway: String)] = []
             for chunk in prompts.chunked(100) {
                 let rows: [[any Encodable & Sendable]] = chunk.map { item in
                     let p = item.prompt
@@ -262,21 +265,30 @@ extension SQLStore {
                     ON CONFLICT (enrolment_id, review_id, instrument, kind) DO NOTHING
                     RETURNING id
                     """).all().map { try $0.decode(column: "id", as: String.self) })
-                let written = chunk.filter { inserted.contains($0.id) }
-                for _ in written { Failpoint.hit(Failpoint.schedulePromptWritten) }
-                try await Self.enqueue(db, written.map { OutboxInsert(promptID: $0.id, personID: $0.prompt.personID, purpose: "prompt", channel: $0.channel,
-                                                                      gateway: $0.gateway, dueAt: $0.prompt.sendAt * 1000, key: $0.id) }, now: stamp)
-                total.created += written.count
+                written += chunk.filter { inserted.contains($0.id) }
+                total.created += inserted.count
             }
+            for _ in written { Failpoint.hit(Failpoint.schedulePromptWritten) }
+            // One message per check-in (enrolment, review, kind) sent at one time on one channel: its prompts link to
+            // it, and its key is its first prompt's id.
+            try await Self.enqueue(db, Self.messages(written, checkIn: { "\($0.prompt.enrolmentID)|\($0.prompt.review.description)|\($0.prompt.kind.rawValue)|\($0.prompt.sendAt)|\($0.channel)|\($0.gateway)" }) { group in
+                let lead = group[0]
+                return OutboxInsert(promptIDs: group.map(\.id), personID: lead.prompt.personID, purpose: "prompt", channel: lead.channel, gateway: lead.gateway,
+                                    dueAt: lead.prompt.sendAt * 1000, key: lead.id)
+            }, now: stamp)
             // Reminders: the prompt's count moves on (once: a repeat changes nothing) and the reminder is queued now.
             for chunk in reminders.chunked(200) {
                 try await db.raw("""
                     UPDATE prompts SET reminders_sent = v.column2 + 1 FROM (VALUES \(valuesList(chunk.map { [$0.promptID, $0.index] }))) AS v
                     WHERE prompts.id = v.column1 AND prompts.reminders_sent <= v.column2
                     """).run()
-                try await Self.enqueue(db, chunk.map { OutboxInsert(promptID: $0.promptID, personID: $0.personID, purpose: "reminder", channel: $0.channel,
-                                                                    gateway: $0.gateway, dueAt: stamp, key: "\($0.promptID):r\($0.index)") }, now: stamp)
             }
+            // A check-in's reminders of one number go as one message (key: its first prompt's id and the number).
+            try await Self.enqueue(db, Self.messages(reminders, checkIn: { "\($0.checkIn)|\($0.index)|\($0.channel)|\($0.gateway)" }) { group in
+                let lead = group[0]
+                return OutboxInsert(promptIDs: group.map(\.promptID), personID: lead.personID, purpose: "reminder", channel: lead.channel,
+                                    gateway: lead.gateway, dueAt: stamp, key: "\(lead.promptID):r\(lead.index)")
+            }, now: stamp)
             total.reminded += reminders.count
             // Expiries, with the queued outbox rows they make moot.
             for (reason, ids) in expiries.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
@@ -286,8 +298,14 @@ extension SQLStore {
                     try await db.raw("""
                         UPDATE prompts SET status = 'expired', status_reason = \(bind: reason.rawValue) WHERE id IN \(list) AND status IN ('scheduled', 'sent')
                         """).run()
-                    let moot = try await db.raw("SELECT id FROM outbox_messages WHERE prompt_id IN \(list) AND status = 'queued'").all()
-                        .map { try $0.decode(column: "id", as: String.self) }
+                    // A queued message is moot once none of its prompts is open; one with an open prompt left still goes
+                    // (asking only for what is open: see `DeliveryContext.openPromptIDs`).
+                    let moot = try await db.raw("""
+                        SELECT DISTINCT o.id FROM outbox_prompts l JOIN outbox_messages o ON o.id = l.message_id
+                        WHERE l.prompt_id IN \(list) AND o.status = 'queued' AND NOT EXISTS (
+                            SELECT 1 FROM outbox_prompts l2 JOIN prompts p ON p.id = l2.prompt_id
+                            WHERE l2.message_id = o.id AND p.status IN ('scheduled', 'sent'))
+                        """).all().map { try $0.decode(column: "id", as: String.self) }
                     guard !moot.isEmpty else { continue }
                     try await db.raw("""
                         UPDATE outbox_messages SET status = 'expired', last_error = \(bind: detail), updated_at_ms = \(bind: stamp)
@@ -329,7 +347,10 @@ extension SQLStore {
                                reminders = \(bind: reminders.map { String($0 * 1000) }.joined(separator: ","))
                         WHERE id = \(bind: promptID) AND status IN ('scheduled', 'sent')
                         """).run()
-                    try await db.raw("UPDATE outbox_messages SET due_at_ms = \(bind: sendAt * 1000), updated_at_ms = \(bind: stamp) WHERE prompt_id = \(bind: promptID) AND purpose = 'prompt' AND status = 'queued'").run()
+                    try await db.raw("""
+                        UPDATE outbox_messages SET due_at_ms = \(bind: sendAt * 1000), updated_at_ms = \(bind: stamp)
+                        WHERE id IN (SELECT message_id FROM outbox_prompts WHERE prompt_id = \(bind: promptID)) AND purpose = 'prompt' AND status = 'queued'
+                        """).run()
                     applied.rescheduled += 1
                 case .raiseNonResponseFlag(let review, let missedInARow):
                     let evidence = "{\"missed_in_a_row\":\(missedInARow),\"review\":\"\(review.description)\"}"
@@ -456,9 +477,9 @@ extension SQLStore {
 
     // MARK: - Outbox rows
 
-    /// An outbox row to write.
+    /// An outbox message to write, with the prompts it carries.
     struct OutboxInsert {
-        var promptID: String?
+        var promptIDs: [String]
         var personID: String
         var purpose: String
         var channel: String
@@ -468,29 +489,45 @@ extension SQLStore {
         var payload = "{}"
     }
 
-    /// Writes outbox rows in multi-row statements, each new one with its `queued` transition; a row whose key exists
-    /// already is left alone.
+    /// Items grouped into messages by `checkIn` (first-seen order, items in their order), each made an outbox message.
+    static func messages<Item>(_ items: [Item], checkIn: (Item) -> String, _ make: ([Item]) -> OutboxInsert) -> [OutboxInsert] {
+        var groups: [String: [Item]] = [:]
+        var order: [String] = []
+        for item in items {
+            let key = checkIn(item)
+            if groups[key] == nil { order.append(key) }
+            groups[key, default: []].append(item)
+        }
+        return order.map { make(groups[$0]!) }
+    }
+
+    /// Writes outbox messages in multi-row statements, each new one with its prompt links and its `queued`
+    /// transition; a message whose key exists already is left alone.
     static func enqueue(_ db: any SQLDatabase, _ rows: [OutboxInsert], now: Int64) async throws {
         for chunk in rows.chunked(100) {
             let ids = chunk.map { _ in "ob_" + newID() }
             let values: [[any Encodable & Sendable]] = zip(ids, chunk).map { id, row in
-                [id, row.promptID, row.personID, row.purpose, row.channel, row.gateway, "queued", 0, row.dueAt, row.key, row.payload, now, now]
+                [id, row.personID, row.purpose, row.channel, row.gateway, "queued", 0, row.dueAt, row.key, row.payload, now, now]
             }
             let inserted = Set(try await db.raw("""
-                INSERT INTO outbox_messages (id, prompt_id, person_id, purpose, channel, gateway, status, attempt, due_at_ms, idempotency_key,
+                INSERT INTO outbox_messages (id, person_id, purpose, channel, gateway, status, attempt, due_at_ms, idempotency_key,
                                              payload, created_at_ms, updated_at_ms)
                 VALUES \(valuesList(values))
                 ON CONFLICT DO NOTHING
                 RETURNING id
                 """).all().map { try $0.decode(column: "id", as: String.self) })
-            try await transitions(db, zip(ids, chunk).filter { inserted.contains($0.0) }.map { ($0.0, nil, "queued", $0.1.purpose) }, now: now)
+            let written = zip(ids, chunk).filter { inserted.contains($0.0) }
+            for links in written.flatMap({ id, row in row.promptIDs.map { [id, $0] as [any Encodable & Sendable] } }).chunked(400) {
+                try await db.raw("INSERT INTO outbox_prompts (message_id, prompt_id) VALUES \(valuesList(links))").run()
+            }
+            try await transitions(db, written.map { ($0.0, nil, "queued", $0.1.purpose) }, now: now)
         }
     }
 
-    /// Writes one outbox row (see the multi-row `enqueue`).
-    static func enqueue(_ db: any SQLDatabase, promptID: String?, personID: String, purpose: String, channel: String, gateway: String,
+    /// Writes one outbox message (see the multi-row `enqueue`).
+    static func enqueue(_ db: any SQLDatabase, promptIDs: [String] = [], personID: String, purpose: String, channel: String, gateway: String,
                         dueAt: Int64, key: String, payload: String = "{}", now: Int64) async throws {
-        try await enqueue(db, [OutboxInsert(promptID: promptID, personID: personID, purpose: purpose, channel: channel, gateway: gateway,
+        try await enqueue(db, [OutboxInsert(promptIDs: promptIDs, personID: personID, purpose: purpose, channel: channel, gateway: gateway,
                                             dueAt: dueAt, key: key, payload: payload)], now: now)
     }
 

@@ -337,6 +337,11 @@ public final class SQLStore: Sendable {
     /// Applies every migration not yet applied, in order, each in its own transaction; returns what was applied.
     @discardableResult
     public func migrate(now: Date) async throws -> [String] {
+        try await migrate(now: now, through: Int.max)
+    }
+
+    /// Applies the migrations not yet applied up to version `through` (a test builds an older schema this way).
+    func migrate(now: Date, through: Int) async throws -> [String] {
         try await read { db in
             try await db.raw("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at_ms BIGINT NOT NULL)").run()
         }
@@ -344,7 +349,7 @@ public final class SQLStore: Sendable {
             try await db.raw("SELECT version FROM schema_migrations").all().map { try $0.decode(column: "version", as: Int.self) }
         })
         var done: [String] = []
-        for migration in migrations where !applied.contains(migration.version) {
+        for migration in migrations where !applied.contains(migration.version) && migration.version <= through {
             let engine = self.engine
             try await transaction { db in
                 for statement in migration.statements(engine) {

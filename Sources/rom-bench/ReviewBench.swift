@@ -37,7 +37,7 @@ func seedHistory(_ store: SQLStore, people: [String], weeks: Int, start: Date, c
                     }
                     prompts.append(["pr-\(key)", "en-\(person)", "rv-\(person)-\(week)", person, instrument, week == 0 ? "baseline" : "pre_review",
                                     at.millis, review.millis - 86_400_000, "answered", "k-\(key)", at.millis, review.millis, "accepted"])
-                    outbox.append(["ob-\(key)", "pr-\(key)", person, "prompt", "sms", "sandbox-sms", "accepted", 1, at.millis, "k-\(key)", "{}", at.millis, at.millis])
+                    outbox.append(["ob-\(key)", person, "prompt", "sms", "sandbox-sms", "accepted", 1, at.millis, "k-\(key)", "{}", at.millis, at.millis])
                     responses.append(["rs-\(key)", "pr-\(key)", person, instrument, answers.map { $0.map(String.init) ?? "-" }.joined(separator: ","), "form",
                                       at.millis, at.millis])
                     scores.append(["sc-\(key)", "rs-\(key)", person, instrument, "1.0.0", 1, total, band, result, at.millis])
@@ -54,9 +54,15 @@ func seedHistory(_ store: SQLStore, people: [String], weeks: Int, start: Date, c
             }
             for rows in outboxRows.chunked(into: 70) {
                 try await db.raw("""
-                    INSERT INTO outbox_messages (id, prompt_id, person_id, purpose, channel, gateway, status, attempt, due_at_ms, idempotency_key, payload, created_at_ms, updated_at_ms)
+                    INSERT INTO outbox_messages (id, person_id, purpose, channel, gateway, status, attempt, due_at_ms, idempotency_key, payload, created_at_ms, updated_at_ms)
                     VALUES \(valuesList(rows))
                     """).run()
+                // Each fixture message carries one prompt (ob-KEY carries pr-KEY).
+                let links: [[any Encodable & Sendable]] = rows.map { row in
+                    let id = row[0] as! String
+                    return [id, "pr-" + id.dropFirst(3)]
+                }
+                try await db.raw("INSERT INTO outbox_prompts (message_id, prompt_id) VALUES \(valuesList(links))").run()
             }
             for rows in responseRows.chunked(into: 120) {
                 try await db.raw("""

@@ -49,7 +49,7 @@ struct CrashTests {
         #expect(final.status == 0, "\(final.stderr)")
 
         let rows = try await harness.env.store.outboxRows()
-        #expect(rows.count == 15)
+        #expect(rows.count == 5, "five check-ins, a message each")
         #expect(rows.allSatisfy { $0.status == "accepted" }, "every message ends accepted: \(rows.map(\.status))")
         let requests = receiver.requests()
         let keys = Set(rows.map(\.key))
@@ -88,9 +88,11 @@ struct CrashTests {
         }
         func orphans() async throws -> (prompts: Int, outbox: Int) {
             try await harness.env.store.read { db in
-                let prompts = try await db.raw("SELECT COUNT(*) AS n FROM prompts p WHERE NOT EXISTS (SELECT 1 FROM outbox_messages o WHERE o.prompt_id = p.id)").first()?.decode(column: "n", as: Int.self)
+                let prompts = try await db.raw("SELECT COUNT(*) AS n FROM prompts p WHERE NOT EXISTS (SELECT 1 FROM outbox_prompts l WHERE l.prompt_id = p.id)").first()?.decode(column: "n", as: Int.self)
                 let outbox = try await db.raw("""
-                    SELECT COUNT(*) AS n FROM outbox_messages o WHERE o.prompt_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM prompts p WHERE p.id = o.prompt_id)
+                    SELECT COUNT(*) AS n FROM outbox_messages o WHERE o.purpose IN ('prompt', 'reminder')
+                    AND (NOT EXISTS (SELECT 1 FROM outbox_prompts l WHERE l.message_id = o.id)
+                         OR EXISTS (SELECT 1 FROM outbox_prompts l WHERE l.message_id = o.id AND NOT EXISTS (SELECT 1 FROM prompts p WHERE p.id = l.prompt_id)))
                     """).first()?.decode(column: "n", as: Int.self)
                 return (prompts ?? -1, outbox ?? -1)
             }
@@ -110,9 +112,9 @@ struct CrashTests {
         let final = try schedule(failpoint: nil)
         #expect(final.outcome.status == 0 && !final.killed, "\(final.outcome.stderr)")
         #expect(try await orphans() == (0, 0))
-        // Everyone is planned alike once the kills stop: the same prompts each, each with its one outbox row.
+        // Everyone is planned alike once the kills stop: the same prompts each, each linked to its one outbox message.
         let perPerson = try await harness.env.store.read { db in
-            try await db.raw("SELECT p.person_id, COUNT(*) AS n, COUNT(o.id) AS queued FROM prompts p LEFT JOIN outbox_messages o ON o.prompt_id = p.id GROUP BY p.person_id").all()
+            try await db.raw("SELECT p.person_id, COUNT(*) AS n, COUNT(l.message_id) AS queued FROM prompts p LEFT JOIN outbox_prompts l ON l.prompt_id = p.id GROUP BY p.person_id").all()
                 .map { (try $0.decode(column: "n", as: Int.self), try $0.decode(column: "queued", as: Int.self)) }
         }
         #expect(perPerson.count == rounds, "every person has prompts")
@@ -256,7 +258,7 @@ struct CrashTests {
         #expect(claimed.reduce(0, +) == count, "\(claimed)")
         #expect(claimed.filter { $0 > 0 }.count >= 2, "the dispatchers shared the work: \(claimed)")
         let rows = try await harness.env.store.outboxRows()
-        #expect(rows.count == 3 * count && rows.allSatisfy { $0.status == "accepted" && $0.attempt == 1 }, "every row sent on its first claim")
+        #expect(rows.count == count && rows.allSatisfy { $0.status == "accepted" && $0.attempt == 1 }, "every message sent on its first claim")
         var perKey: [String: Int] = [:]
         for request in receiver.requests() { perKey[request.headers["webhook-id"] ?? "", default: 0] += 1 }
         #expect(perKey.count == count, "every check-in arrived")

@@ -85,7 +85,8 @@ struct WebhookDispatchTests {
         #expect(try await worker.runOnce().failed == 1)
         rows = try await harness.env.store.outboxRows()
         #expect(rows.filter { $0.channel == "sms" }.allSatisfy { $0.status == "failed" && $0.error == "HTTP 400" })
-        #expect(rows.filter { $0.channel == "email" && $0.status == "queued" }.count == 3, "a permanent failure tries the pathway's next channel")
+        let fallback = rows.filter { $0.channel == "email" && $0.status == "queued" }
+        #expect(fallback.count == 1 && fallback.first?.key == "\(rows[0].key)@email", "a permanent failure tries the pathway's next channel, as one message")
         let history = try await harness.env.store.transitions(messageID: rows[0].id)
         #expect(history == ["- → queued", "queued → sending", "sending → queued", "queued → sending", "sending → queued", "queued → sending", "sending → failed"])
         #expect(receiver.requests().count == 3)
@@ -134,7 +135,7 @@ struct WebhookDispatchTests {
         let other = try await SQLStore.open(url: harness.databaseURL, logger: Logger(label: "test"))
         let seen = try await other.outboxRows()
         try await other.close()
-        #expect(seen.count == 3 && seen.allSatisfy { $0.status == "sending" && $0.attempt == 1 }, "\(seen.map(\.status))")
+        #expect(seen.count == 1 && seen.allSatisfy { $0.status == "sending" && $0.attempt == 1 }, "\(seen.map(\.status))")
         #expect(receiver.requests().count == 1, "no second attempt while we read")
         let summary = try await pass.value
         #expect(summary.retried == 1, "the hung send timed out and waits for a retry")
@@ -207,7 +208,7 @@ struct WebhookDispatchTests {
         try receiver.setMode("faults:30:9")
         try await harness.drainRetryingEverySecond()
         let rows = try await harness.env.store.outboxRows()
-        #expect(rows.count == 3 * count && rows.allSatisfy { $0.status == "accepted" }, "every check-in delivered")
+        #expect(rows.count == count && rows.allSatisfy { $0.status == "accepted" }, "every check-in delivered")
         var modes: [String: [String]] = [:]
         for request in receiver.requests() { modes[request.headers["webhook-id"] ?? "", default: []].append(request.mode) }
         #expect(modes.count == count && Set(modes.keys).isSubset(of: Set(rows.map(\.key))), "one key per check-in, each a message's own")
@@ -347,14 +348,17 @@ struct WebhookDispatchTests {
         harness.clock.set(sendTime.addingTimeInterval(47 * 3_600))
         #expect(try await BackgroundServices.markUndelivered(harness.env) == 0)
         harness.clock.set(sendTime.addingTimeInterval(48 * 3_600 + 1))
-        // One SMS carried the three baseline prompts: its three outbox rows move together.
-        #expect(try await BackgroundServices.markUndelivered(harness.env) == 3)
+        // One SMS carried the three baseline prompts: one outbox row, and all three prompts show it.
+        #expect(try await BackgroundServices.markUndelivered(harness.env) == 1)
         let rows = try await harness.env.store.outboxRows()
-        #expect(rows.map(\.status) == ["unknown", "unknown", "unknown"])
+        #expect(rows.map(\.status) == ["unknown"])
+        #expect(try await harness.env.store.schedulingCounts().prompts["sent"] == 3)
+        #expect(try await promptDelivery(harness) == ["unknown", "unknown", "unknown"])
         #expect(try await harness.env.store.transitions(messageID: rows[0].id).last == "accepted → unknown")
         #expect(try await BackgroundServices.markUndelivered(harness.env) == 0, "once")
-        #expect(try await harness.env.store.applyReceipt(gateway: "test-sms", providerMessageID: "msg-1", status: "delivered", detail: nil, now: harness.clock.now) == 3)
+        #expect(try await harness.env.store.applyReceipt(gateway: "test-sms", providerMessageID: "msg-1", status: "delivered", detail: nil, now: harness.clock.now) == 1)
         #expect(try await harness.env.store.outboxRows().allSatisfy { $0.status == "delivered" })
+        #expect(try await promptDelivery(harness) == ["delivered", "delivered", "delivered"])
         await harness.close()
     }
 }
@@ -373,9 +377,10 @@ struct DailyCapTests {
             let prompt = try await db.raw("SELECT id FROM prompts LIMIT 1").first()!.decode(column: "id", as: String.self)
             for index in 0..<12 {
                 try await db.raw("""
-                    INSERT INTO outbox_messages (id, prompt_id, person_id, purpose, channel, gateway, status, attempt, due_at_ms, idempotency_key, payload, created_at_ms, updated_at_ms)
-                    VALUES (\(bind: "ob_extra\(index)"), \(bind: prompt), 'p1', \(bind: "reminder-\(index)"), 'sms', 'test-sms', 'queued', 0, \(bind: Int64(sendTime.timeIntervalSince1970) * 1000), \(bind: "k\(index)"), '{}', 0, 0)
+                    INSERT INTO outbox_messages (id, person_id, purpose, channel, gateway, status, attempt, due_at_ms, idempotency_key, payload, created_at_ms, updated_at_ms)
+                    VALUES (\(bind: "ob_extra\(index)"), 'p1', \(bind: "reminder-\(index)"), 'sms', 'test-sms', 'queued', 0, \(bind: Int64(sendTime.timeIntervalSince1970) * 1000), \(bind: "k\(index)"), '{}', 0, 0)
                     """).run()
+                try await db.raw("INSERT INTO outbox_prompts (message_id, prompt_id) VALUES (\(bind: "ob_extra\(index)"), \(bind: prompt))").run()
             }
         }
         harness.clock.set(sendTime)
@@ -397,9 +402,10 @@ struct DailyCapTests {
             let prompt = try await db.raw("SELECT id FROM prompts LIMIT 1").first()!.decode(column: "id", as: String.self)
             for index in 0..<12 {
                 try await db.raw("""
-                    INSERT INTO outbox_messages (id, prompt_id, person_id, purpose, channel, gateway, status, attempt, due_at_ms, idempotency_key, payload, created_at_ms, updated_at_ms)
-                    VALUES (\(bind: "ob_extra\(index)"), \(bind: prompt), 'p1', \(bind: "reminder-\(index)"), 'sms', 'test-sms', 'queued', 0, \(bind: sendTime.millis - 12 + Int64(index)), \(bind: "k\(index)"), '{}', 0, 0)
+                    INSERT INTO outbox_messages (id, person_id, purpose, channel, gateway, status, attempt, due_at_ms, idempotency_key, payload, created_at_ms, updated_at_ms)
+                    VALUES (\(bind: "ob_extra\(index)"), 'p1', \(bind: "reminder-\(index)"), 'sms', 'test-sms', 'queued', 0, \(bind: sendTime.millis - 12 + Int64(index)), \(bind: "k\(index)"), '{}', 0, 0)
                     """).run()
+                try await db.raw("INSERT INTO outbox_prompts (message_id, prompt_id) VALUES (\(bind: "ob_extra\(index)"), \(bind: prompt))").run()
             }
         }
         harness.clock.set(sendTime)
@@ -411,12 +417,11 @@ struct DailyCapTests {
         let sendTime = ISO8601DateFormatter().date(from: "2026-11-02T09:00:00Z")!
         try await seedThirteen(harness, sendTime: sendTime)
         let store = harness.env.store
-        // Rows sort by due time, so the first claim takes a few of the 15 rows and the second the rest.
+        // Messages sort by due time, so the first claim takes four of the 13 and the second the rest.
         let first = try await store.claimDue(now: sendTime, limit: 4, lease: 60)
         let second = try await store.claimDue(now: sendTime, limit: 100, lease: 60)
-        try #require(!first.isEmpty && !second.isEmpty)
-        #expect(first.flatMap(\.rowIDs).count + second.flatMap(\.rowIDs).count == 15)
-        #expect(first.count + second.count == 13, "the three check-in rows are one message")
+        #expect(first.count == 4 && second.count == 9)
+        #expect((first + second).filter { $0.promptIDs.count == 3 }.count == 1, "the three-prompt check-in is one message")
         #expect(try await store.deliveryContexts(for: second, now: sendTime).allSatisfy { $0?.sentToday == first.count })
         #expect(try await store.deliveryContexts(for: first, now: sendTime).allSatisfy { $0?.sentToday == second.count })
         // The first claim is recorded as accepted (one provider id per message): same count, now from accepted rows.
@@ -445,7 +450,7 @@ struct DailyCapTests {
         let held = try await worker.runOnce()
         #expect(held.claimed == 3 && held.retried == 3 && held.accepted == 0)
         var waiting = try await harness.env.store.outboxRows().filter { $0.status == "queued" }
-        #expect(waiting.count == 5 && waiting.allSatisfy { $0.due == sendTime.addingTimeInterval(60).millis }, "the other claim's outcome is known within its 60 s lease")
+        #expect(waiting.count == 3 && waiting.allSatisfy { $0.due == sendTime.addingTimeInterval(60).millis }, "the other claim's outcome is known within its 60 s lease")
         // The other claim's sends are all accepted: now the cap is full of sent messages, the oldest sent at 09:00.
         let accepted = other.enumerated().map { (SendResult.accepted(providerMessageID: "pm-\($0.offset)"), $0.element) }
         _ = try await harness.env.store.record(accepted, now: sendTime)
@@ -459,21 +464,20 @@ struct DailyCapTests {
         await harness.close()
     }
 
-    @Test("A full batch takes the rest of its last person's rows due at that time: a three-prompt check-in is never split")
+    @Test("A three-prompt check-in is one outbox row: a claim of two takes two people's whole check-ins")
     func batchKeepsMessagesWhole() async throws {
         let harness = try await Harness.make(receiver: nil, smtp: nil)
         try await harness.seed("p1,Ana,+447700900001,,,community,2026-11-02,,north\np2,Ben,+447700900002,,,community,2026-11-02,,north")
         let sendTime = ISO8601DateFormatter().date(from: "2026-11-02T09:00:00Z")!
+        #expect(try await harness.env.store.outboxRows().count == 2, "one row per check-in message")
         let first = try await harness.env.store.claimDue(now: sendTime, limit: 2, lease: 60)
-        #expect(first.count == 1)
-        #expect(first.first?.rowIDs.count == 3 && first.first?.promptIDs.count == 3)
-        let second = try await harness.env.store.claimDue(now: sendTime, limit: 2, lease: 60)
-        #expect(second.count == 1 && second.first?.rowIDs.count == 3 && second.first?.personID != first.first?.personID)
+        #expect(first.count == 2 && Set(first.map(\.personID)) == ["p1", "p2"])
+        #expect(first.allSatisfy { $0.promptIDs.count == 3 && Set($0.promptIDs).count == 3 })
         #expect(try await harness.env.store.claimDue(now: sendTime, limit: 2, lease: 60).isEmpty)
         await harness.close()
     }
 
-    @Test("A message one of whose rows another transaction holds is left whole for a later claim, never sent in part (R5)",
+    @Test("A message another transaction holds is skipped by a claim and goes whole, with its three prompts, at a later one (R5)",
           .enabled(if: Fixtures.onPostgres, "PostgreSQL only: SQLite runs one transaction at a time"))
     func lockedRowKeepsMessageWhole() async throws {
         let harness = try await Harness.make(receiver: nil, smtp: nil)
@@ -482,7 +486,7 @@ struct DailyCapTests {
         let store = harness.env.store
         let locked = AsyncStream<Void>.makeStream()
         let release = AsyncStream<Void>.makeStream()
-        // Another session row-locks one of p1's three check-in rows and keeps its transaction open.
+        // Another session row-locks p1's check-in message and keeps its transaction open.
         let holder = Task {
             try await store.transaction(isolation: .readCommitted) { db in
                 _ = try await db.raw("SELECT id FROM outbox_messages WHERE person_id = 'p1' ORDER BY id LIMIT 1 FOR UPDATE").all()
@@ -492,11 +496,11 @@ struct DailyCapTests {
         }
         for await _ in locked.stream { break }
         let first = try await store.claimDue(now: sendTime, limit: 10, lease: 60)
-        #expect(first.map(\.personID) == ["p2"] && first.first?.rowIDs.count == 3, "p1's message waits whole; p2's goes: \(first.map { ($0.personID, $0.rowIDs.count) })")
+        #expect(first.map(\.personID) == ["p2"] && first.first?.promptIDs.count == 3, "p1's message waits; p2's goes: \(first.map { ($0.personID, $0.promptIDs.count) })")
         release.continuation.yield()
         try await holder.value
         let second = try await store.claimDue(now: sendTime, limit: 10, lease: 60)
-        #expect(second.map(\.personID) == ["p1"] && second.first?.rowIDs.count == 3, "then p1's three rows go as one message")
+        #expect(second.map(\.personID) == ["p1"] && second.first?.promptIDs.count == 3, "then p1's three prompts go as one message")
         let queued = try await store.outboxRows().filter { $0.status == "queued" }
         #expect(queued.isEmpty)
         await harness.close()
@@ -534,7 +538,7 @@ struct DailyCapTests {
         let rows = try await env.store.outboxRows()
         let waiting = rows.filter { $0.status == "queued" }
         #expect(waiting.allSatisfy { $0.error?.contains("daily cap") == true && $0.due > clock.now.millis && $0.attempt == 0 })
-        #expect(rows.filter { $0.status == "accepted" }.count + waiting.count == 15)
+        #expect(rows.filter { $0.status == "accepted" }.count + waiting.count == 13)
         await harness.close()
     }
 }
@@ -616,9 +620,9 @@ struct DispatchMetricsTests {
         try await harness.seed("p1,Ana,+447700900001,,,community,2026-11-02,,north\np2,Ben,+447700900002,,,community,2026-11-02,,north")
         harness.clock.set(sendTime)
         try await harness.seed("p3,Cy,+447700900003,,,community,2026-11-02,,north")
-        // Before any dispatch: three check-ins of three prompt rows each are due, the oldest since 09:00.
+        // Before any dispatch: three check-ins (a message each) are due, the oldest since 09:00.
         let before = try await harness.env.store.outboxBacklog(now: sendTime.addingTimeInterval(600))
-        #expect(before.rows == 9 && before.oldestDue == sendTime)
+        #expect(before.rows == 3 && before.oldestDue == sendTime)
         try receiver.setMode("ok")
         let first = try await BackgroundServices.dispatchTick(harness.env)
         #expect(first.accepted == 3)
@@ -634,5 +638,12 @@ struct DispatchMetricsTests {
         #expect(text.contains("rom_outbox_oldest_due_age_seconds 0"))
         #expect(!text.contains("p1") && !text.contains("+4477"), "no personal data in labels")
         await harness.close()
+    }
+}
+
+/// Each prompt's delivery as reports read it (`prompts.delivery`), in instrument order.
+private func promptDelivery(_ harness: Harness) async throws -> [String?] {
+    try await harness.env.store.read { db in
+        try await db.raw("SELECT delivery FROM prompts ORDER BY instrument").all().map { try $0.decode(column: "delivery", as: String?.self) }
     }
 }

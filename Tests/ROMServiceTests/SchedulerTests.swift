@@ -21,7 +21,7 @@ struct SchedulerTests {
         #expect(outcome.problems.isEmpty, "\(outcome.problems)")
     }
 
-    @Test("A tick writes each prompt with its outbox row (same count, every row pointing at a prompt) and a second tick adds nothing")
+    @Test("A tick writes one outbox message per check-in, every prompt linked to exactly one, and a second tick adds nothing")
     func promptsWithOutbox() async throws {
         try await Fixtures.withEnvironment { env in
             try await seed(env, "p1,Ana,+447700900001,,,community,2026-11-02,,north,,\np2,Ben,,ben@example.org,,core,2026-11-02,,north,,")
@@ -34,14 +34,19 @@ struct SchedulerTests {
                 try await db.raw("""
                     SELECT (SELECT COUNT(*) FROM prompts) AS prompts,
                            (SELECT COUNT(*) FROM outbox_messages WHERE purpose = 'prompt') AS outbox,
-                           (SELECT COUNT(*) FROM outbox_messages o LEFT JOIN prompts p ON p.id = o.prompt_id WHERE p.id IS NULL) AS orphans,
+                           (SELECT COUNT(*) FROM outbox_prompts l LEFT JOIN prompts p ON p.id = l.prompt_id WHERE p.id IS NULL) AS orphans,
+                           (SELECT COUNT(*) FROM prompts p WHERE (SELECT COUNT(*) FROM outbox_prompts l WHERE l.prompt_id = p.id) <> 1) AS unlinked,
+                           (SELECT COUNT(*) FROM outbox_prompts l JOIN outbox_messages o ON o.id = l.message_id JOIN prompts p ON p.id = l.prompt_id
+                            WHERE o.person_id <> p.person_id) AS crossed,
                            (SELECT COUNT(*) FROM outbox_messages WHERE channel = 'email' AND person_id = 'p2') AS email
                     """).first()
             }
             #expect(try orphans?.decode(column: "prompts", as: Int.self) == 5)
-            #expect(try orphans?.decode(column: "outbox", as: Int.self) == 5)
+            #expect(try orphans?.decode(column: "outbox", as: Int.self) == 2, "one message per person's baseline check-in")
             #expect(try orphans?.decode(column: "orphans", as: Int.self) == 0)
-            #expect(try orphans?.decode(column: "email", as: Int.self) == 2, "the outbox uses the pathway's preferred channel the person has")
+            #expect(try orphans?.decode(column: "unlinked", as: Int.self) == 0)
+            #expect(try orphans?.decode(column: "crossed", as: Int.self) == 0)
+            #expect(try orphans?.decode(column: "email", as: Int.self) == 1, "the outbox uses the pathway's preferred channel the person has")
         }
     }
 
@@ -71,13 +76,13 @@ struct SchedulerTests {
             #expect(later.expired == 3)
             let counts = try await env.store.schedulingCounts()
             #expect(counts.prompts["expired"] == 3)
-            #expect(counts.outbox["expired"] == 3)
+            #expect(counts.outbox["expired"] == 1, "the check-in's one message")
             #expect(counts.outbox["queued"] == nil)
             #expect(counts.missed == 1)
             let transitions = try await env.store.read { db in
                 try await db.raw("SELECT COUNT(*) AS n FROM outbox_transitions WHERE to_status = 'expired'").first()?.decode(column: "n", as: Int.self)
             }
-            #expect(transitions == 3)
+            #expect(transitions == 1)
         }
     }
 
@@ -181,6 +186,7 @@ struct SchedulerTests {
             // p2's prompts vanish behind the scheduler's back: an incremental tick does not look at p2, a full one does.
             try await env.store.transaction { db in
                 try await db.raw("DELETE FROM outbox_transitions WHERE message_id IN (SELECT id FROM outbox_messages WHERE person_id = 'p2')").run()
+                try await db.raw("DELETE FROM outbox_prompts WHERE message_id IN (SELECT id FROM outbox_messages WHERE person_id = 'p2')").run()
                 try await db.raw("DELETE FROM outbox_messages WHERE person_id = 'p2'").run()
                 try await db.raw("DELETE FROM prompts WHERE person_id = 'p2'").run()
             }

@@ -200,3 +200,57 @@ struct StoreTests {
         }
     }
 }
+
+/// Migration 19 turns a row per prompt into a row per message, for databases written before it.
+@Suite("One outbox row per message (migration 19)")
+struct OutboxPerMessageMigrationTests {
+    @Test("Waiting rows of one check-in become one message carrying all its prompts; the others are recorded as merged; sent rows keep their history")
+    func mergesWaitingRows() async throws {
+        let folder = try Fixtures.temporaryDirectory()
+        let store = try await SQLStore.open(url: try await Fixtures.freshDatabaseURL(folder: folder), logger: Logger(label: "test"))
+        _ = try await store.migrate(now: Fixtures.fixedNow, through: 18)
+        try await store.transaction { db in
+            try await db.raw("INSERT INTO people (id, given_name, team, created_at_ms, updated_at_ms) VALUES ('p1', 'Ana', 'north', 0, 0)").run()
+            try await db.raw("INSERT INTO enrolments (id, person_id, pathway, start_date, created_at_ms) VALUES ('e1', 'p1', 'community', '2026-11-02', 0)").run()
+            // Three prompts of the baseline check-in, one of the next review's, two of a third held by a live lease.
+            for (id, review) in [("pr_a", "b"), ("pr_b", "b"), ("pr_c", "b"), ("pr_d", "c:2026-11-30"), ("pr_e", "c:2026-12-28"), ("pr_f", "c:2026-12-28")] {
+                try await db.raw("""
+                    INSERT INTO prompts (id, enrolment_id, review_id, person_id, instrument, kind, send_at_ms, closes_at_ms, status, idempotency_key, created_at_ms)
+                    VALUES (\(bind: id), 'e1', \(bind: review), 'p1', \(bind: "m_" + id), 'routine', 1000, 9000000000000, 'scheduled', \(bind: id), 0)
+                    """).run()
+            }
+            let rows: [(String, String, String, String, String, String?)] = [
+                ("ob_1", "pr_b", "prompt", "queued", "pr_b", nil), ("ob_2", "pr_a", "prompt", "queued", "pr_a", nil), ("ob_3", "pr_c", "prompt", "queued", "pr_c", nil),
+                ("ob_4", "pr_d", "prompt", "queued", "pr_d", nil), ("ob_5", "pr_a", "reminder", "accepted", "pr_a:r0", nil),
+                ("ob_6", "pr_e", "prompt", "sending", "pr_e", "ls_x"), ("ob_7", "pr_f", "prompt", "sending", "pr_f", "ls_x"),
+            ]
+            for (id, prompt, purpose, status, key, lease) in rows {
+                try await db.raw("""
+                    INSERT INTO outbox_messages (id, prompt_id, person_id, purpose, channel, gateway, status, attempt, due_at_ms, idempotency_key, payload,
+                                                 created_at_ms, updated_at_ms, lease_token, lease_until_ms)
+                    VALUES (\(bind: id), \(bind: prompt), 'p1', \(bind: purpose), 'sms', 'sandbox-sms', \(bind: status), 0, 1000, \(bind: key), '{}', 0, 0,
+                            \(bind: lease), \(bind: lease == nil ? Int64?.none : Int64(2000)))
+                    """).run()
+            }
+        }
+        #expect(try await store.migrate(now: Fixtures.fixedNow) == ["19 one outbox row per message"])
+        let statuses = Dictionary(uniqueKeysWithValues: try await store.outboxRows().map { ($0.id, ($0.status, $0.error)) })
+        // The lowest key leads: pr_a's row (ob_2), under whose key the claim sent the message before.
+        #expect(statuses["ob_2"]?.0 == "queued")
+        #expect(statuses["ob_1"]?.0 == "merged" && statuses["ob_1"]?.1 == "sent as part of ob_2")
+        #expect(statuses["ob_3"]?.0 == "merged" && statuses["ob_4"]?.0 == "queued" && statuses["ob_5"]?.0 == "accepted")
+        #expect(statuses["ob_6"]?.0 == "sending" && statuses["ob_7"]?.0 == "merged")
+        let links = try await store.read { db in
+            try await db.raw("SELECT message_id, prompt_id FROM outbox_prompts ORDER BY message_id, prompt_id").all()
+                .map { "\(try $0.decode(column: "message_id", as: String.self))>\(try $0.decode(column: "prompt_id", as: String.self))" }
+        }
+        #expect(links == ["ob_2>pr_a", "ob_2>pr_b", "ob_2>pr_c", "ob_4>pr_d", "ob_5>pr_a", "ob_6>pr_e", "ob_6>pr_f"])
+        #expect(try await store.transitions(messageID: "ob_1") == ["queued → merged"])
+        // Claimed after the upgrade: the check-in goes as one message under its old key; the expired lease's two rows too.
+        let claims = try await store.claimDue(now: Date(timeIntervalSince1970: 3), limit: 10, lease: 60).sorted { $0.id < $1.id }
+        #expect(claims.map(\.id) == ["ob_2", "ob_4", "ob_6"])
+        #expect(claims.map(\.promptIDs) == [["pr_a", "pr_b", "pr_c"], ["pr_d"], ["pr_e", "pr_f"]])
+        #expect(claims.first?.idempotencyKey == "pr_a" && claims.first?.attempt == 1)
+        try await store.close()
+    }
+}

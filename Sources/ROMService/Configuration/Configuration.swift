@@ -127,7 +127,7 @@ public struct ServiceSettings: Sendable, Equatable {
     public var dispatchConcurrency = 16
     /// Dispatch passes run side by side, so one prepares and sends while the other waits on the database.
     public var dispatchPasses = 2
-    /// Outbox rows one claim takes at most (a message's rows are never split). Smaller batches spread the work of
+    /// Messages (outbox rows) one claim takes at most. Smaller batches spread the work of
     /// several dispatchers on PostgreSQL more evenly; larger ones write less per message.
     public var dispatchBatch = 1_000
     /// SMS auto-replies: to HELP, and to a reply that could not be read. Never clinical.

@@ -113,7 +113,7 @@ extension Routes {
         let id = context.parameters.get("id") ?? ""
         switch try await env.store.retryFailed(messageID: id, actor: context.actor, now: env.now()) {
         case .success(let count):
-            try await env.store.audit(AuditEvent(at: env.now(), actor: context.actor, action: "outbox.retry", personID: nil, detail: "\(id): \(count) rows", requestID: context.id))
+            try await env.store.audit(AuditEvent(at: env.now(), actor: context.actor, action: "outbox.retry", personID: nil, detail: "\(id): \(count) outbox row\(count == 1 ? "" : "s")", requestID: context.id))
             return count
         case .failure(let refusal):
             throw APIError(status: refusal == .notFound ? .notFound : .conflict, code: refusal.rawValue, message: refusal.message)
@@ -126,7 +126,7 @@ extension Routes {
         }
         let count = try await env.store.retryAllFailed(gateway: gateway, since: since, actor: context.actor, now: env.now())
         try await env.store.audit(AuditEvent(at: env.now(), actor: context.actor, action: "outbox.retry_failed", personID: nil,
-                                             detail: "\(gateway ?? "every gateway") since \(ISO8601DateFormatter().string(from: since)): \(count) rows", requestID: context.id))
+                                             detail: "\(gateway ?? "every gateway") since \(ISO8601DateFormatter().string(from: since)): \(count) outbox row\(count == 1 ? "" : "s")", requestID: context.id))
         return count
     }
 }
