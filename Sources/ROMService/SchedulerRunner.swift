@@ -91,7 +91,7 @@ public struct SchedulerRunner: Sendable {
                 work.append((plan, (input.enrolment.id, next * 1000, input.attentionVersion)))
             }
             // Five hundred enrolments to a commit (a commit is an fsync), each chunk's plans with its enrolments' next
-            // attention; each prompt still lands with its outbox row.
+            // attention; each prompt still lands with its outbox message.
             for start in stride(from: 0, to: work.count, by: 500) {
                 let chunk = work[start..<min(start + 500, work.count)]
                 total = total + (try await env.store.apply(chunk.compactMap(\.plan), attention: chunk.map(\.attention), now: now))

@@ -1,7 +1,7 @@
 import Foundation
 import Synchronization
 
-/// Named places where a fault test can have the process killed (R1: between a prompt's row and its outbox row).
+/// Named places where a fault test can have the process killed (R1: between a prompt's row and its outbox message).
 ///
 /// `ROM_FAILPOINT=NAME:N` makes the process send itself SIGKILL at the N-th time it reaches `NAME` — a crash at
 /// exactly that point, with nothing flushed or rolled back by the process itself. Unset (always, outside fault

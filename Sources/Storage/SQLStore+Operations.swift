@@ -33,7 +33,7 @@ public struct ServiceRun: Sendable, Equatable, Codable {
 public struct FailedMessage: Sendable, Equatable, Codable {
     /// The message's first row (retrying it retries the message).
     public var id: String
-    /// Outbox rows in the message: one per prompt of its check-in.
+    /// Outbox rows in the message: one (several for rows written before migration 19, one per prompt).
     public var rows: Int
     public var personID: String
     public var purpose: String
@@ -59,7 +59,7 @@ public struct FailedMessage: Sendable, Equatable, Codable {
 
 /// The outbox as ops see it: what waits, what is being sent and what failed, per gateway.
 public struct OutboxHealth: Sendable, Codable {
-    /// Outbox rows (one per prompt; a message carries a check-in's prompts together) per gateway and status.
+    /// Outbox rows (one per message since migration 19) per gateway and status.
     public struct Count: Sendable, Equatable, Codable {
         public var gateway: String
         public var status: String

@@ -186,9 +186,9 @@ extension SQLStore {
         try await apply([EnrolmentPlan(actions: actions, reviews: reviews, input: input, pathway: pathway)], now: now)
     }
 
-    /// Performs several enrolments' plans in one transaction: each new prompt with its outbox row, reminders,
+    /// Performs several enrolments' plans in one transaction: new prompts with their outbox messages, reminders,
     /// reschedules, expiries (with the outbox rows they make moot), missed check-ins and non-response flags. Each
-    /// prompt and its outbox row are written together (R1); several enrolments share a commit, so a first tick over
+    /// prompt and the outbox message that carries it are written together (R1); several enrolments share a commit, so a first tick over
     /// 100,000 people is hundreds of commits, not 100,000.
     ///
     /// The unique key (enrolment, review, instrument, kind) makes a repeated create a no-op.

@@ -50,6 +50,31 @@ struct SchedulerTests {
         }
     }
 
+    @Test("A check-in's reminder goes as one message carrying its three prompts, under its first prompt's key; a repeat tick adds none")
+    func reminderIsOneMessage() async throws {
+        try await Fixtures.withEnvironment { env in
+            try await seed(env, "p1,Ana,+447700900001,,,community,2026-11-02,,north,,")
+            let runner = SchedulerRunner(env: env)
+            _ = try await runner.tick(now: instant("2026-11-02T08:00:00Z"))
+            // Sent, as the dispatcher records it; the baseline's first reminder is at 4 Nov, 09:00 (see `incremental`).
+            try await env.store.transaction { db in try await db.raw("UPDATE prompts SET status = 'sent'").run() }
+            let reminded = try await runner.tick(now: instant("2026-11-04T09:00:30Z"))
+            #expect(reminded.reminded == 3, "each of the three prompts is reminded")
+            #expect(try await runner.tick(now: instant("2026-11-04T09:01:30Z")).reminded == 0)
+            let reminders = try await env.store.outboxRows().filter { $0.purpose == "reminder" }
+            #expect(reminders.count == 1)
+            let links = try await env.store.read { db in
+                try await db.raw("SELECT prompt_id FROM outbox_prompts WHERE message_id = \(bind: reminders.first?.id ?? "") ORDER BY prompt_id").all()
+                    .map { try $0.decode(column: "prompt_id", as: String.self) }
+            }
+            let prompts = try await env.store.read { db in
+                try await db.raw("SELECT id FROM prompts ORDER BY id").all().map { try $0.decode(column: "id", as: String.self) }
+            }
+            #expect(links == prompts && prompts.count == 3)
+            #expect(reminders.first.map { $0.key.hasSuffix(":r0") && prompts.contains(String($0.key.dropLast(3))) } == true, "\(reminders.map(\.key))")
+        }
+    }
+
     @Test("The unique key (enrolment, review, instrument, kind) refuses a second identical prompt")
     func uniqueKey() async throws {
         try await Fixtures.withEnvironment { env in
