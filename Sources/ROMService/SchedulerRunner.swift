@@ -99,7 +99,7 @@ public struct SchedulerRunner: Sendable {
             if inputs.count < Self.page { break }
         }
         if total.created + total.reminded + total.expired >= SQLStore.bulkRows {
-            await env.store.refreshStatistics(["enrolments", "reviews", "prompts", "outbox_messages", "outbox_transitions", "missed_checkins"])
+            await env.store.refreshStatistics(["enrolments", "reviews", "prompts", "outbox_messages", "outbox_prompts", "outbox_transitions", "missed_checkins"])
         }
         return total
     }
