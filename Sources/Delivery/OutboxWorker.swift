@@ -178,8 +178,17 @@ public struct OutboxWorker: Sendable {
 
         var held: [Bool] = []
         held.reserveCapacity(outcomes.count)
-        for start in stride(from: 0, to: outcomes.count, by: chunkRows) {
-            held += try await store.record(Array(outcomes[start..<min(start + chunkRows, outcomes.count)]), now: clock())
+        // An outcome writes its message's row and each of its prompts: about `writeChunk` rows to a transaction.
+        var start = 0
+        while start < outcomes.count {
+            var end = start
+            var rows = 0
+            while end < outcomes.count && (end == start || rows + 1 + outcomes[end].1.promptIDs.count <= chunkRows) {
+                rows += 1 + outcomes[end].1.promptIDs.count
+                end += 1
+            }
+            held += try await store.record(Array(outcomes[start..<end]), now: clock())
+            start = end
         }
         var stale = Set<String>()
         for ((result, claim), kept) in zip(outcomes, held) {
