@@ -67,7 +67,8 @@ extension SQLStore {
     public func claimDue(now: Date, limit: Int, lease: TimeInterval) async throws -> [ClaimedMessage] {
         let stamp = now.millis
         let until = now.addingTimeInterval(lease)
-        return try await transaction(isolation: .readCommitted) { db in
+        // Rows come back undecoded: decoding happens after the commit, outside SQLite's one writer lock.
+        let (token, ids, claimedRows, linkRows) = try await transaction(isolation: .readCommitted) { db -> (String, [String], [any SQLRow], [any SQLRow]) in
             // Walk the claim index (due_at_ms, person_id over queued rows) in order, taking each row's person for this
             // transaction (see `personClaimed`).
             var ids = try await db.raw("""
@@ -75,47 +76,57 @@ extension SQLStore {
                 ORDER BY due_at_ms, person_id LIMIT \(literal: limit)\(skipLocked)
                 """).all().map { try $0.decode(column: "id", as: String.self) }
             // Rows whose claim expired (their dispatcher died mid-send).
-            var stale: Set<String> = []
+            var stale: [String] = []
             if ids.count < limit {
-                stale = Set(try await db.raw("""
+                stale = try await db.raw("""
                     SELECT id FROM outbox_messages WHERE status = 'sending' AND lease_until_ms < \(bind: stamp) AND \(personClaimed)
                     ORDER BY lease_until_ms LIMIT \(literal: limit - ids.count)\(skipLocked)
-                    """).all().map { try $0.decode(column: "id", as: String.self) })
+                    """).all().map { try $0.decode(column: "id", as: String.self) }
                 ids += stale
             }
-            guard !ids.isEmpty else { return [] }
             // One lease token for the batch: it fences every row this claim takes (a later claim gets a new one).
             let token = "ls_" + newID()
-            var claimed: [String: ClaimedMessage] = [:]
+            guard !ids.isEmpty else { return (token, [], [], []) }
+            var claimed: [any SQLRow] = []
+            var links: [any SQLRow] = []
             for chunk in ids.chunked(500) {
-                for row in try await db.raw("""
+                let list = SQLQueryString(sqlList(chunk))
+                claimed += try await db.raw("""
                     UPDATE outbox_messages SET status = 'sending', attempt = attempt + 1, lease_token = \(bind: token),
                            lease_until_ms = \(bind: until.millis), updated_at_ms = \(bind: stamp),
                            first_attempt_at_ms = COALESCE(first_attempt_at_ms, \(bind: stamp))
-                    WHERE id IN \(SQLQueryString(sqlList(chunk)))
+                    WHERE id IN \(list)
                     RETURNING id, person_id, purpose, channel, gateway, attempt, idempotency_key, payload, first_attempt_at_ms
-                    """).all() {
-                    let id = try row.decode(column: "id", as: String.self)
-                    claimed[id] = ClaimedMessage(id: id, promptIDs: [], personID: try row.decode(column: "person_id", as: String.self),
-                                                 purpose: try row.decode(column: "purpose", as: String.self),
-                                                 channel: try row.decode(column: "channel", as: String.self),
-                                                 gateway: try row.decode(column: "gateway", as: String.self),
-                                                 attempt: try row.decode(column: "attempt", as: Int.self),
-                                                 idempotencyKey: try row.decode(column: "idempotency_key", as: String.self),
-                                                 leaseToken: token, leaseUntil: until,
-                                                 firstAttemptAt: Date(millis: try row.decode(column: "first_attempt_at_ms", as: Int64.self)),
-                                                 payload: try row.decode(column: "payload", as: String.self))
-                }
-                for row in try await db.raw("""
-                    SELECT message_id, prompt_id FROM outbox_prompts WHERE message_id IN \(SQLQueryString(sqlList(chunk))) ORDER BY message_id, prompt_id
-                    """).all() {
-                    claimed[try row.decode(column: "message_id", as: String.self)]?.promptIDs.append(try row.decode(column: "prompt_id", as: String.self))
-                }
+                    """).all()
+                links += try await db.raw("SELECT message_id, prompt_id FROM outbox_prompts WHERE message_id IN \(list) ORDER BY message_id, prompt_id").all()
+                // Each claimed row's transition, written by the database from the row itself (its id: this claim's lease
+                // and the message, unique and in time order like `newID`'s).
+                let from = stale.isEmpty ? SQLQueryString("'queued'") : SQLQueryString("CASE WHEN id IN \(sqlList(stale)) THEN 'sending' ELSE 'queued' END")
+                try await db.raw("""
+                    INSERT INTO outbox_transitions (id, message_id, from_status, to_status, detail, at_ms)
+                    SELECT \(bind: "ot_" + token.dropFirst(3) + ".") || id, id, \(from), 'sending', 'attempt ' || attempt, \(bind: stamp)
+                    FROM outbox_messages WHERE id IN \(list) AND lease_token = \(bind: token)
+                    """).run()
             }
-            let claims = ids.compactMap { claimed[$0] }
-            try await Self.transitions(db, claims.map { ($0.id, stale.contains($0.id) ? "sending" : "queued", "sending", "attempt \($0.attempt)") }, now: stamp)
-            return claims
+            return (token, ids, claimed, links)
         }
+        var claimed: [String: ClaimedMessage] = [:]
+        for row in claimedRows {
+            let id = try row.decode(column: "id", as: String.self)
+            claimed[id] = ClaimedMessage(id: id, promptIDs: [], personID: try row.decode(column: "person_id", as: String.self),
+                                         purpose: try row.decode(column: "purpose", as: String.self),
+                                         channel: try row.decode(column: "channel", as: String.self),
+                                         gateway: try row.decode(column: "gateway", as: String.self),
+                                         attempt: try row.decode(column: "attempt", as: Int.self),
+                                         idempotencyKey: try row.decode(column: "idempotency_key", as: String.self),
+                                         leaseToken: token, leaseUntil: until,
+                                         firstAttemptAt: Date(millis: try row.decode(column: "first_attempt_at_ms", as: Int64.self)),
+                                         payload: try row.decode(column: "payload", as: String.self))
+        }
+        for row in linkRows {
+            claimed[try row.decode(column: "message_id", as: String.self)]?.promptIDs.append(try row.decode(column: "prompt_id", as: String.self))
+        }
+        return ids.compactMap { claimed[$0] }
     }
 
     /// Fresh facts for a batch of claims, read in one session.
