@@ -67,16 +67,17 @@ public struct OutboxWorker: Sendable {
         self.logger = logger
     }
 
-    /// Most messages (outbox rows) one claim or record transaction writes on SQLite.
+    /// Most rows one claim or record transaction writes on SQLite: a claim writes a row per message, an outcome a row
+    /// per message and one per prompt it carries.
     public static let writeChunk = 100
 
     /// One pass: claim what is due now, check each claim, store the link tokens, send `concurrency` at a time,
     /// and record every outcome. Reads and token writes take one database round for the batch; claims and outcome
-    /// writes one per `writeChunk` messages on SQLite (one for the batch on PostgreSQL).
+    /// writes one per `writeChunk` rows on SQLite (per `batch` rows on PostgreSQL).
     public func runOnce() async throws -> Summary {
-        // On SQLite the batch is claimed, and later recorded, in transactions of at most `writeChunk` messages: it has one
+        // On SQLite the batch is claimed, and later recorded, in transactions of about `writeChunk` rows: it has one
         // writer, and a webhook storing a person's reply waits behind whatever transaction holds it (R39). PostgreSQL
-        // writes side by side, where each extra transaction only costs round trips: one for the batch.
+        // writes side by side, where each extra transaction only costs round trips.
         let chunkRows = store.engine == .sqlite ? Self.writeChunk : batch
         var claims: [ClaimedMessage] = []
         while claims.count < batch {
@@ -178,7 +179,7 @@ public struct OutboxWorker: Sendable {
 
         var held: [Bool] = []
         held.reserveCapacity(outcomes.count)
-        // An outcome writes its message's row and each of its prompts: about `writeChunk` rows to a transaction.
+        // An outcome writes its message's row and each of its prompts.
         var start = 0
         while start < outcomes.count {
             var end = start

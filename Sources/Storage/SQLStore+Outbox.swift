@@ -163,9 +163,10 @@ extension SQLStore {
                         try row.decode(column: "status", as: String.self)
                 }
                 // Messages other claims hold right now (another pass, another process) count as sent: whichever of two
-                // claims reads second sees the other, so the cap holds while passes overlap. Read before the sent count: a message recorded between the two reads is then
-                // counted twice (held back: the safe side), never missed — read after, it was missed on PostgreSQL, whose
-                // statements each see their own moment, and a person got one message over the daily cap.
+                // claims reads second sees the other, so the cap holds while passes overlap. Read before the sent
+                // count: a message recorded between the two reads is then counted twice (held back: the safe side),
+                // never missed — read after, it was missed on PostgreSQL, whose statements each see their own moment,
+                // and a person got one message over the daily cap.
                 for row in try await db.raw("""
                     SELECT person_id, COUNT(*) AS n FROM outbox_messages
                     WHERE status = 'sending' AND lease_until_ms >= \(bind: now.millis) AND purpose NOT IN ('team_alert', 'escalation')

@@ -235,7 +235,7 @@ extension SQLStore {
                     case .createPrompt(let prompt): prompts.append(("pr_" + newID(), prompt, channel.rawValue, gateway))
                     case .remind(let promptID, let index):
                         let state = plan.input.history.prompts.first { $0.id == promptID }
-                        let checkIn = state.map { "\(plan.input.enrolment.id)|\($0.review.description)|\($0.kind.rawValue)" } ?? promptID
+                        let checkIn = state.map { Self.checkIn(plan.input.enrolment.id, $0.review, $0.kind) } ?? promptID
                         reminders.append((promptID, index, plan.input.enrolment.personID, channel.rawValue, gateway, checkIn))
                     case .expire(let promptID, let reason): expiries[reason, default: []].append(promptID)
                     case .recordMissed(let review, let reviewAt): missed.append([plan.input.enrolment.id, review.description, reviewAt * 1000, stamp])
@@ -271,7 +271,7 @@ extension SQLStore {
             for _ in written { Failpoint.hit(Failpoint.schedulePromptWritten) }
             // One message per check-in (enrolment, review, kind) sent at one time on one channel: its prompts link to
             // it, and its key is its first prompt's id.
-            try await Self.enqueue(db, Self.messages(written, checkIn: { "\($0.prompt.enrolmentID)|\($0.prompt.review.description)|\($0.prompt.kind.rawValue)|\($0.prompt.sendAt)|\($0.channel)|\($0.gateway)" }) { group in
+            try await Self.enqueue(db, Self.messages(written, checkIn: { "\(Self.checkIn($0.prompt.enrolmentID, $0.prompt.review, $0.prompt.kind))|\($0.prompt.sendAt)|\($0.channel)|\($0.gateway)" }) { group in
                 let lead = group[0]
                 return OutboxInsert(promptIDs: group.map(\.id), personID: lead.prompt.personID, purpose: "prompt", channel: lead.channel, gateway: lead.gateway,
                                     dueAt: lead.prompt.sendAt * 1000, key: lead.id)
@@ -489,6 +489,11 @@ extension SQLStore {
         var payload = "{}"
     }
 
+    /// The check-in a prompt belongs to: its enrolment, review and kind. Its prompts go out together.
+    static func checkIn(_ enrolmentID: String, _ review: ReviewKey, _ kind: PromptKind) -> String {
+        "\(enrolmentID)|\(review.description)|\(kind.rawValue)"
+    }
+
     /// Items grouped into messages by `checkIn` (first-seen order, items in their order), each made an outbox message.
     static func messages<Item>(_ items: [Item], checkIn: (Item) -> String, _ make: ([Item]) -> OutboxInsert) -> [OutboxInsert] {
         var groups: [String: [Item]] = [:]
@@ -524,10 +529,10 @@ extension SQLStore {
         }
     }
 
-    /// Writes one outbox message (see the multi-row `enqueue`).
-    static func enqueue(_ db: any SQLDatabase, promptIDs: [String] = [], personID: String, purpose: String, channel: String, gateway: String,
+    /// Writes one outbox message that carries no prompt (an auto-reply, a team alert; see the multi-row `enqueue`).
+    static func enqueue(_ db: any SQLDatabase, personID: String, purpose: String, channel: String, gateway: String,
                         dueAt: Int64, key: String, payload: String = "{}", now: Int64) async throws {
-        try await enqueue(db, [OutboxInsert(promptIDs: promptIDs, personID: personID, purpose: purpose, channel: channel, gateway: gateway,
+        try await enqueue(db, [OutboxInsert(promptIDs: [], personID: personID, purpose: purpose, channel: channel, gateway: gateway,
                                             dueAt: dueAt, key: key, payload: payload)], now: now)
     }
 

@@ -18,6 +18,7 @@ func seedHistory(_ store: SQLStore, people: [String], weeks: Int, start: Date, c
     for chunk in people.chunked(into: max(1, 2_000 / max(weeks, 1))) {
         var prompts: [[any Encodable & Sendable]] = []
         var outbox: [[any Encodable & Sendable]] = []
+        var links: [[any Encodable & Sendable]] = []
         var responses: [[any Encodable & Sendable]] = []
         var scores: [[any Encodable & Sendable]] = []
         for person in chunk {
@@ -38,13 +39,14 @@ func seedHistory(_ store: SQLStore, people: [String], weeks: Int, start: Date, c
                     prompts.append(["pr-\(key)", "en-\(person)", "rv-\(person)-\(week)", person, instrument, week == 0 ? "baseline" : "pre_review",
                                     at.millis, review.millis - 86_400_000, "answered", "k-\(key)", at.millis, review.millis, "accepted"])
                     outbox.append(["ob-\(key)", person, "prompt", "sms", "sandbox-sms", "accepted", 1, at.millis, "k-\(key)", "{}", at.millis, at.millis])
+                    links.append(["ob-\(key)", "pr-\(key)"])
                     responses.append(["rs-\(key)", "pr-\(key)", person, instrument, answers.map { $0.map(String.init) ?? "-" }.joined(separator: ","), "form",
                                       at.millis, at.millis])
                     scores.append(["sc-\(key)", "rs-\(key)", person, instrument, "1.0.0", 1, total, band, result, at.millis])
                 }
             }
         }
-        let (promptRows, outboxRows, responseRows, scoreRows) = (prompts, outbox, responses, scores)
+        let (promptRows, outboxRows, linkRows, responseRows, scoreRows) = (prompts, outbox, links, responses, scores)
         try await store.transaction { db in
             for rows in promptRows.chunked(into: 75) {
                 try await db.raw("""
@@ -57,12 +59,9 @@ func seedHistory(_ store: SQLStore, people: [String], weeks: Int, start: Date, c
                     INSERT INTO outbox_messages (id, person_id, purpose, channel, gateway, status, attempt, due_at_ms, idempotency_key, payload, created_at_ms, updated_at_ms)
                     VALUES \(valuesList(rows))
                     """).run()
-                // Each fixture message carries one prompt (ob-KEY carries pr-KEY).
-                let links: [[any Encodable & Sendable]] = rows.map { row in
-                    let id = row[0] as! String
-                    return [id, "pr-" + id.dropFirst(3)]
-                }
-                try await db.raw("INSERT INTO outbox_prompts (message_id, prompt_id) VALUES \(valuesList(links))").run()
+            }
+            for rows in linkRows.chunked(into: 400) {
+                try await db.raw("INSERT INTO outbox_prompts (message_id, prompt_id) VALUES \(valuesList(rows))").run()
             }
             for rows in responseRows.chunked(into: 120) {
                 try await db.raw("""

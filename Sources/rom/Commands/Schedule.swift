@@ -10,7 +10,7 @@ struct Schedule: AsyncParsableCommand {
         discussion: """
         Without --dry-run, runs one scheduler tick at --now (default: the current time)
         over every enrolment (with --due-only, over those whose next attention instant
-        has come) and writes the results: prompts and their outbox rows, reminders,
+        has come) and writes the results: prompts and their outbox messages (one per check-in), reminders,
         expiries, missed check-ins and non-response flags.
         With --dry-run nothing is written: the output lists what would be sent,
         reminded and expired in the next --days days, assuming nobody answers. Run it
