@@ -18,7 +18,7 @@ import PostgresNIO
 public final class SQLStore: Sendable {
     public let engine: Engine
     private let database: (any SQLDatabase)?
-    private let connection: SQLiteConnection?
+    private let sqlite: SQLiteDriver?
     private let postgres: PostgresClient?
     /// When a caller last got a pooled connection: while others are served, a slow lease means busy, not down.
     private let leases = LeaseClock()
@@ -30,11 +30,11 @@ public final class SQLStore: Sendable {
     /// The SQLite file; nil in memory and on PostgreSQL.
     let filePath: String?
 
-    private init(engine: Engine, database: (any SQLDatabase)?, connection: SQLiteConnection?, postgres: PostgresClient? = nil,
+    private init(engine: Engine, database: (any SQLDatabase)?, sqlite: SQLiteDriver?, postgres: PostgresClient? = nil,
                  filePath: String?, logger: Logger) {
         self.engine = engine
         self.database = database
-        self.connection = connection
+        self.sqlite = sqlite
         self.postgres = postgres
         self.poolRunner = postgres.map { client in Task { await client.run() } }
         self.filePath = filePath
@@ -49,7 +49,7 @@ public final class SQLStore: Sendable {
             var poolLogger = logger
             poolLogger.logLevel = max(logger.logLevel, .error)
             let configuration = try postgresConfiguration(url)
-            let store = SQLStore(engine: .postgres, database: nil, connection: nil,
+            let store = SQLStore(engine: .postgres, database: nil, sqlite: nil,
                                  postgres: PostgresClient(configuration: configuration, backgroundLogger: poolLogger), filePath: nil, logger: logger)
             try await store.probe(within: .seconds(10), server: "\(configuration.host ?? "?"):\(configuration.port ?? 5432)")
             return store
@@ -58,22 +58,18 @@ public final class SQLStore: Sendable {
             throw StoreError.unsupported("`\(url)` is not a database URL; use sqlite:var/rom.sqlite or postgres://user@host:5432/rom")
         }
         let path = String(url.dropFirst("sqlite:".count))
-        let storage: SQLiteConnection.Storage
-        if path == ":memory:" {
-            storage = .memory
-        } else {
+        if path != ":memory:" {
             let folder = (path as NSString).deletingLastPathComponent
             if !folder.isEmpty {
                 try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
             }
-            storage = .file(path: path)
         }
-        let connection = try await SQLiteConnection.open(storage: storage, logger: logger)
-        let database = connection.sql(queryLogLevel: nil)
+        let driver = try await SQLiteDriver.open(path: path == ":memory:" ? nil : path)
+        let database = SQLiteDriverDatabase(driver: driver, logger: logger)
         for pragma in ["PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA busy_timeout=5000", "PRAGMA foreign_keys=ON", "PRAGMA cache_size=-65536", "PRAGMA temp_store=MEMORY"] {
             try await database.raw(SQLQueryString(pragma)).run()
         }
-        return SQLStore(engine: .sqlite, database: database, connection: connection, filePath: path == ":memory:" ? nil : path, logger: logger)
+        return SQLStore(engine: .sqlite, database: database, sqlite: driver, filePath: path == ":memory:" ? nil : path, logger: logger)
     }
 
     /// One query through the pool, or a clear error: the pool itself waits and retries for ever when the server is
@@ -120,18 +116,15 @@ public final class SQLStore: Sendable {
         return configuration
     }
 
-    /// A command that fails before `close()` (say, on an unmigrated database) must still end cleanly: start the
-    /// close here. The pending close keeps the connection alive until SQLite has released the file.
+    /// A command that fails before `close()` (say, on an unmigrated database) must still end cleanly: the SQLite
+    /// driver closes its connection when the last reference goes (its deinit).
     deinit {
-        if let connection, !connection.isClosed {
-            _ = connection.close()
-        }
         poolRunner?.cancel()
     }
 
     /// Closes the connection (or the pool); the store cannot be used afterwards.
     public func close() async throws {
-        try await connection?.close()
+        try await sqlite?.close()
         if let poolRunner {
             poolRunner.cancel()
             await poolRunner.value
@@ -149,14 +142,14 @@ public final class SQLStore: Sendable {
                 throw Self.readable(error)
             }
         }
-        await mutex.lock()
-        do {
-            let result = try await body(database!)
-            await mutex.unlock()
-            return result
-        } catch {
-            await mutex.unlock()
-            throw error
+        let database = database!
+        let mutex = mutex
+        // The lock and the whole body on the connection's thread: the body's statements run there one after another,
+        // with no hop between them.
+        return try await withTaskExecutorPreference(sqlite!.executor) {
+            await mutex.lock()
+            defer { mutex.unlock() }
+            return try await body(database)
         }
     }
 
@@ -202,22 +195,22 @@ public final class SQLStore: Sendable {
                 throw Self.readable(error)
             }
         }
-        await mutex.lock()
-        do {
-            try await database!.raw("BEGIN IMMEDIATE").run()
-        } catch {
-            await mutex.unlock()
-            throw error
-        }
-        do {
-            let result = try await body(database!)
-            try await database!.raw("COMMIT").run()
-            await mutex.unlock()
-            return result
-        } catch {
-            do { try await database!.raw("ROLLBACK").run() } catch { logger.error("rollback failed", metadata: ["error": "\(error)"]) }
-            await mutex.unlock()
-            throw error
+        let database = database!
+        let logger = logger
+        let mutex = mutex
+        // The lock, BEGIN, the body and COMMIT (or ROLLBACK) on the connection's thread, as in `read`.
+        return try await withTaskExecutorPreference(sqlite!.executor) { () async throws -> T in
+            await mutex.lock()
+            defer { mutex.unlock() }
+            try await database.raw("BEGIN IMMEDIATE").run()
+            do {
+                let result = try await body(database)
+                try await database.raw("COMMIT").run()
+                return result
+            } catch {
+                do { try await database.raw("ROLLBACK").run() } catch { logger.error("rollback failed", metadata: ["error": "\(error)"]) }
+                throw error
+            }
         }
     }
 
