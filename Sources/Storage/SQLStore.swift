@@ -153,6 +153,9 @@ public final class SQLStore: Sendable {
         }
     }
 
+    /// True when called on the SQLite connection's own thread (where `read` and `transaction` run their bodies).
+    var onConnectionThread: Bool { sqlite?.loop.inEventLoop ?? false }
+
     /// Rows written at once from which the planner's statistics are refreshed (see `refreshStatistics`).
     public static let bulkRows = 1_000
 
