@@ -48,10 +48,19 @@ public struct ReviewRenderer: Sendable {
         day.locale = Locale(identifier: "en_GB")
         day.timeZone = TimeZone(identifier: pack.timeZone) ?? TimeZone(identifier: "UTC")
         day.dateFormat = "EEE d MMM yyyy"
-        let short = DateFormatter()
-        short.locale = day.locale
-        short.timeZone = day.timeZone
-        short.dateFormat = "d MMM yyyy"
+        let shortFormatter = DateFormatter()
+        shortFormatter.locale = day.locale
+        shortFormatter.timeZone = day.timeZone
+        shortFormatter.dateFormat = "d MMM yyyy"
+        // A five-year pack has a completeness row per prompt (780 for three weekly measures) but a few hundred distinct
+        // dates: each is formatted once (ICU formatting was a fifth of a pack's time).
+        var shortDates: [Date: String] = [:]
+        func short(_ date: Date) -> String {
+            if let text = shortDates[date] { return text }
+            let text = shortFormatter.string(from: date)
+            shortDates[date] = text
+            return text
+        }
         func number(_ value: Double?) -> String {
             guard let value else { return "—" }
             return value == value.rounded() ? String(Int(value)) : String(format: "%.1f", value)
@@ -79,8 +88,8 @@ public struct ReviewRenderer: Sendable {
             return [
                 "instrument": measure.instrument, "title": measure.title, "version": measure.version,
                 "latest_total": number(measure.latest?.total), "latest_band": measure.latest?.bandLabel ?? "—",
-                "latest_date": measure.latest.map { short.string(from: $0.at) } ?? "no score yet",
-                "baseline_total": number(measure.baseline?.total), "baseline_date": measure.baseline.map { short.string(from: $0.at) } ?? "—",
+                "latest_date": measure.latest.map { short($0.at) } ?? "no score yet",
+                "baseline_total": number(measure.baseline?.total), "baseline_date": measure.baseline.map { short($0.at) } ?? "—",
                 "since_baseline": changeText(measure.sinceBaseline), "since_last_review": changeText(measure.sinceLastReview),
                 "recovery": recovery, "chart": measure.chartSVG,
                 "deteriorated": measure.sinceBaseline?.change == .reliableDeterioration || measure.sinceLastReview?.change == .reliableDeterioration,
@@ -97,7 +106,7 @@ public struct ReviewRenderer: Sendable {
             "since": c.since.map { day.string(from: $0) } ?? "the start", "due": c.due, "sent": c.sent, "delivered": c.delivered,
             "answered": c.answered, "missed": c.missed, "open": c.open,
             "reasons": c.missedReasons.sorted { $0.key < $1.key }.map { ["reason": $0.key, "count": $0.value] }, "has_reasons": !c.missedReasons.isEmpty,
-            "rows": c.rows.map { ["date": short.string(from: $0.reviewAt), "instrument": instruments.definition($0.instrument)?.title ?? $0.instrument,
+            "rows": c.rows.map { ["date": short($0.reviewAt), "instrument": instruments.definition($0.instrument)?.title ?? $0.instrument,
                                   "kind": $0.kind, "status": $0.status, "delivery": $0.delivery ?? "not sent", "reason": $0.reason.map(ReviewPack.describe) ?? ""] },
         ]
         // Absent keys are false in Mustache (an empty string is not), so optional parts are left out when empty.
