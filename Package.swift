@@ -135,6 +135,7 @@ let package = Package(
             name: "ReviewTests",
             dependencies: [
                 "Review", "Instruments", "Intake", "ROMService", "ROMTesting", "Storage", "Scheduling",
+                .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -21,7 +21,7 @@ public struct ReviewRenderer: Sendable {
         var library = MustacheLibrary()
         for name in Self.templates {
             guard let text = templates[name] else { throw ReviewRenderError(description: "templates/\(name).mustache is missing") }
-            try library.register(name == "review_md" ? "{{% CONTENT_TYPE: TEXT}}" + text : text, named: name)
+            try library.register((name == "review_md" ? "{{% CONTENT_TYPE: TEXT}}" : HTMLEscaping.pragma) + text, named: name)
         }
         self.library = library
         self.publicURL = publicURL
@@ -106,8 +106,11 @@ public struct ReviewRenderer: Sendable {
             "since": c.since.map { day.string(from: $0) } ?? "the start", "due": c.due, "sent": c.sent, "delivered": c.delivered,
             "answered": c.answered, "missed": c.missed, "open": c.open,
             "reasons": c.missedReasons.sorted { $0.key < $1.key }.map { ["reason": $0.key, "count": $0.value] }, "has_reasons": !c.missedReasons.isEmpty,
-            "rows": c.rows.map { ["date": short($0.reviewAt), "instrument": instruments.definition($0.instrument)?.title ?? $0.instrument,
-                                  "kind": $0.kind, "status": $0.status, "delivery": $0.delivery ?? "not sent", "reason": $0.reason.map(ReviewPack.describe) ?? ""] },
+            // A row per prompt since the start (780 for five years of three weekly measures): cells the renderer prints
+            // directly, without finding out what a plain string is first.
+            "rows": c.rows.map { ["date": Cell(short($0.reviewAt)), "instrument": Cell(instruments.definition($0.instrument)?.title ?? $0.instrument),
+                                  "kind": Cell($0.kind), "status": Cell($0.status), "delivery": Cell($0.delivery ?? "not sent"),
+                                  "reason": Cell($0.reason.map(ReviewPack.describe) ?? "")] },
         ]
         // Absent keys are false in Mustache (an empty string is not), so optional parts are left out when empty.
         let flags: [[String: Any]] = pack.flags.map { flag in
@@ -133,6 +136,50 @@ public struct ReviewRenderer: Sendable {
             "measures": measures, "goals": goals, "has_goals": !goals.isEmpty, "completeness": completeness,
             "flags": flags, "has_flags": !flags.isEmpty, "notes": notes, "has_notes": !notes.isEmpty,
         ]
+    }
+}
+
+/// A text value for the templates that Mustache prints as it is (escaped for the template's content type): a plain
+/// `String` first fails three protocol casts and goes through `String(describing:)`. Like a string, it is never
+/// empty as a section (`{{#reason}}` renders for an empty reason too).
+struct Cell: MustacheCustomRenderable {
+    let renderText: String
+    var isNull: Bool { false }
+
+    init(_ text: String) {
+        renderText = text
+    }
+}
+
+/// HTML escaping for `{{value}}` in the review pack: the same five characters as Mustache's own (`<`, `>`, `&`, `"`,
+/// `'`), replaced byte by byte over UTF-8, and a value with none of them is returned as it is. Mustache's own walks
+/// each value character by character through a dictionary: for a five-year pack's 780 completeness rows of six
+/// cells that was a tenth of the pack's time. Being byte-wise, it also escapes a `<` that a combining mark follows
+/// (one character to Mustache, so left as it was).
+struct HTMLEscaping: MustacheContentType {
+    /// The pragma a template starts with to use it (registered on first use).
+    static var pragma: String {
+        _ = registered
+        return "{{% CONTENT_TYPE: HTML_BYTES}}"
+    }
+
+    private static let registered: Void = MustacheContentTypes.register(HTMLEscaping(), named: "HTML_BYTES")
+
+    func escapeText(_ text: String) -> String {
+        guard text.utf8.contains(where: { $0 == 0x3C || $0 == 0x3E || $0 == 0x26 || $0 == 0x22 || $0 == 0x27 }) else { return text }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.utf8.count + 16)
+        for byte in text.utf8 {
+            switch byte {
+            case 0x3C: bytes += Array("&lt;".utf8)
+            case 0x3E: bytes += Array("&gt;".utf8)
+            case 0x26: bytes += Array("&amp;".utf8)
+            case 0x22: bytes += Array("&quot;".utf8)
+            case 0x27: bytes += Array("&#39;".utf8)
+            default: bytes.append(byte)
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 }
 

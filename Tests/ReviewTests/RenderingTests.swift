@@ -1,4 +1,5 @@
 import Foundation
+import Mustache
 import Review
 import ROMService
 import ROMTesting
@@ -24,6 +25,27 @@ struct RenderingTests {
         let renderer = try ReviewRenderer(configuration: try Fixtures.shippedConfiguration())
         let text = renderer.render(ReviewPack.assemble(try ReviewFixture.input()), as: format)
         try golden("review.\(format.rawValue)", text)
+    }
+
+    @Test("The HTML pack escapes what it prints, table cells included, exactly as Mustache's own HTML escaping does")
+    func htmlEscaping() throws {
+        let renderer = try ReviewRenderer(configuration: try Fixtures.shippedConfiguration())
+        var input = try ReviewFixture.input()
+        input.givenName = "Ana <script>alert(\"x\")</script> & 'co'"
+        input.prompts[2].kind = "<b onclick='x'>\"k\" & é</b>"
+        let html = renderer.render(ReviewPack.assemble(input), as: .html)
+        #expect(!html.contains("<script>alert"))
+        #expect(html.contains("Ana &lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;co&#39;"))
+        #expect(!html.contains("<b onclick"))
+        #expect(html.contains("<td>&lt;b onclick=&#39;x&#39;&gt;&quot;k&quot; &amp; é&lt;/b&gt;</td>"), "a completeness cell")
+        // The pack's escaping against Mustache's own, on the same values.
+        let ours = try MustacheTemplate(string: "{{% CONTENT_TYPE: HTML_BYTES}}{{v}}")
+        let theirs = try MustacheTemplate(string: "{{v}}")
+        for value in ["", "plain", "<>&\"'", "a<b>c&d", "é<ü>ß", "😀&😀", "line\nbreak\t", "&amp; already", String(repeating: "<x>", count: 500)] {
+            #expect(ours.render(["v": value]) == theirs.render(["v": value]), "\(value.prefix(20))")
+        }
+        // A `<` that a combining mark follows is one character to Mustache, which leaves it; byte by byte it is escaped.
+        #expect(ours.render(["v": "<\u{338}"]) == "&lt;\u{338}")
     }
 
     @Test("Markdown states the hand-computed figures")
