@@ -1,6 +1,7 @@
 import Foundation
 import Mustache
-import Review
+@testable import Review
+import Scheduling
 import ROMService
 import ROMTesting
 import Testing
@@ -46,6 +47,26 @@ struct RenderingTests {
         }
         // A `<` that a combining mark follows is one character to Mustache, which leaves it; byte by byte it is escaped.
         #expect(ours.render(["v": "<\u{338}"]) == "&lt;\u{338}")
+    }
+
+    @Test("Short dates written without ICU match the en_GB DateFormatter's, every 7 hours over six years, across DST, in three zones")
+    func shortDates() throws {
+        for zoneID in ["Europe/London", "America/New_York", "Australia/Sydney"] {
+            let formatter = DateFormatter()
+            formatter.locale = Locale(identifier: "en_GB")
+            formatter.timeZone = TimeZone(identifier: zoneID)
+            formatter.dateFormat = "d MMM yyyy"
+            let zone = try #require(ZoneRules.cached(zoneID))
+            var mismatches: [String] = []
+            var at = 1_577_836_800.0 // 2020-01-01T00:00:00Z
+            while at < 1_767_225_600 { // 2026-01-01
+                let date = Date(timeIntervalSince1970: at)
+                let expected = formatter.string(from: date)
+                if ShortDate.text(date, zone: zone) != expected { mismatches.append("\(zoneID) \(date): \(ShortDate.text(date, zone: zone)) vs \(expected)") }
+                at += 7 * 3_600 + 17
+            }
+            #expect(mismatches.isEmpty, "\(mismatches.prefix(5))")
+        }
     }
 
     @Test("Markdown states the hand-computed figures")
