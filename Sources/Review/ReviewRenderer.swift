@@ -55,15 +55,10 @@ public struct ReviewRenderer: Sendable {
         shortFormatter.dateFormat = "d MMM yyyy"
         // A five-year pack has a completeness row per prompt (780 for three weekly measures): ICU formatting each date
         // was a tenth of a pack's time. In a zone the service knows, the day comes from its rules and the month's name
-        // from the same formatter once a process (`ShortDate`); otherwise each distinct date is formatted once.
+        // from the same formatter once a process (`ShortDate`); in any other the formatter writes it.
         let zone = ZoneRules.cached(pack.timeZone)
-        var shortDates: [Date: String] = [:]
         func short(_ date: Date) -> String {
-            if let zone { return ShortDate.text(date, zone: zone) }
-            if let text = shortDates[date] { return text }
-            let text = shortFormatter.string(from: date)
-            shortDates[date] = text
-            return text
+            zone.map { ShortDate.text(date, zone: $0) } ?? shortFormatter.string(from: date)
         }
         func number(_ value: Double?) -> String {
             guard let value else { return "—" }
@@ -155,9 +150,7 @@ enum ShortDate {
     }()
 
     static func text(_ date: Date, zone: ZoneRules) -> String {
-        let utc = Int64(date.timeIntervalSince1970.rounded(.down))
-        let local = utc + zone.offset(atUTC: utc)
-        let day = LocalDate(dayNumber: Int(local >= 0 ? local / 86_400 : (local - 86_399) / 86_400))
+        let day = LocalDate(dayNumber: zone.localDay(Int64(date.timeIntervalSince1970.rounded(.down))))
         return "\(day.day) \(months[day.month - 1]) \(day.year)"
     }
 }
@@ -194,11 +187,11 @@ struct HTMLEscaping: MustacheContentType {
         bytes.reserveCapacity(text.utf8.count + 16)
         for byte in text.utf8 {
             switch byte {
-            case 0x3C: bytes += Array("&lt;".utf8)
-            case 0x3E: bytes += Array("&gt;".utf8)
-            case 0x26: bytes += Array("&amp;".utf8)
-            case 0x22: bytes += Array("&quot;".utf8)
-            case 0x27: bytes += Array("&#39;".utf8)
+            case 0x3C: bytes.append(contentsOf: "&lt;".utf8)
+            case 0x3E: bytes.append(contentsOf: "&gt;".utf8)
+            case 0x26: bytes.append(contentsOf: "&amp;".utf8)
+            case 0x22: bytes.append(contentsOf: "&quot;".utf8)
+            case 0x27: bytes.append(contentsOf: "&#39;".utf8)
             default: bytes.append(byte)
             }
         }

@@ -1,11 +1,8 @@
 public import Foundation
 public import Logging
 import Scheduling
-import NIOPosix
 import Synchronization
 public import SQLKit
-import SQLiteKit
-import SQLiteNIO
 import PostgresKit
 import PostgresNIO
 

@@ -82,8 +82,7 @@ final class SQLiteDriver: @unchecked Sendable {
 
     /// For a store dropped without `close()`: nothing can be running on the connection once nobody holds it.
     deinit {
-        for entry in cache.values { sqlite_nio_sqlite3_finalize(entry.statement) }
-        if let handle { sqlite_nio_sqlite3_close_v2(handle) }
+        closeHandle()
         group.shutdownGracefully { _ in }
     }
 
@@ -103,10 +102,11 @@ final class SQLiteDriver: @unchecked Sendable {
         uses &+= 1
         var statement: OpaquePointer
         var names: ColumnNames?
-        if keep, let entry = cache[sql] {
-            statement = entry.statement
-            names = entry.names
-            cache[sql]?.lastUse = uses
+        if keep, let kept = cache.index(forKey: sql) {
+            // One lookup of the SQL text: its entry is read and marked used in place.
+            statement = cache.values[kept].statement
+            names = cache.values[kept].names
+            cache.values[kept].lastUse = uses
         } else {
             var prepared: OpaquePointer?
             var tail: UnsafePointer<CChar>?
