@@ -67,24 +67,25 @@ public struct OutboxWorker: Sendable {
         self.logger = logger
     }
 
-    /// Most rows one claim or record transaction writes on SQLite: a claim writes a row per message, an outcome a row
+    /// Most rows one step of a claim or record writes on SQLite: a claim writes a row per message, an outcome a row
     /// per message and one per prompt it carries.
     public static let writeChunk = 100
 
     /// One pass: claim what is due now, check each claim, store the link tokens, send `concurrency` at a time,
-    /// and record every outcome. Reads and token writes take one database round for the batch; claims and outcome
-    /// writes one per `writeChunk` rows on SQLite (per `batch` rows on PostgreSQL).
+    /// and record every outcome. Reads and token writes take one database round for the batch; claims and outcomes
+    /// are written in steps of `writeChunk` rows on SQLite (the whole batch at once on PostgreSQL).
     public func runOnce() async throws -> Summary {
-        // On SQLite the batch is claimed, and later recorded, in transactions of about `writeChunk` rows: it has one
-        // writer, and a webhook storing a person's reply waits behind whatever transaction holds it (R39). PostgreSQL
-        // writes side by side, where each extra transaction only costs round trips.
-        let chunkRows = store.engine == .sqlite ? Self.writeChunk : batch
-        var claims: [ClaimedMessage] = []
-        while claims.count < batch {
-            let chunk = try await store.claimDue(now: clock(), limit: min(chunkRows, batch - claims.count), lease: lease)
-            guard !chunk.isEmpty else { break }
-            claims += chunk
-        }
+        // Nobody waits on a pass: a webhook or a page waiting for SQLite goes first (see `SQLStore.transactions`).
+        try await SQLStore.$backgroundWork.withValue(true) { try await pass() }
+    }
+
+    private func pass() async throws -> Summary {
+        // On SQLite the batch is claimed, and later recorded, in steps of about `writeChunk` rows: it has one writer,
+        // and a webhook storing a person's reply waits behind whatever transaction holds it (R39). The steps share a
+        // commit (an fsync) until someone waits for the database, who then waits for one step, not the batch.
+        // PostgreSQL writes side by side.
+        let stepRows = store.engine == .sqlite ? Self.writeChunk : nil
+        let claims = try await store.claimDue(now: clock(), limit: batch, lease: lease, step: stepRows)
         var summary = Summary()
         summary.claimed = claims.count
         guard !claims.isEmpty else { return summary }
@@ -177,20 +178,7 @@ public struct OutboxWorker: Sendable {
             }
         }
 
-        var held: [Bool] = []
-        held.reserveCapacity(outcomes.count)
-        // An outcome writes its message's row and each of its prompts.
-        var start = 0
-        while start < outcomes.count {
-            var end = start
-            var rows = 0
-            while end < outcomes.count && (end == start || rows + 1 + outcomes[end].1.promptIDs.count <= chunkRows) {
-                rows += 1 + outcomes[end].1.promptIDs.count
-                end += 1
-            }
-            held += try await store.record(Array(outcomes[start..<end]), now: clock())
-            start = end
-        }
+        let held = try await store.record(outcomes, now: clock(), stepRows: stepRows)
         var stale = Set<String>()
         for ((result, claim), kept) in zip(outcomes, held) {
             if !kept {

@@ -4,15 +4,20 @@ import Synchronization
 ///
 /// Taking a free lock does not suspend (no hop to an actor and back, as a lock per statement once cost): only a
 /// caller that finds it held waits, in line, and `unlock` hands the lock straight to the first in line.
+///
+/// Each waiter says whether it is background work (the dispatcher, the scheduler): the holder of a write in steps
+/// lets in whoever waits after the step, but waiting background work alone does not make it commit early.
 final class AsyncMutex: Sendable {
     private struct State {
         var locked = false
-        var waiters: [CheckedContinuation<Void, Never>] = []
+        var waiters: [(continuation: CheckedContinuation<Void, Never>, background: Bool)] = []
+        /// Waiters that are not background work.
+        var foreground = 0
     }
 
     private let state = Mutex(State())
 
-    func lock() async {
+    func lock(background: Bool = false) async {
         if state.withLock({ state in
             if state.locked { return false }
             state.locked = true
@@ -21,7 +26,8 @@ final class AsyncMutex: Sendable {
         await withCheckedContinuation { (waiter: CheckedContinuation<Void, Never>) in
             let free = state.withLock { state in
                 if state.locked {
-                    state.waiters.append(waiter)
+                    state.waiters.append((waiter, background))
+                    if !background { state.foreground += 1 }
                     return false
                 }
                 state.locked = true
@@ -31,13 +37,21 @@ final class AsyncMutex: Sendable {
         }
     }
 
+    /// True when someone is waiting for the lock (read by its holder, to let them in between steps).
+    var contended: Bool { state.withLock { !$0.waiters.isEmpty } }
+
+    /// True when someone other than background work is waiting for the lock.
+    var contendedInForeground: Bool { state.withLock { $0.foreground > 0 } }
+
     func unlock() {
         let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
             if state.waiters.isEmpty {
                 state.locked = false
                 return nil
             }
-            return state.waiters.removeFirst()
+            let next = state.waiters.removeFirst()
+            if !next.background { state.foreground -= 1 }
+            return next.continuation
         }
         next?.resume()
     }

@@ -64,54 +64,86 @@ public enum SendResult: Sendable, Equatable {
 extension SQLStore {
     /// Claims due messages (queued and due, or sending with an expired lease): commits attempt+1, a lease token and
     /// lease expiry before any network call. Each outbox row is one message; its prompts come from `outbox_prompts`.
-    public func claimDue(now: Date, limit: Int, lease: TimeInterval) async throws -> [ClaimedMessage] {
+    ///
+    /// Claims `step` rows at a time (all of `limit` at once when nil), each step with a lease token of its own, in as
+    /// few commits as `transactions(isolation:_:)` allows.
+    public func claimDue(now: Date, limit: Int, lease: TimeInterval, step: Int? = nil) async throws -> [ClaimedMessage] {
         let stamp = now.millis
         let until = now.addingTimeInterval(lease)
+        let size = max(1, min(step ?? limit, limit))
+        let skipLocked = skipLocked
+        let personClaimed = personClaimed
         // Rows come back undecoded: decoding happens after the commit, outside SQLite's one writer lock.
-        let (token, ids, claimedRows, linkRows) = try await transaction(isolation: .readCommitted) { db -> (String, [String], [any SQLRow], [any SQLRow]) in
-            // Walk the claim index (due_at_ms, person_id over queued rows) in order, taking each row's person for this
-            // transaction (see `personClaimed`).
-            var ids = try await db.raw("""
-                SELECT id FROM outbox_messages WHERE status = 'queued' AND due_at_ms <= \(bind: stamp) AND \(personClaimed)
-                ORDER BY due_at_ms, person_id LIMIT \(literal: limit)\(skipLocked)
-                """).all().map { try $0.decode(column: "id", as: String.self) }
-            // Rows whose claim expired (their dispatcher died mid-send).
-            var stale: [String] = []
-            if ids.count < limit {
-                stale = try await db.raw("""
-                    SELECT id FROM outbox_messages WHERE status = 'sending' AND lease_until_ms < \(bind: stamp) AND \(personClaimed)
-                    ORDER BY lease_until_ms LIMIT \(literal: limit - ids.count)\(skipLocked)
-                    """).all().map { try $0.decode(column: "id", as: String.self) }
-                ids += stale
-            }
-            // One lease token for the batch: it fences every row this claim takes (a later claim gets a new one).
-            let token = "ls_" + newID()
-            guard !ids.isEmpty else { return (token, [], [], []) }
-            var claimed: [any SQLRow] = []
-            var links: [any SQLRow] = []
-            for chunk in ids.chunked(500) {
-                let list = SQLQueryString(sqlList(chunk))
-                claimed += try await db.raw("""
-                    UPDATE outbox_messages SET status = 'sending', attempt = attempt + 1, lease_token = \(bind: token),
-                           lease_until_ms = \(bind: until.millis), updated_at_ms = \(bind: stamp),
-                           first_attempt_at_ms = COALESCE(first_attempt_at_ms, \(bind: stamp))
-                    WHERE id IN \(list)
-                    RETURNING id, person_id, purpose, channel, gateway, attempt, idempotency_key, payload, first_attempt_at_ms
-                    """).all()
-                links += try await db.raw("SELECT message_id, prompt_id FROM outbox_prompts WHERE message_id IN \(list) ORDER BY message_id, prompt_id").all()
-                // Each claimed row's transition, written by the database from the row itself (its id: this claim's lease
-                // and the message, unique and in time order like `newID`'s).
-                let from = stale.isEmpty ? SQLQueryString("'queued'") : SQLQueryString("CASE WHEN id IN \(sqlList(stale)) THEN 'sending' ELSE 'queued' END")
-                try await db.raw("""
-                    INSERT INTO outbox_transitions (id, message_id, from_status, to_status, detail, at_ms)
-                    SELECT \(bind: "ot_" + token.dropFirst(3) + ".") || id, id, \(from), 'sending', 'attempt ' || attempt, \(bind: stamp)
-                    FROM outbox_messages WHERE id IN \(list) AND lease_token = \(bind: token)
-                    """).run()
-            }
-            return (token, ids, claimed, links)
+        let steps = try await transactions(isolation: .readCommitted) { db, done -> Step<ClaimStep> in
+            let left = limit - done.reduce(0) { $0 + $1.ids.count }
+            guard left > 0 else { return .finished }
+            let claim = try await Self.claimStep(db, limit: min(size, left), stamp: stamp, until: until, skipLocked: skipLocked, personClaimed: personClaimed)
+            if claim.ids.isEmpty { return .finished }
+            return claim.ids.count < min(size, left) || claim.ids.count == left ? .last(claim) : .more(claim)
         }
+        var claims: [ClaimedMessage] = []
+        for claim in steps {
+            claims += try Self.decodeClaims(claim, until: until)
+        }
+        return claims
+    }
+
+    /// One step of a claim: the ids taken, in claim order, their rows and their prompt links, undecoded.
+    struct ClaimStep: Sendable {
+        var token: String
+        var ids: [String]
+        var claimed: [any SQLRow]
+        var links: [any SQLRow]
+    }
+
+    private static func claimStep(_ db: any SQLDatabase, limit: Int, stamp: Int64, until: Date, skipLocked: SQLQueryString,
+                                  personClaimed: SQLQueryString) async throws -> ClaimStep {
+        // Walk the claim index (due_at_ms, person_id over queued rows) in order, taking each row's person for this
+        // transaction (see `personClaimed`).
+        var ids = try await db.raw("""
+            SELECT id FROM outbox_messages WHERE status = 'queued' AND due_at_ms <= \(bind: stamp) AND \(personClaimed)
+            ORDER BY due_at_ms, person_id LIMIT \(literal: limit)\(skipLocked)
+            """).all().map { try $0.decode(column: "id", as: String.self) }
+        // Rows whose claim expired (their dispatcher died mid-send).
+        var stale: [String] = []
+        if ids.count < limit {
+            stale = try await db.raw("""
+                SELECT id FROM outbox_messages WHERE status = 'sending' AND lease_until_ms < \(bind: stamp) AND \(personClaimed)
+                ORDER BY lease_until_ms LIMIT \(literal: limit - ids.count)\(skipLocked)
+                """).all().map { try $0.decode(column: "id", as: String.self) }
+            ids += stale
+        }
+        // One lease token for the batch: it fences every row this claim takes (a later claim gets a new one).
+        let token = "ls_" + newID()
+        guard !ids.isEmpty else { return ClaimStep(token: token, ids: [], claimed: [], links: []) }
+        var claimed: [any SQLRow] = []
+        var links: [any SQLRow] = []
+        for chunk in ids.chunked(500) {
+            let list = SQLQueryString(sqlList(chunk))
+            claimed += try await db.raw("""
+                UPDATE outbox_messages SET status = 'sending', attempt = attempt + 1, lease_token = \(bind: token),
+                       lease_until_ms = \(bind: until.millis), updated_at_ms = \(bind: stamp),
+                       first_attempt_at_ms = COALESCE(first_attempt_at_ms, \(bind: stamp))
+                WHERE id IN \(list)
+                RETURNING id, person_id, purpose, channel, gateway, attempt, idempotency_key, payload, first_attempt_at_ms
+                """).all()
+            links += try await db.raw("SELECT message_id, prompt_id FROM outbox_prompts WHERE message_id IN \(list) ORDER BY message_id, prompt_id").all()
+            // Each claimed row's transition, written by the database from the row itself (its id: this claim's lease
+            // and the message, unique and in time order like `newID`'s).
+            let from = stale.isEmpty ? SQLQueryString("'queued'") : SQLQueryString("CASE WHEN id IN \(sqlList(stale)) THEN 'sending' ELSE 'queued' END")
+            try await db.raw("""
+                INSERT INTO outbox_transitions (id, message_id, from_status, to_status, detail, at_ms)
+                SELECT \(bind: "ot_" + token.dropFirst(3) + ".") || id, id, \(from), 'sending', 'attempt ' || attempt, \(bind: stamp)
+                FROM outbox_messages WHERE id IN \(list) AND lease_token = \(bind: token)
+                """).run()
+        }
+        return ClaimStep(token: token, ids: ids, claimed: claimed, links: links)
+    }
+
+    private static func decodeClaims(_ step: ClaimStep, until: Date) throws -> [ClaimedMessage] {
+        let token = step.token
         var claimed: [String: ClaimedMessage] = [:]
-        for row in claimedRows {
+        for row in step.claimed {
             let id = try row.decode(column: "id", as: String.self)
             claimed[id] = ClaimedMessage(id: id, promptIDs: [], personID: try row.decode(column: "person_id", as: String.self),
                                          purpose: try row.decode(column: "purpose", as: String.self),
@@ -123,10 +155,10 @@ extension SQLStore {
                                          firstAttemptAt: Date(millis: try row.decode(column: "first_attempt_at_ms", as: Int64.self)),
                                          payload: try row.decode(column: "payload", as: String.self))
         }
-        for row in linkRows {
+        for row in step.links {
             claimed[try row.decode(column: "message_id", as: String.self)]?.promptIDs.append(try row.decode(column: "prompt_id", as: String.self))
         }
-        return ids.compactMap { claimed[$0] }
+        return step.ids.compactMap { claimed[$0] }
     }
 
     /// Fresh facts for a batch of claims, read in one session.
@@ -218,74 +250,97 @@ extension SQLStore {
         }
     }
 
-    /// Records a batch of outcomes in one transaction (one commit for the batch); returns, per claim, whether its lease held.
-    public func record(_ outcomes: [(SendResult, ClaimedMessage)], now: Date) async throws -> [Bool] {
+    /// Records a batch of outcomes, in one transaction unless `stepRows` is given; returns, per claim, whether its lease
+    /// held. With `stepRows`, in steps of about that many rows written (a message's row and one per prompt it carries), in
+    /// as few commits as `transactions(isolation:_:)` allows.
+    public func record(_ outcomes: [(SendResult, ClaimedMessage)], now: Date, stepRows: Int? = nil) async throws -> [Bool] {
         guard !outcomes.isEmpty else { return [] }
         let stamp = now.millis
-        return try await transaction(isolation: .readCommitted) { db in
-            // Which messages each claim still holds: same lease token, still sending. Locked on PostgreSQL, so a claim
-            // taking over an expired lease waits for this outcome and then sees it.
-            var tokens: [String: String] = [:]
-            for chunk in outcomes.map(\.1.id).chunked(500) {
-                for row in try await db.raw("SELECT id, lease_token FROM outbox_messages WHERE status = 'sending' AND id IN \(SQLQueryString(sqlList(chunk)))\(forUpdate)").all() {
-                    tokens[try row.decode(column: "id", as: String.self)] = try row.decode(column: "lease_token", as: String?.self)
-                }
+        var slices: [ArraySlice<(SendResult, ClaimedMessage)>] = []
+        var start = 0
+        while start < outcomes.count {
+            var end = start
+            var rows = 0
+            while end < outcomes.count && (end == start || rows + 1 + outcomes[end].1.promptIDs.count <= stepRows ?? Int.max) {
+                rows += 1 + outcomes[end].1.promptIDs.count
+                end += 1
             }
-            var held: [Bool] = []
-            var transitions: [(String, String?, String, String?)] = []
-            var sentPrompts: [String] = []
-            var failedPrompts: [String] = []
-            // (id, status, provider id, error, due, attempt refund) for every message still held.
-            var updates: [(String, String, String?, String?, Int64?, Int)] = []
-            for (result, claim) in outcomes {
-                let id = claim.id
-                let owned = tokens[id] == claim.leaseToken
-                held.append(owned)
-                guard owned else { continue }
-                switch result {
-                case .accepted(let providerID):
-                    updates.append((id, "accepted", providerID, nil, nil, 0))
-                    transitions.append((id, "sending", "accepted", providerID))
-                case .retry(let at, let reason, let counts):
-                    updates.append((id, "queued", nil, reason, at.millis, counts ? 0 : 1))
-                    transitions.append((id, "sending", "queued", "retry: \(reason)"))
-                case .failed(let reason):
-                    updates.append((id, "failed", nil, reason, nil, 0))
-                    transitions.append((id, "sending", "failed", reason))
-                case .expired(let reason):
-                    updates.append((id, "expired", nil, reason, nil, 0))
-                    transitions.append((id, "sending", "expired", reason))
-                }
-                if case .accepted = result { sentPrompts += claim.promptIDs }
-                if case .failed = result { failedPrompts += claim.promptIDs }
-            }
-            for chunk in updates.chunked(150) {
-                let values = valuesList(chunk.map { [$0.0, $0.1, $0.2, $0.3, $0.4, $0.5] })
-                // Statuses set per row from a VALUES list: one statement for the chunk, fenced by status = 'sending'.
-                try await db.raw("""
-                    UPDATE outbox_messages SET status = v.column2,
-                           provider_message_id = CASE WHEN v.column2 = 'accepted' THEN v.column3 ELSE provider_message_id END,
-                           last_error = v.column4, due_at_ms = COALESCE(v.column5, due_at_ms), attempt = attempt - v.column6,
-                           lease_token = NULL, lease_until_ms = NULL, updated_at_ms = \(bind: stamp)
-                    FROM (VALUES \(values)) AS v
-                    WHERE outbox_messages.id = v.column1 AND outbox_messages.status = 'sending'
-                    """).run()
-            }
-            // prompts.delivery only rises here (accepted beats unknown and failed; failed fills only a blank), so a
-            // plain update does what a recompute would; receipts, which can lower it, recompute.
-            for chunk in sentPrompts.chunked(500) {
-                try await db.raw("""
-                    UPDATE prompts SET status = CASE WHEN status = 'scheduled' THEN 'sent' ELSE status END,
-                           delivery = CASE WHEN delivery = 'delivered' THEN delivery ELSE 'accepted' END
-                    WHERE id IN \(SQLQueryString(sqlList(chunk)))
-                    """).run()
-            }
-            for chunk in failedPrompts.chunked(500) {
-                try await db.raw("UPDATE prompts SET delivery = 'failed' WHERE delivery IS NULL AND id IN \(SQLQueryString(sqlList(chunk)))").run()
-            }
-            try await Self.transitions(db, transitions, now: stamp)
-            return held
+            slices.append(outcomes[start..<end])
+            start = end
         }
+        let forUpdate = forUpdate
+        let steps = slices
+        let held = try await transactions(isolation: .readCommitted) { db, done -> Step<[Bool]> in
+            let held = try await Self.recordStep(db, steps[done.count], stamp: stamp, forUpdate: forUpdate)
+            return done.count + 1 < steps.count ? .more(held) : .last(held)
+        }
+        return held.flatMap { $0 }
+    }
+
+    private static func recordStep(_ db: any SQLDatabase, _ outcomes: ArraySlice<(SendResult, ClaimedMessage)>, stamp: Int64,
+                                   forUpdate: SQLQueryString) async throws -> [Bool] {
+        // Which messages each claim still holds: same lease token, still sending. Locked on PostgreSQL, so a claim
+        // taking over an expired lease waits for this outcome and then sees it.
+        var tokens: [String: String] = [:]
+        for chunk in outcomes.map(\.1.id).chunked(500) {
+            for row in try await db.raw("SELECT id, lease_token FROM outbox_messages WHERE status = 'sending' AND id IN \(SQLQueryString(sqlList(chunk)))\(forUpdate)").all() {
+                tokens[try row.decode(column: "id", as: String.self)] = try row.decode(column: "lease_token", as: String?.self)
+            }
+        }
+        var held: [Bool] = []
+        var transitions: [(String, String?, String, String?)] = []
+        var sentPrompts: [String] = []
+        var failedPrompts: [String] = []
+        // (id, status, provider id, error, due, attempt refund) for every message still held.
+        var updates: [(String, String, String?, String?, Int64?, Int)] = []
+        for (result, claim) in outcomes {
+            let id = claim.id
+            let owned = tokens[id] == claim.leaseToken
+            held.append(owned)
+            guard owned else { continue }
+            switch result {
+            case .accepted(let providerID):
+                updates.append((id, "accepted", providerID, nil, nil, 0))
+                transitions.append((id, "sending", "accepted", providerID))
+            case .retry(let at, let reason, let counts):
+                updates.append((id, "queued", nil, reason, at.millis, counts ? 0 : 1))
+                transitions.append((id, "sending", "queued", "retry: \(reason)"))
+            case .failed(let reason):
+                updates.append((id, "failed", nil, reason, nil, 0))
+                transitions.append((id, "sending", "failed", reason))
+            case .expired(let reason):
+                updates.append((id, "expired", nil, reason, nil, 0))
+                transitions.append((id, "sending", "expired", reason))
+            }
+            if case .accepted = result { sentPrompts += claim.promptIDs }
+            if case .failed = result { failedPrompts += claim.promptIDs }
+        }
+        for chunk in updates.chunked(150) {
+            let values = valuesList(chunk.map { [$0.0, $0.1, $0.2, $0.3, $0.4, $0.5] })
+            // Statuses set per row from a VALUES list: one statement for the chunk, fenced by status = 'sending'.
+            try await db.raw("""
+                UPDATE outbox_messages SET status = v.column2,
+                       provider_message_id = CASE WHEN v.column2 = 'accepted' THEN v.column3 ELSE provider_message_id END,
+                       last_error = v.column4, due_at_ms = COALESCE(v.column5, due_at_ms), attempt = attempt - v.column6,
+                       lease_token = NULL, lease_until_ms = NULL, updated_at_ms = \(bind: stamp)
+                FROM (VALUES \(values)) AS v
+                WHERE outbox_messages.id = v.column1 AND outbox_messages.status = 'sending'
+                """).run()
+        }
+        // prompts.delivery only rises here (accepted beats unknown and failed; failed fills only a blank), so a
+        // plain update does what a recompute would; receipts, which can lower it, recompute.
+        for chunk in sentPrompts.chunked(500) {
+            try await db.raw("""
+                UPDATE prompts SET status = CASE WHEN status = 'scheduled' THEN 'sent' ELSE status END,
+                       delivery = CASE WHEN delivery = 'delivered' THEN delivery ELSE 'accepted' END
+                WHERE id IN \(SQLQueryString(sqlList(chunk)))
+                """).run()
+        }
+        for chunk in failedPrompts.chunked(500) {
+            try await db.raw("UPDATE prompts SET delivery = 'failed' WHERE delivery IS NULL AND id IN \(SQLQueryString(sqlList(chunk)))").run()
+        }
+        try await Self.transitions(db, transitions, now: stamp)
+        return held
     }
 
     /// Why a message to the person on `channel` must not go now — an opt-out or an erasure committed since the batch

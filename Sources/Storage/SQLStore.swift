@@ -22,7 +22,14 @@ public final class SQLStore: Sendable {
     /// The pool on PostgreSQL; nil on SQLite.
     var postgresClient: PostgresClient? { postgres }
     private let poolRunner: Task<Void, Never>?
-    private let mutex = AsyncMutex()
+    let mutex = AsyncMutex()
+    /// True in the dispatcher's passes (and other work nobody is waiting on): on SQLite such a caller waiting for the
+    /// connection does not make a write in steps (`transactions(isolation:_:)`) commit before `longestSteppedWrite`.
+    @TaskLocal public static var backgroundWork = false
+
+    /// SQLite transactions committed by this store (each an fsync): the figure the benchmarks report per message.
+    private let commits = Atomic<Int>(0)
+    public var committedTransactions: Int { commits.load(ordering: .relaxed) }
     private let logger: Logger
     /// The SQLite file; nil in memory and on PostgreSQL.
     let filePath: String?
@@ -144,7 +151,7 @@ public final class SQLStore: Sendable {
         // The lock and the whole body on the connection's thread: the body's statements run there one after another,
         // with no hop between them.
         return try await withTaskExecutorPreference(sqlite!.executor) {
-            await mutex.lock()
+            await mutex.lock(background: Self.backgroundWork)
             defer { mutex.unlock() }
             return try await body(database)
         }
@@ -152,6 +159,9 @@ public final class SQLStore: Sendable {
 
     /// True when called on the SQLite connection's own thread (where `read` and `transaction` run their bodies).
     var onConnectionThread: Bool { sqlite?.loop.inEventLoop ?? false }
+
+    /// The SQLite connection's thread as a task executor (for tests that queue work behind a running transaction).
+    var connectionExecutor: (any TaskExecutor)? { sqlite?.executor }
 
     /// Rows written at once from which the planner's statistics are refreshed (see `refreshStatistics`).
     public static let bulkRows = 1_000
@@ -200,13 +210,95 @@ public final class SQLStore: Sendable {
         let mutex = mutex
         // The lock, BEGIN, the body and COMMIT (or ROLLBACK) on the connection's thread, as in `read`.
         return try await withTaskExecutorPreference(sqlite!.executor) { () async throws -> T in
-            await mutex.lock()
+            await mutex.lock(background: Self.backgroundWork)
             defer { mutex.unlock() }
             try await database.raw("BEGIN IMMEDIATE").run()
             do {
                 let result = try await body(database)
                 try await database.raw("COMMIT").run()
+                self.commits.add(1, ordering: .relaxed)
                 return result
+            } catch {
+                do { try await database.raw("ROLLBACK").run() } catch { logger.error("rollback failed", metadata: ["error": "\(error)"]) }
+                throw error
+            }
+        }
+    }
+
+    /// What one step of `transactions(isolation:_:)` did.
+    public enum Step<T: Sendable>: Sendable {
+        /// Its result; more steps follow.
+        case more(T)
+        /// Its result; it was the last.
+        case last(T)
+        /// Nothing was left to do (nothing is added to the results).
+        case finished
+    }
+
+    /// How long a SQLite write transaction of `transactions(isolation:_:)` stays open across steps when only background
+    /// work waits for the connection, or nobody (another process's writer waits up to `busy_timeout`, 5 s).
+    public static let longestSteppedWrite: Duration = .milliseconds(100)
+
+    /// Runs `step` until it says it was the last, each step all or nothing, in as few commits as the database's other
+    /// users allow: a large write in steps of a bounded size (a batch's claims, its outcomes). `step` gets the results
+    /// so far.
+    ///
+    /// On SQLite a commit is an fsync, and one writer holds the connection for a whole transaction. So the transaction
+    /// stays open from step to step while nobody waits for the connection, and commits after the step during which
+    /// someone began to wait (a webhook storing a reply, a page), letting them in before the next step begins in a
+    /// transaction of its own: the wait is one step, never the whole write (R39). Background work waiting (the other
+    /// dispatcher pass, marked by `backgroundWork`) waits `maxHold` at most (default `longestSteppedWrite`), as other
+    /// processes' writers do. A failing step rolls back itself and the steps since the last commit, and the error
+    /// reaches the caller (the steps committed before stay committed; their results are lost with the error, as when
+    /// each step was a call of its own). On PostgreSQL, where writers go side by side, each step is a transaction.
+    public func transactions<T: Sendable>(isolation: Isolation = .serializable, maxHold: Duration = SQLStore.longestSteppedWrite,
+                                          _ step: @Sendable (any SQLDatabase, _ done: [T]) async throws -> Step<T>) async throws -> [T] {
+        var done: [T] = []
+        if postgres != nil {
+            while true {
+                let snapshot = done
+                switch try await transaction(isolation: isolation, { db in try await step(db, snapshot) }) {
+                case .more(let result): done.append(result)
+                case .last(let result): return done + [result]
+                case .finished: return done
+                }
+            }
+        }
+        let database = database!
+        let logger = logger
+        let mutex = mutex
+        return try await withTaskExecutorPreference(sqlite!.executor) { () async throws -> [T] in
+            await mutex.lock(background: Self.backgroundWork)
+            defer { mutex.unlock() }
+            let clock = ContinuousClock()
+            try await database.raw("BEGIN IMMEDIATE").run()
+            var opened = clock.now
+            do {
+                while true {
+                    let outcome = try await step(database, done)
+                    switch outcome {
+                    case .more(let result): done.append(result)
+                    case .last(let result): done.append(result)
+                    case .finished: break
+                    }
+                    guard case .more = outcome else { break }
+                    // The steps run on the connection's thread without suspending, so whoever wants the connection
+                    // meanwhile has not reached the lock yet: their job waits in the thread's queue. Going to the
+                    // back of that queue lets them get in line, where the lock sees them.
+                    await Task.yield()
+                    if mutex.contendedInForeground || clock.now - opened >= maxHold {
+                        try await database.raw("COMMIT").run()
+                        self.commits.add(1, ordering: .relaxed)
+                        // `unlock` hands the connection to the first in line; this writer queues behind them.
+                        mutex.unlock()
+                        await mutex.lock(background: Self.backgroundWork)
+                        try await database.raw("BEGIN IMMEDIATE").run()
+                        opened = clock.now
+                    }
+                }
+                try await database.raw("COMMIT").run()
+                self.commits.add(1, ordering: .relaxed)
+                return done
             } catch {
                 do { try await database.raw("ROLLBACK").run() } catch { logger.error("rollback failed", metadata: ["error": "\(error)"]) }
                 throw error
