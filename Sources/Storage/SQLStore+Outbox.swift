@@ -161,81 +161,98 @@ extension SQLStore {
         return step.ids.compactMap { claimed[$0] }
     }
 
-    /// Fresh facts for a batch of claims, read in one session.
+    /// Fresh facts for a batch of claims, read a hundred claims at a time: each read holds SQLite's one connection,
+    /// and a webhook waiting for it waits for one read, not the batch's (R39). A person's facts come from one read.
     public func deliveryContexts(for claims: [ClaimedMessage], now: Date) async throws -> [DeliveryContext?] {
         guard !claims.isEmpty else { return [] }
-        return try await read { db in
-            let people = Array(Set(claims.map(\.personID)))
-            let ownLeases = Array(Set(claims.map(\.leaseToken)))
-            var names: [String: (name: String, erased: Bool, pathway: String, zone: String?)] = [:]
-            var addresses: [String: [String: String]] = [:]
-            var consent: [String: [String: String]] = [:]
-            var sent: [String: Int] = [:]
-            var inFlight: [String: Int] = [:]
-            var oldest: [String: Int64] = [:]
-            var prompts: [String: (status: String, closes: Int64)] = [:]
-            for chunk in people.chunked(400) {
-                let list = SQLQueryString(sqlList(chunk))
-                for row in try await db.raw("""
-                    SELECT p.id, p.given_name, p.contact_erased_at_ms, p.timezone, e.pathway FROM people p JOIN enrolments e ON e.person_id = p.id
-                    WHERE p.id IN \(list) ORDER BY e.created_at_ms
-                    """).all() {
-                    names[try row.decode(column: "id", as: String.self)] = (try row.decode(column: "given_name", as: String.self),
-                                                                           try row.decode(column: "contact_erased_at_ms", as: Int64?.self) != nil,
-                                                                           try row.decode(column: "pathway", as: String.self),
-                                                                           try row.decode(column: "timezone", as: String?.self))
-                }
-                for row in try await db.raw("SELECT person_id, channel, address FROM contact_points WHERE address IS NOT NULL AND suppressed_at_ms IS NULL AND person_id IN \(list)").all() {
-                    addresses[try row.decode(column: "person_id", as: String.self), default: [:]][try row.decode(column: "channel", as: String.self)] =
-                        try row.decode(column: "address", as: String.self)
-                }
-                // Rows come oldest first, so the last one per channel is the latest word.
-                for row in try await db.raw("SELECT person_id, channel, status FROM consents WHERE person_id IN \(list) ORDER BY recorded_at_ms, id").all() {
-                    consent[try row.decode(column: "person_id", as: String.self), default: [:]][try row.decode(column: "channel", as: String.self)] =
-                        try row.decode(column: "status", as: String.self)
-                }
-                // Messages other claims hold right now (another pass, another process) count as sent: whichever of two
-                // claims reads second sees the other, so the cap holds while passes overlap. Read before the sent
-                // count: a message recorded between the two reads is then counted twice (held back: the safe side),
-                // never missed — read after, it was missed on PostgreSQL, whose statements each see their own moment,
-                // and a person got one message over the daily cap.
-                for row in try await db.raw("""
-                    SELECT person_id, COUNT(*) AS n FROM outbox_messages
-                    WHERE status = 'sending' AND lease_until_ms >= \(bind: now.millis) AND purpose NOT IN ('team_alert', 'escalation')
-                      AND lease_token NOT IN \(SQLQueryString(sqlList(ownLeases))) AND person_id IN \(list) GROUP BY person_id
-                    """).all() {
-                    let person = try row.decode(column: "person_id", as: String.self)
-                    inFlight[person] = try row.decode(column: "n", as: Int.self)
-                }
-                for row in try await db.raw("""
-                    SELECT person_id, COUNT(DISTINCT COALESCE(provider_message_id, id)) AS n, MIN(updated_at_ms) AS oldest FROM outbox_messages
-                    WHERE status IN ('accepted', 'delivered') AND purpose NOT IN ('team_alert', 'escalation') AND updated_at_ms > \(bind: now.millis - 86_400_000) AND person_id IN \(list) GROUP BY person_id
-                    """).all() {
-                    let person = try row.decode(column: "person_id", as: String.self)
-                    sent[person] = try row.decode(column: "n", as: Int.self)
-                    oldest[person] = try row.decode(column: "oldest", as: Int64.self)
-                }
+        let ownLeases = Array(Set(claims.map(\.leaseToken)))
+        // Claims grouped so that each person's are in one read.
+        var byPerson: [String: [Int]] = [:]
+        for (index, claim) in claims.enumerated() { byPerson[claim.personID, default: []].append(index) }
+        var groups: [[Int]] = [[]]
+        for indexes in byPerson.values.sorted(by: { $0[0] < $1[0] }) {
+            if groups[groups.count - 1].count >= 100 { groups.append([]) }
+            groups[groups.count - 1] += indexes
+        }
+        var contexts = [DeliveryContext?](repeating: nil, count: claims.count)
+        for group in groups where !group.isEmpty {
+            let part = group.map { claims[$0] }
+            let found = try await read { db in try await Self.deliveryContexts(db, for: part, ownLeases: ownLeases, now: now) }
+            for (index, context) in zip(group, found) { contexts[index] = context }
+        }
+        return contexts
+    }
+
+    private static func deliveryContexts(_ db: any SQLDatabase, for claims: [ClaimedMessage], ownLeases: [String], now: Date) async throws -> [DeliveryContext?] {
+        let people = Array(Set(claims.map(\.personID)))
+        var names: [String: (name: String, erased: Bool, pathway: String, zone: String?)] = [:]
+        var addresses: [String: [String: String]] = [:]
+        var consent: [String: [String: String]] = [:]
+        var sent: [String: Int] = [:]
+        var inFlight: [String: Int] = [:]
+        var oldest: [String: Int64] = [:]
+        var prompts: [String: (status: String, closes: Int64)] = [:]
+        for chunk in people.chunked(400) {
+            let list = SQLQueryString(sqlList(chunk))
+            for row in try await db.raw("""
+                SELECT p.id, p.given_name, p.contact_erased_at_ms, p.timezone, e.pathway FROM people p JOIN enrolments e ON e.person_id = p.id
+                WHERE p.id IN \(list) ORDER BY e.created_at_ms
+                """).all() {
+                names[try row.decode(column: "id", as: String.self)] = (try row.decode(column: "given_name", as: String.self),
+                                                                       try row.decode(column: "contact_erased_at_ms", as: Int64?.self) != nil,
+                                                                       try row.decode(column: "pathway", as: String.self),
+                                                                       try row.decode(column: "timezone", as: String?.self))
             }
-            for (person, count) in inFlight { sent[person, default: 0] += count }
-            for chunk in Array(Set(claims.flatMap(\.promptIDs))).chunked(400) {
-                for row in try await db.raw("SELECT id, status, closes_at_ms FROM prompts WHERE id IN \(SQLQueryString(sqlList(chunk)))").all() {
-                    prompts[try row.decode(column: "id", as: String.self)] = (try row.decode(column: "status", as: String.self),
-                                                                             try row.decode(column: "closes_at_ms", as: Int64.self))
-                }
+            for row in try await db.raw("SELECT person_id, channel, address FROM contact_points WHERE address IS NOT NULL AND suppressed_at_ms IS NULL AND person_id IN \(list)").all() {
+                addresses[try row.decode(column: "person_id", as: String.self), default: [:]][try row.decode(column: "channel", as: String.self)] =
+                    try row.decode(column: "address", as: String.self)
             }
-            return claims.map { claim -> DeliveryContext? in
-                guard let person = names[claim.personID] else { return nil }
-                let optedOut = { (channel: String) in consent[claim.personID]?[channel] == "opted_out" }
-                let usable = Set((addresses[claim.personID] ?? [:]).keys.filter { !optedOut($0) })
-                let states = claim.promptIDs.compactMap { prompts[$0] }
-                let closes = states.map(\.closes).max().map(Date.init(millis:))
-                let openIDs = claim.promptIDs.filter { prompts[$0].map { $0.status == "scheduled" || $0.status == "sent" } ?? false }
-                return DeliveryContext(givenName: person.name, pathway: person.pathway, timezone: person.zone, address: addresses[claim.personID]?[claim.channel],
-                                       contactErased: person.erased, optedOut: optedOut(claim.channel), closesAt: closes,
-                                       promptsClosed: !claim.promptIDs.isEmpty && openIDs.isEmpty, openPromptIDs: openIDs, sentToday: sent[claim.personID] ?? 0,
-                                       inFlightElsewhere: inFlight[claim.personID] ?? 0, oldestSentAt: oldest[claim.personID].map(Date.init(millis:)),
-                                       usableChannels: usable)
+            // Rows come oldest first, so the last one per channel is the latest word.
+            for row in try await db.raw("SELECT person_id, channel, status FROM consents WHERE person_id IN \(list) ORDER BY recorded_at_ms, id").all() {
+                consent[try row.decode(column: "person_id", as: String.self), default: [:]][try row.decode(column: "channel", as: String.self)] =
+                    try row.decode(column: "status", as: String.self)
             }
+            // Messages other claims hold right now (another pass, another process) count as sent: whichever of two
+            // claims reads second sees the other, so the cap holds while passes overlap. Read before the sent
+            // count: a message recorded between the two reads is then counted twice (held back: the safe side),
+            // never missed — read after, it was missed on PostgreSQL, whose statements each see their own moment,
+            // and a person got one message over the daily cap.
+            for row in try await db.raw("""
+                SELECT person_id, COUNT(*) AS n FROM outbox_messages
+                WHERE status = 'sending' AND lease_until_ms >= \(bind: now.millis) AND purpose NOT IN ('team_alert', 'escalation')
+                  AND lease_token NOT IN \(SQLQueryString(sqlList(ownLeases))) AND person_id IN \(list) GROUP BY person_id
+                """).all() {
+                let person = try row.decode(column: "person_id", as: String.self)
+                inFlight[person] = try row.decode(column: "n", as: Int.self)
+            }
+            for row in try await db.raw("""
+                SELECT person_id, COUNT(DISTINCT COALESCE(provider_message_id, id)) AS n, MIN(updated_at_ms) AS oldest FROM outbox_messages
+                WHERE status IN ('accepted', 'delivered') AND purpose NOT IN ('team_alert', 'escalation') AND updated_at_ms > \(bind: now.millis - 86_400_000) AND person_id IN \(list) GROUP BY person_id
+                """).all() {
+                let person = try row.decode(column: "person_id", as: String.self)
+                sent[person] = try row.decode(column: "n", as: Int.self)
+                oldest[person] = try row.decode(column: "oldest", as: Int64.self)
+            }
+        }
+        for (person, count) in inFlight { sent[person, default: 0] += count }
+        for chunk in Array(Set(claims.flatMap(\.promptIDs))).chunked(400) {
+            for row in try await db.raw("SELECT id, status, closes_at_ms FROM prompts WHERE id IN \(SQLQueryString(sqlList(chunk)))").all() {
+                prompts[try row.decode(column: "id", as: String.self)] = (try row.decode(column: "status", as: String.self),
+                                                                         try row.decode(column: "closes_at_ms", as: Int64.self))
+            }
+        }
+        return claims.map { claim -> DeliveryContext? in
+            guard let person = names[claim.personID] else { return nil }
+            let optedOut = { (channel: String) in consent[claim.personID]?[channel] == "opted_out" }
+            let usable = Set((addresses[claim.personID] ?? [:]).keys.filter { !optedOut($0) })
+            let states = claim.promptIDs.compactMap { prompts[$0] }
+            let closes = states.map(\.closes).max().map(Date.init(millis:))
+            let openIDs = claim.promptIDs.filter { prompts[$0].map { $0.status == "scheduled" || $0.status == "sent" } ?? false }
+            return DeliveryContext(givenName: person.name, pathway: person.pathway, timezone: person.zone, address: addresses[claim.personID]?[claim.channel],
+                                   contactErased: person.erased, optedOut: optedOut(claim.channel), closesAt: closes,
+                                   promptsClosed: !claim.promptIDs.isEmpty && openIDs.isEmpty, openPromptIDs: openIDs, sentToday: sent[claim.personID] ?? 0,
+                                   inFlightElsewhere: inFlight[claim.personID] ?? 0, oldestSentAt: oldest[claim.personID].map(Date.init(millis:)),
+                                   usableChannels: usable)
         }
     }
 
