@@ -139,6 +139,8 @@ let package = Package(
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "Logging", package: "swift-log"),
             ],
+            // Read by path from the repository (ROM_UPDATE_GOLDEN rewrites them there), not bundled.
+            exclude: ["Golden"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
