@@ -5,8 +5,8 @@ import Synchronization
 /// Taking a free lock does not suspend (no hop to an actor and back, as a lock per statement once cost): only a
 /// caller that finds it held waits, in line, and `unlock` hands the lock straight to the first in line.
 ///
-/// Each waiter says whether it is background work (the dispatcher, the scheduler): the holder of a write in steps
-/// lets in whoever waits after the step, but waiting background work alone does not make it commit early.
+/// Each waiter says whether it is background work (the dispatcher's passes): the holder of a write in steps lets in
+/// whoever waits after the step, but waiting background work alone does not make it commit early.
 final class AsyncMutex: Sendable {
     private struct State {
         var locked = false
@@ -37,10 +37,11 @@ final class AsyncMutex: Sendable {
         }
     }
 
-    /// True when someone is waiting for the lock (read by its holder, to let them in between steps).
+    /// True when someone is waiting for the lock, background work included (what the tests look at).
     var contended: Bool { state.withLock { !$0.waiters.isEmpty } }
 
-    /// True when someone other than background work is waiting for the lock.
+    /// True when someone other than background work is waiting for the lock (read by the holder of a write in steps,
+    /// to let them in after the step).
     var contendedInForeground: Bool { state.withLock { $0.foreground > 0 } }
 
     func unlock() {

@@ -171,7 +171,7 @@ extension SQLStore {
         for (index, claim) in claims.enumerated() { byPerson[claim.personID, default: []].append(index) }
         var groups: [[Int]] = [[]]
         for indexes in byPerson.values.sorted(by: { $0[0] < $1[0] }) {
-            if groups[groups.count - 1].count >= 100 { groups.append([]) }
+            if groups[groups.count - 1].count >= Self.claimsPerContextRead { groups.append([]) }
             groups[groups.count - 1] += indexes
         }
         var contexts = [DeliveryContext?](repeating: nil, count: claims.count)
@@ -183,6 +183,10 @@ extension SQLStore {
         return contexts
     }
 
+    /// About how many claims one read of `deliveryContexts` covers (a person's claims are never split, so a read
+    /// names at most this many people).
+    static let claimsPerContextRead = 100
+
     private static func deliveryContexts(_ db: any SQLDatabase, for claims: [ClaimedMessage], ownLeases: [String], now: Date) async throws -> [DeliveryContext?] {
         let people = Array(Set(claims.map(\.personID)))
         var names: [String: (name: String, erased: Bool, pathway: String, zone: String?)] = [:]
@@ -192,47 +196,46 @@ extension SQLStore {
         var inFlight: [String: Int] = [:]
         var oldest: [String: Int64] = [:]
         var prompts: [String: (status: String, closes: Int64)] = [:]
-        for chunk in people.chunked(400) {
-            let list = SQLQueryString(sqlList(chunk))
-            for row in try await db.raw("""
-                SELECT p.id, p.given_name, p.contact_erased_at_ms, p.timezone, e.pathway FROM people p JOIN enrolments e ON e.person_id = p.id
-                WHERE p.id IN \(list) ORDER BY e.created_at_ms
-                """).all() {
-                names[try row.decode(column: "id", as: String.self)] = (try row.decode(column: "given_name", as: String.self),
-                                                                       try row.decode(column: "contact_erased_at_ms", as: Int64?.self) != nil,
-                                                                       try row.decode(column: "pathway", as: String.self),
-                                                                       try row.decode(column: "timezone", as: String?.self))
-            }
-            for row in try await db.raw("SELECT person_id, channel, address FROM contact_points WHERE address IS NOT NULL AND suppressed_at_ms IS NULL AND person_id IN \(list)").all() {
-                addresses[try row.decode(column: "person_id", as: String.self), default: [:]][try row.decode(column: "channel", as: String.self)] =
-                    try row.decode(column: "address", as: String.self)
-            }
-            // Rows come oldest first, so the last one per channel is the latest word.
-            for row in try await db.raw("SELECT person_id, channel, status FROM consents WHERE person_id IN \(list) ORDER BY recorded_at_ms, id").all() {
-                consent[try row.decode(column: "person_id", as: String.self), default: [:]][try row.decode(column: "channel", as: String.self)] =
-                    try row.decode(column: "status", as: String.self)
-            }
-            // Messages other claims hold right now (another pass, another process) count as sent: whichever of two
-            // claims reads second sees the other, so the cap holds while passes overlap. Read before the sent
-            // count: a message recorded between the two reads is then counted twice (held back: the safe side),
-            // never missed — read after, it was missed on PostgreSQL, whose statements each see their own moment,
-            // and a person got one message over the daily cap.
-            for row in try await db.raw("""
-                SELECT person_id, COUNT(*) AS n FROM outbox_messages
-                WHERE status = 'sending' AND lease_until_ms >= \(bind: now.millis) AND purpose NOT IN ('team_alert', 'escalation')
-                  AND lease_token NOT IN \(SQLQueryString(sqlList(ownLeases))) AND person_id IN \(list) GROUP BY person_id
-                """).all() {
-                let person = try row.decode(column: "person_id", as: String.self)
-                inFlight[person] = try row.decode(column: "n", as: Int.self)
-            }
-            for row in try await db.raw("""
-                SELECT person_id, COUNT(DISTINCT COALESCE(provider_message_id, id)) AS n, MIN(updated_at_ms) AS oldest FROM outbox_messages
-                WHERE status IN ('accepted', 'delivered') AND purpose NOT IN ('team_alert', 'escalation') AND updated_at_ms > \(bind: now.millis - 86_400_000) AND person_id IN \(list) GROUP BY person_id
-                """).all() {
-                let person = try row.decode(column: "person_id", as: String.self)
-                sent[person] = try row.decode(column: "n", as: Int.self)
-                oldest[person] = try row.decode(column: "oldest", as: Int64.self)
-            }
+        // At most `claimsPerContextRead` people: one list for each statement.
+        let list = SQLQueryString(sqlList(people))
+        for row in try await db.raw("""
+            SELECT p.id, p.given_name, p.contact_erased_at_ms, p.timezone, e.pathway FROM people p JOIN enrolments e ON e.person_id = p.id
+            WHERE p.id IN \(list) ORDER BY e.created_at_ms
+            """).all() {
+            names[try row.decode(column: "id", as: String.self)] = (try row.decode(column: "given_name", as: String.self),
+                                                                   try row.decode(column: "contact_erased_at_ms", as: Int64?.self) != nil,
+                                                                   try row.decode(column: "pathway", as: String.self),
+                                                                   try row.decode(column: "timezone", as: String?.self))
+        }
+        for row in try await db.raw("SELECT person_id, channel, address FROM contact_points WHERE address IS NOT NULL AND suppressed_at_ms IS NULL AND person_id IN \(list)").all() {
+            addresses[try row.decode(column: "person_id", as: String.self), default: [:]][try row.decode(column: "channel", as: String.self)] =
+                try row.decode(column: "address", as: String.self)
+        }
+        // Rows come oldest first, so the last one per channel is the latest word.
+        for row in try await db.raw("SELECT person_id, channel, status FROM consents WHERE person_id IN \(list) ORDER BY recorded_at_ms, id").all() {
+            consent[try row.decode(column: "person_id", as: String.self), default: [:]][try row.decode(column: "channel", as: String.self)] =
+                try row.decode(column: "status", as: String.self)
+        }
+        // Messages other claims hold right now (another pass, another process) count as sent: whichever of two
+        // claims reads second sees the other, so the cap holds while passes overlap. Read before the sent
+        // count: a message recorded between the two reads is then counted twice (held back: the safe side),
+        // never missed — read after, it was missed on PostgreSQL, whose statements each see their own moment,
+        // and a person got one message over the daily cap.
+        for row in try await db.raw("""
+            SELECT person_id, COUNT(*) AS n FROM outbox_messages
+            WHERE status = 'sending' AND lease_until_ms >= \(bind: now.millis) AND purpose NOT IN ('team_alert', 'escalation')
+              AND lease_token NOT IN \(SQLQueryString(sqlList(ownLeases))) AND person_id IN \(list) GROUP BY person_id
+            """).all() {
+            let person = try row.decode(column: "person_id", as: String.self)
+            inFlight[person] = try row.decode(column: "n", as: Int.self)
+        }
+        for row in try await db.raw("""
+            SELECT person_id, COUNT(DISTINCT COALESCE(provider_message_id, id)) AS n, MIN(updated_at_ms) AS oldest FROM outbox_messages
+            WHERE status IN ('accepted', 'delivered') AND purpose NOT IN ('team_alert', 'escalation') AND updated_at_ms > \(bind: now.millis - 86_400_000) AND person_id IN \(list) GROUP BY person_id
+            """).all() {
+            let person = try row.decode(column: "person_id", as: String.self)
+            sent[person] = try row.decode(column: "n", as: Int.self)
+            oldest[person] = try row.decode(column: "oldest", as: Int64.self)
         }
         for (person, count) in inFlight { sent[person, default: 0] += count }
         for chunk in Array(Set(claims.flatMap(\.promptIDs))).chunked(400) {

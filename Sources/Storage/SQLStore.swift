@@ -23,8 +23,9 @@ public final class SQLStore: Sendable {
     var postgresClient: PostgresClient? { postgres }
     private let poolRunner: Task<Void, Never>?
     let mutex = AsyncMutex()
-    /// True in the dispatcher's passes (and other work nobody is waiting on): on SQLite such a caller waiting for the
-    /// connection does not make a write in steps (`transactions(isolation:_:)`) commit before `longestSteppedWrite`.
+    /// True in the dispatcher's passes (set by `OutboxWorker.runOnce`: nobody waits on them): on SQLite such a caller
+    /// waiting for the connection does not make a write in steps (`transactions(isolation:_:)`) commit before
+    /// `longestSteppedWrite`.
     @TaskLocal public static var backgroundWork = false
 
     /// SQLite transactions committed by this store (each an fsync): the figure the benchmarks report per message.
