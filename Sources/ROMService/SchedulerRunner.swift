@@ -6,11 +6,14 @@ public import Storage
 /// Runs the pure planner over stored enrolments and performs its actions; also answers "what would happen".
 public struct SchedulerRunner: Sendable {
     let env: ServiceEnvironment
+    /// How long a tick's SQLite transaction stays open while nobody in the foreground waits (see `longestHold`).
+    let hold: Duration
     /// How far ahead prompts are created (queued with their send time) on each tick.
     public static let lookahead: Int64 = 86_400
 
-    public init(env: ServiceEnvironment) {
+    public init(env: ServiceEnvironment, hold: Duration = SchedulerRunner.longestHold) {
         self.env = env
+        self.hold = hold
     }
 
     /// One row of `rom schedule` output.
@@ -41,18 +44,23 @@ public struct SchedulerRunner: Sendable {
         return planners
     }
 
-    private func planner(for input: SchedulingInput, pathways: [String: Planner]) -> Planner? {
+    private static func planner(for input: SchedulingInput, pathways: [String: Planner]) -> Planner? {
         guard let base = pathways[input.enrolment.pathwayID] else { return nil }
         guard input.enrolment.timezone != base.pathway.timezone else { return base }
         return ZoneRules.cached(input.enrolment.timezone).map { Planner(pathway: base.pathway, zone: $0) }
     }
 
-    /// How many enrolments a tick reads at a time.
-    public static let page = 1_000
+    /// How many enrolments a tick reads, plans and writes in one step: a caller that wants the database meanwhile waits
+    /// for one such step at most (see `SQLStore.schedule`).
+    public static let page = 500
+
+    /// How long a tick keeps one SQLite transaction open while only background work (the dispatcher) waits for it.
+    /// Another process's writer (a `rom` command) waits up to SQLite's busy timeout, 5 s.
+    public static let longestHold: Duration = .seconds(1)
 
     /// Plans and applies at `now` the enrolments that need it — those whose attention instant has come
-    /// (`Planner.nextAttention`), or with `full` every enrolment, or one person's — a page at a time, five hundred
-    /// enrolments to a transaction with when each needs the scheduler next.
+    /// (`Planner.nextAttention`), or with `full` every enrolment, or one person's — a page at a time, each page's plans
+    /// written with when each enrolment needs the scheduler next.
     ///
     /// A full tick is for when the configuration may have changed (the first tick of a process); the incremental one
     /// reads only what is due, so its cost follows the work to do, not the number of people.
@@ -62,24 +70,17 @@ public struct SchedulerRunner: Sendable {
         let lead = pathways.values.map(\.checkIn.opens.seconds).max() ?? 0
         let planners = self.planners()
         let seconds = Int64(now.timeIntervalSince1970)
-        var total = AppliedPlan()
-        var after: SchedulingCursor?
-        while true {
-            let inputs = try await env.store.schedulingInputs(personID: personID, recordsSince: now.addingTimeInterval(-TimeInterval(lead + 2 * 86_400)),
-                                                              due: full || personID != nil ? nil : now, after: after, limit: Self.page) {
-                pathways[$0]?.timezone ?? "Europe/London"
-            }
-            guard let last = inputs.last else { break }
-            after = last.cursor
+        let logger = env.logger
+        let zones = pathways.mapValues(\.timezone)
+        let total = try await env.store.schedule(personID: personID, recordsSince: now.addingTimeInterval(-TimeInterval(lead + 2 * 86_400)),
+                                                 due: full || personID != nil ? nil : now, page: Self.page, now: now, maxHold: hold,
+                                                 defaultTimezone: { zones[$0] ?? "Europe/London" }) { inputs in
             // Each enrolment's plan (if it has anything to do) and when it needs the scheduler next.
-            var work: [(plan: SQLStore.EnrolmentPlan?, attention: (enrolmentID: String, at: Int64, version: Int64))] = []
-            work.reserveCapacity(inputs.count)
-            for input in inputs {
-                guard let planner = planner(for: input, pathways: planners) else {
-                    env.logger.warning("enrolment skipped: unknown pathway or zone", metadata: ["enrolment": "\(input.enrolment.id)"])
+            inputs.map { input in
+                guard let planner = Self.planner(for: input, pathways: planners) else {
+                    logger.warning("enrolment skipped: unknown pathway or zone", metadata: ["enrolment": "\(input.enrolment.id)"])
                     // Looked at again after a gap, not at every tick.
-                    work.append((nil, (input.enrolment.id, (seconds + Planner.longestAttentionGap) * 1000, input.attentionVersion)))
-                    continue
+                    return (nil, (input.enrolment.id, (seconds + Planner.longestAttentionGap) * 1000, input.attentionVersion))
                 }
                 let actions = planner.plan(input.enrolment, booked: input.booked, history: input.history, now: seconds, horizon: seconds + Self.lookahead)
                 let reviews = planner.reviewChanges(for: input.enrolment, booked: input.booked, recorded: input.recorded, now: seconds, horizon: seconds + Self.lookahead)
@@ -88,15 +89,8 @@ public struct SchedulerRunner: Sendable {
                 history.apply(actions) { _ in "" }
                 let next = planner.nextAttention(for: input.enrolment, booked: input.booked, history: history, now: seconds, lookahead: Self.lookahead)
                 let plan = actions.isEmpty && reviews.isEmpty ? nil : SQLStore.EnrolmentPlan(actions: actions, reviews: reviews, input: input, pathway: planner.pathway)
-                work.append((plan, (input.enrolment.id, next * 1000, input.attentionVersion)))
+                return (plan, (input.enrolment.id, next * 1000, input.attentionVersion))
             }
-            // Five hundred enrolments to a commit (a commit is an fsync), each chunk's plans with its enrolments' next
-            // attention; each prompt still lands with its outbox message.
-            for start in stride(from: 0, to: work.count, by: 500) {
-                let chunk = work[start..<min(start + 500, work.count)]
-                total = total + (try await env.store.apply(chunk.compactMap(\.plan), attention: chunk.map(\.attention), now: now))
-            }
-            if inputs.count < Self.page { break }
         }
         if total.created + total.reminded + total.expired >= SQLStore.bulkRows {
             await env.store.refreshStatistics(["enrolments", "reviews", "prompts", "outbox_messages", "outbox_prompts", "outbox_transitions", "missed_checkins"])
@@ -116,7 +110,7 @@ public struct SchedulerRunner: Sendable {
         var rows: [Row] = []
         func date(_ seconds: Int64) -> Date { Date(timeIntervalSince1970: Double(seconds)) }
         for input in inputs {
-            guard let planner = planner(for: input, pathways: planners) else { continue }
+            guard let planner = Self.planner(for: input, pathways: planners) else { continue }
             let person = input.enrolment.personID
             // Prompts already queued whose send time falls in the period.
             for p in input.history.prompts where p.status == .scheduled && p.sendAt >= start && p.sendAt <= end {

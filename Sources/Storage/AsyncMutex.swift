@@ -5,7 +5,7 @@ import Synchronization
 /// Taking a free lock does not suspend (no hop to an actor and back, as a lock per statement once cost): only a
 /// caller that finds it held waits, in line, and `unlock` hands the lock straight to the first in line.
 ///
-/// Each waiter says whether it is background work (the dispatcher's passes): the holder of a write in steps lets in
+/// Each waiter says whether it is background work (the dispatcher's passes, scheduler ticks): the holder of a write in steps lets in
 /// whoever waits after the step, but waiting background work alone does not make it commit early.
 final class AsyncMutex: Sendable {
     private struct State {

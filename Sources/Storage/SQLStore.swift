@@ -23,9 +23,9 @@ public final class SQLStore: Sendable {
     var postgresClient: PostgresClient? { postgres }
     private let poolRunner: Task<Void, Never>?
     let mutex = AsyncMutex()
-    /// True in the dispatcher's passes (set by `OutboxWorker.runOnce`: nobody waits on them): on SQLite such a caller
-    /// waiting for the connection does not make a write in steps (`transactions(isolation:_:)`) commit before
-    /// `longestSteppedWrite`.
+    /// True in the dispatcher's passes and the service's scheduler ticks (set by `OutboxWorker.runOnce` and the
+    /// scheduler service: nobody waits on them): on SQLite such a caller waiting for the connection does not make a
+    /// write in steps (`transactions(isolation:_:)`) commit before its `maxHold`.
     @TaskLocal public static var backgroundWork = false
 
     /// SQLite transactions committed by this store (each an fsync): the figure the benchmarks report per message.
@@ -248,7 +248,7 @@ public final class SQLStore: Sendable {
     /// stays open from step to step while nobody waits for the connection, and commits after the step during which
     /// someone began to wait (a webhook storing a reply, a page), letting them in before the next step begins in a
     /// transaction of its own: the wait is one step, never the whole write (R39). Background work waiting (the other
-    /// dispatcher pass, marked by `backgroundWork`) waits `maxHold` at most (default `longestSteppedWrite`), as other
+    /// dispatcher pass, a scheduler tick: marked by `backgroundWork`) waits `maxHold` at most (default `longestSteppedWrite`), as other
     /// processes' writers do. A failing step rolls back itself and the steps since the last commit, and the error
     /// reaches the caller (the steps committed before stay committed; their results are lost with the error, as when
     /// each step was a call of its own). On PostgreSQL, where writers go side by side, each step is a transaction.

@@ -266,8 +266,11 @@ func benchTick(rows: Int) async throws {
             try await Task.sleep(for: .seconds(2))
         }
         var applied = AppliedPlan()
+        let commitsBefore = store.committedTransactions
         let elapsed = try await secondsAsync { applied = try await runner.tick(now: at, full: full) }
         fields["\(name)_seconds"] = elapsed
+        // SQLite commits (each an fsync) the tick made.
+        if store.engine == .sqlite { fields["\(name)_commits"] = store.committedTransactions - commitsBefore }
         fields["\(name)_ratio_to_import"] = elapsed / importSeconds
         fields["\(name)_created"] = applied.created
         fields["\(name)_reminded"] = applied.reminded

@@ -310,4 +310,39 @@ struct SchedulerTests {
             #expect(try await attention(env)["p1"] == now.millis + 86_400_000)
         }
     }
+
+    @Test("A tick of four pages makes one SQLite commit when nobody else wants the database; a read that comes meanwhile gets in between pages")
+    func tickSharesCommits() async throws {
+        try await Fixtures.withEnvironment { env in
+            let people = (1...(4 * SchedulerRunner.page)).map { String(format: "p%05d,Ana,+4477009%05d,,,community,2026-11-02,,north,,", $0, $0) }
+            try await seed(env, people.joined(separator: "\n"))
+            // No commit for time's sake (however slow this machine is today): only for a caller waiting.
+            let runner = SchedulerRunner(env: env, hold: .seconds(3_600))
+            let now = instant("2026-11-02T08:00:00Z")
+            func prompts() async throws -> Int {
+                try await env.store.read { db in try await db.raw("SELECT COUNT(*) AS n FROM prompts").first()!.decode(column: "n", as: Int.self) }
+            }
+            let before = env.store.committedTransactions
+            let first = try await runner.tick(now: now)
+            #expect(first.created == 3 * people.count, "each person's three baseline measures")
+            if !Fixtures.onPostgres {
+                #expect(env.store.committedTransactions - before == 1, "four pages, one commit")
+            }
+            // The same people again, planned from scratch (a process's first tick): reads that come meanwhile see some
+            // pages written and not others, so they were let in between pages rather than after the whole tick.
+            try await env.store.transaction { db in try await db.raw("DELETE FROM outbox_prompts").run() }
+            try await env.store.transaction { db in try await db.raw("DELETE FROM outbox_transitions").run() }
+            try await env.store.transaction { db in try await db.raw("DELETE FROM outbox_messages").run() }
+            try await env.store.transaction { db in try await db.raw("DELETE FROM prompts").run() }
+            let tick = Task { try await runner.tick(now: now, full: true) }
+            var seen: [Int] = []
+            for _ in 0..<10_000 where seen.last != 3 * people.count {
+                seen.append(try await prompts())
+                try await Task.sleep(for: .milliseconds(2))
+            }
+            #expect(try await tick.value.created == 3 * people.count)
+            // With no commit for time's sake, a read sees part of the tick only when the tick committed for it.
+            #expect(seen.contains { $0 > 0 && $0 < 3 * people.count }, "no read got in between pages: \(seen)")
+        }
+    }
 }

@@ -95,7 +95,8 @@ public enum BackgroundServices {
                     // This process's first tick plans everyone (the pathways may have changed since the last run); later
                     // ticks only the enrolments whose attention instant has come.
                     let full = !planned.isPast
-                    let applied = try await SchedulerRunner(env: env).tick(now: env.now(), full: full)
+                    // Nobody waits on a tick: a webhook or a page waiting for SQLite goes first (see `SQLStore.transactions`).
+                    let applied = try await SQLStore.$backgroundWork.withValue(true) { try await SchedulerRunner(env: env).tick(now: env.now(), full: full) }
                     planned.pass()
                     if applied != AppliedPlan() {
                         env.logger.info("scheduler tick", metadata: [
