@@ -161,6 +161,9 @@ public final class SQLStore: Sendable {
     /// True when called on the SQLite connection's own thread (where `read` and `transaction` run their bodies).
     var onConnectionThread: Bool { sqlite?.loop.inEventLoop ?? false }
 
+    /// Statements the SQLite driver has prepared (tests; read inside `read` or `transaction`, on the connection's thread).
+    var statementsPrepared: Int { sqlite?.prepares ?? 0 }
+
     /// The SQLite connection's thread as a task executor (for tests that queue work behind a running transaction).
     var connectionExecutor: (any TaskExecutor)? { sqlite?.executor }
 

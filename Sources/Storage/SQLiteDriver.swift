@@ -27,6 +27,10 @@ final class SQLiteDriver: @unchecked Sendable {
     private var handle: OpaquePointer?
     private var cache: [String: Cached] = [:]
     private var uses: UInt64 = 0
+    /// Hashes of long statements seen once and not kept (see `cachedLength`).
+    private var seenOnce = Set<Int>()
+    /// Statements prepared so far (for tests: a kept statement is not prepared again).
+    private(set) var prepares = 0
 
     private struct Cached {
         var statement: OpaquePointer
@@ -36,8 +40,12 @@ final class SQLiteDriver: @unchecked Sendable {
 
     /// Statements kept prepared; the least recently used goes when a new one needs the room.
     static let cacheSize = 160
-    /// Longer SQL (an IN list of ids, a multi-row VALUES list) is almost never seen twice: prepared, used, finalised.
+    /// Longer SQL is kept only from its second use. A multi-row VALUES list of a full chunk (a tick's 100 prompts, the
+    /// import's 100 people) is the same text every time, and parsing it anew was 6 % of a first tick; an IN list of
+    /// ids, with the ids in the text, is almost never seen twice, and is prepared, used and finalised.
     static let cachedLength = 2_048
+    /// Long statements seen once that are remembered, by hash; the set starts again when full.
+    static let rememberedLong = 4_096
 
     private init(group: MultiThreadedEventLoopGroup) {
         self.group = group
@@ -98,16 +106,28 @@ final class SQLiteDriver: @unchecked Sendable {
     /// Must run on `loop`.
     private func run(_ sql: String, _ binds: [any Encodable & Sendable], _ onRow: (any SQLRow) -> Void) throws {
         guard let handle else { throw SQLiteFailure(code: SQLITE_MISUSE, message: "the database is closed") }
-        let keep = sql.utf8.count <= Self.cachedLength
         uses &+= 1
         var statement: OpaquePointer
         var names: ColumnNames?
-        if keep, let kept = cache.index(forKey: sql) {
+        let kept = cache.index(forKey: sql)
+        var keep = kept != nil || sql.utf8.count <= Self.cachedLength
+        if !keep {
+            // Long: kept from its second use.
+            let hash = sql.hashValue
+            if seenOnce.remove(hash) != nil {
+                keep = true
+            } else {
+                if seenOnce.count >= Self.rememberedLong { seenOnce.removeAll(keepingCapacity: true) }
+                seenOnce.insert(hash)
+            }
+        }
+        if let kept {
             // One lookup of the SQL text: its entry is read and marked used in place.
             statement = cache.values[kept].statement
             names = cache.values[kept].names
             cache.values[kept].lastUse = uses
         } else {
+            prepares += 1
             var prepared: OpaquePointer?
             var tail: UnsafePointer<CChar>?
             let status = sql.withCString { text in

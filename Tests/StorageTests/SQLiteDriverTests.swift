@@ -70,6 +70,49 @@ struct SQLiteDriverTests {
         }
     }
 
+    @Test("A long statement is kept from its second use (the same multi-row VALUES text), a long one with its values in the text never is")
+    func longStatementsKeptOnSecondUse() async throws {
+        try await withScratch { store in
+            // 120 rows of six values: the same text of well over `cachedLength` each time, other values bound.
+            @Sendable func insert(_ batch: Int) -> SQLQueryString {
+                valuesList((0..<120).map { row in ["b\(batch)r\(row)", batch * 1_000 + row, Double(row), row % 2 == 0, "note \(row)", Data([UInt8(row)])] })
+            }
+            let (prepared, long) = try await store.transaction { db -> ([Int], Int) in
+                var prepared: [Int] = []
+                var text = ""
+                for batch in 0..<4 {
+                    let start = store.statementsPrepared
+                    let query = SQLQueryString("INSERT INTO t (id, n, x, flag, note, bytes) VALUES ") + insert(batch)
+                    text = db.serialize(query).sql
+                    try await db.raw(query).run()
+                    prepared.append(store.statementsPrepared - start)
+                }
+                return (prepared, text.utf8.count)
+            }
+            #expect(long > SQLiteDriver.cachedLength)
+            #expect(prepared == [1, 1, 0, 0], "prepared on the first two uses, kept from the second")
+            // Ids in the text: a new text each time, prepared each time and never kept.
+            let literal = try await store.read { db -> [Int] in
+                var prepared: [Int] = []
+                for batch in 0..<3 {
+                    let start = store.statementsPrepared
+                    let ids = (0..<120).map { "'b\(batch)r\($0)'" }.joined(separator: ", ")
+                    let count = try await db.raw("SELECT COUNT(*) AS c FROM t WHERE id IN (\(unsafeRaw: ids))").first()!.decode(column: "c", as: Int.self)
+                    #expect(count == 120)
+                    prepared.append(store.statementsPrepared - start)
+                }
+                return prepared
+            }
+            #expect(literal == [1, 1, 1])
+            // Every row with its own values, from the kept statement too.
+            let rows = try await store.read { db in
+                try await db.raw("SELECT id, n, note FROM t WHERE id IN ('b0r5', 'b3r119')  ORDER BY id").all()
+                    .map { "\(try $0.decode(column: "id", as: String.self)) \(try $0.decode(column: "n", as: Int.self)) \(try $0.decode(column: "note", as: String.self))" }
+            }
+            #expect(rows == ["b0r5 5 note 5", "b3r119 3119 note 119"])
+        }
+    }
+
     @Test("Two statements in one call, or values that do not match the parameters, are errors: nothing runs")
     func refusedCalls() async throws {
         try await withScratch { store in
