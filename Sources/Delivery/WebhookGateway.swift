@@ -10,6 +10,9 @@ public struct WebhookGateway: Gateway {
     public let channel: Channel
     let settings: GatewaySettings.Webhook
     let template: MustacheTemplate
+    /// The body as text and variables, when it is no more than that (see `FlatTemplate`), with its escaping.
+    let flat: FlatTemplate?
+    let escape: @Sendable (String) -> String
     let authorization: String?
     let signingKeys: [StandardWebhooks.Key]
     let curl: CurlMultiLoop
@@ -24,6 +27,8 @@ public struct WebhookGateway: Gateway {
         self.channel = .sms
         self.settings = settings
         self.template = try MustacheTemplate(string: TemplateContentTypes.prefixed(settings.body, contentType: settings.contentType))
+        self.flat = FlatTemplate(settings.body)
+        self.escape = TemplateContentTypes.escape(for: settings.contentType)
         switch settings.auth {
         case .bearer(let secret):
             authorization = "Bearer " + (try secret.resolve(environment: environment))
@@ -48,7 +53,7 @@ public struct WebhookGateway: Gateway {
     public func body(for message: OutboundMessage) -> [UInt8] {
         let values: [String: String] = ["to": message.recipient, "text": message.text, "link": message.link ?? "",
                                         "idempotency_key": message.idempotencyKey]
-        return Array(template.render(values).utf8)
+        return Array((flat?.render(values, escape: escape) ?? template.render(values)).utf8)
     }
 
     public func send(_ message: OutboundMessage, now: Date) async -> SendOutcome {
