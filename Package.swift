@@ -127,10 +127,10 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "SchedulingTests", dependencies: ["Scheduling", "ROMTesting", .product(name: "PropertyBased", package: "swift-property-based")], swiftSettings: swiftSettings),
+        .testTarget(name: "SchedulingTests", dependencies: ["Scheduling", "ROMService", "ROMTesting", .product(name: "PropertyBased", package: "swift-property-based")], swiftSettings: swiftSettings),
         .testTarget(name: "IntakeTests", dependencies: ["Intake", "Instruments", "Scheduling", "ROMTesting", .product(name: "PropertyBased", package: "swift-property-based")], swiftSettings: swiftSettings),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "ROMTesting", "Scheduling", .product(name: "SQLKit", package: "sql-kit"), .product(name: "Logging", package: "swift-log")], swiftSettings: swiftSettings),
-        .testTarget(name: "DeliveryTests", dependencies: ["Delivery", "Storage", "ROMTesting", "Scheduling", .product(name: "Crypto", package: "swift-crypto"), .product(name: "PropertyBased", package: "swift-property-based"), .product(name: "Mustache", package: "swift-mustache")], swiftSettings: swiftSettings),
+        .testTarget(name: "DeliveryTests", dependencies: ["Delivery", "Storage", "ROMService", "ROMTesting", "Scheduling", .product(name: "Crypto", package: "swift-crypto"), .product(name: "PropertyBased", package: "swift-property-based"), .product(name: "Mustache", package: "swift-mustache")], swiftSettings: swiftSettings),
         .testTarget(
             name: "ReviewTests",
             dependencies: [

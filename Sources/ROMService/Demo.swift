@@ -139,15 +139,20 @@ public struct DemoError: Error, CustomStringConvertible {
     public var description: String
 }
 
-/// A small seeded generator so a demo is the same every time.
-struct SplitMix {
+/// A small seeded generator (SplitMix64), so a demo — or a test's random cases — are the same every time.
+public struct SplitMix: RandomNumberGenerator, Sendable {
     var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
         var z = state
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
+    }
+
+    /// A number in `range` (by remainder: a slight bias that seeded test cases do not mind).
+    public mutating func next(in range: ClosedRange<Int>) -> Int {
+        range.lowerBound + Int(next() % UInt64(range.count))
     }
 }

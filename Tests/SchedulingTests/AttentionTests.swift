@@ -1,4 +1,5 @@
 import PropertyBased
+import ROMService
 import Scheduling
 import Testing
 
@@ -124,19 +125,5 @@ struct AttentionTests {
             #expect(planner.nextAttention(for: enrolment(), booked: [], history: model.history, now: before, lookahead: Self.lookahead) == utc("2026-11-27T09:00:00Z"))
         }
         #expect(review != nil, "the first review's prompts were created on the first tick")
-    }
-}
-
-/// A small deterministic generator for the property's own choices.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next(in range: ClosedRange<Int>) -> Int {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        z ^= z >> 31
-        return range.lowerBound + Int(z % UInt64(range.count))
     }
 }
