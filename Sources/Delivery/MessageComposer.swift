@@ -16,8 +16,12 @@ public struct MessageComposer: Sendable {
         var flat: [String: FlatTemplate] = [:]
         for (name, text) in templates {
             // Only the HTML email is HTML: SMS and plain-text email must not turn "'" into "&#39;".
-            try library.register(name.hasSuffix("html") ? text : "{{% CONTENT_TYPE: TEXT}}" + text, named: name)
-            if !name.hasSuffix("html") { flat[name] = FlatTemplate(text) }
+            if name.hasSuffix("html") {
+                try library.register(text, named: name)
+            } else {
+                try library.register("{{% CONTENT_TYPE: TEXT}}" + text, named: name)
+                flat[name] = FlatTemplate(text)
+            }
         }
         self.library = library
         self.flat = flat

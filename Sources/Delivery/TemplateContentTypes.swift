@@ -48,25 +48,27 @@ enum TemplateContentTypes {
         MustacheContentTypes.register(FormEncoded(), named: "FORM")
     }()
 
-    /// The content type's name for Mustache: `JSON`, `FORM` or `TEXT` (plain text: no escaping).
-    static func name(for contentType: String) -> String {
-        if contentType.contains("json") { return "JSON" }
-        if contentType.contains("x-www-form-urlencoded") { return "FORM" }
-        return "TEXT"
+    /// How a request body's values are escaped, by its content type; the raw value names the Mustache content type.
+    enum Kind: String {
+        case json = "JSON", form = "FORM", text = "TEXT"
+
+        init(contentType: String) {
+            if contentType.contains("json") { self = .json } else if contentType.contains("x-www-form-urlencoded") { self = .form } else { self = .text }
+        }
+
+        /// What `{{value}}` becomes, for `FlatTemplate`: the escaping the Mustache content type of the same name does.
+        var escape: @Sendable (String) -> String {
+            switch self {
+            case .json: return { JSONString().escapeText($0) }
+            case .form: return { FormEncoded().escapeText($0) }
+            case .text: return { $0 }
+            }
+        }
     }
 
     /// The template text with the pragma for `contentType` (`application/json`, form, or plain text).
     static func prefixed(_ template: String, contentType: String) -> String {
         _ = registered
-        return "{{% CONTENT_TYPE: \(name(for: contentType))}}" + template
-    }
-
-    /// How `{{value}}` is escaped in a body of `contentType`: the escaping `prefixed` names, for `FlatTemplate`.
-    static func escape(for contentType: String) -> @Sendable (String) -> String {
-        switch name(for: contentType) {
-        case "JSON": return { JSONString().escapeText($0) }
-        case "FORM": return { FormEncoded().escapeText($0) }
-        default: return { $0 }
-        }
+        return "{{% CONTENT_TYPE: \(Kind(contentType: contentType).rawValue)}}" + template
     }
 }

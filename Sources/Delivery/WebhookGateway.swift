@@ -28,7 +28,7 @@ public struct WebhookGateway: Gateway {
         self.settings = settings
         self.template = try MustacheTemplate(string: TemplateContentTypes.prefixed(settings.body, contentType: settings.contentType))
         self.flat = FlatTemplate(settings.body)
-        self.escape = TemplateContentTypes.escape(for: settings.contentType)
+        self.escape = TemplateContentTypes.Kind(contentType: settings.contentType).escape
         switch settings.auth {
         case .bearer(let secret):
             authorization = "Bearer " + (try secret.resolve(environment: environment))

@@ -71,107 +71,105 @@ extension SQLStore {
     /// `schedulingInputs(personID:recordsSince:due:after:limit:defaultTimezone:)` on a connection already held.
     static func schedulingInputs(_ db: any SQLDatabase, personID: String?, recordsSince: Date?, due: Date?, after: SchedulingCursor?, limit: Int?,
                                  defaultTimezone: (String) -> String) async throws -> [SchedulingInput] {
-        do {
-            var filter = personID.map { SQLQueryString("AND e.person_id = \(bind: $0)") } ?? SQLQueryString("")
-            if let due {
-                filter = filter + SQLQueryString(" AND e.attention_at_ms <= \(bind: due.millis)")
-                if let after {
-                    filter = filter + SQLQueryString(" AND (e.attention_at_ms, e.id) > (\(bind: after.attentionAt), \(bind: after.enrolmentID))")
-                }
-            } else if let after {
-                filter = filter + SQLQueryString(" AND e.id > \(bind: after.enrolmentID)")
+        var filter = personID.map { SQLQueryString("AND e.person_id = \(bind: $0)") } ?? SQLQueryString("")
+        if let due {
+            filter = filter + SQLQueryString(" AND e.attention_at_ms <= \(bind: due.millis)")
+            if let after {
+                filter = filter + SQLQueryString(" AND (e.attention_at_ms, e.id) > (\(bind: after.attentionAt), \(bind: after.enrolmentID))")
             }
-            let walk = SQLQueryString(due == nil ? "e.id" : "e.attention_at_ms, e.id")
-            let rows = try await db.raw("""
-                SELECT e.id, e.person_id, e.pathway, e.start_date, e.mode, e.mode_changed_at_ms, e.extra_measures, e.attention_version,
-                       e.attention_at_ms, p.timezone
-                FROM enrolments e JOIN people p ON p.id = e.person_id
-                WHERE e.ended_at_ms IS NULL AND p.contact_erased_at_ms IS NULL \(filter)
-                ORDER BY \(walk)\(SQLQueryString(limit.map { " LIMIT \($0)" } ?? ""))
-                """).all()
-            var inputs: [String: SchedulingInput] = [:]
-            var order: [String] = []
-            for row in rows {
-                let id = try row.decode(column: "id", as: String.self)
-                let pathway = try row.decode(column: "pathway", as: String.self)
-                let zone = try row.decode(column: "timezone", as: String?.self)
-                let extras = try row.decode(column: "extra_measures", as: String.self).split(separator: ",").map(String.init)
-                let enrolment = Enrolment(
-                    id: id, personID: try row.decode(column: "person_id", as: String.self), pathwayID: pathway,
-                    startDate: LocalDate.parse(try row.decode(column: "start_date", as: String.self)) ?? LocalDate(year: 1970, month: 1, day: 1),
-                    timezone: zone ?? defaultTimezone(pathway), mode: Mode(rawValue: try row.decode(column: "mode", as: String.self)) ?? .routine,
-                    modeChangedAt: try row.decode(column: "mode_changed_at_ms", as: Int64?.self).map { $0 / 1000 }, extraMeasures: extras)
-                inputs[id] = SchedulingInput(enrolment: enrolment, personTimezone: zone, booked: [], history: SchedulingHistory(), channels: [], recorded: [],
-                                             attentionVersion: try row.decode(column: "attention_version", as: Int64.self),
-                                             attentionAt: try row.decode(column: "attention_at_ms", as: Int64.self))
-                order.append(id)
-            }
-            guard !inputs.isEmpty else { return [] }
-            // Everything else for exactly these enrolments: one person's, a page of them, or (a full read) all.
-            // Each table is read by its own enrolment (or person) column, so the page's ids pick rows through that
-            // table's index (a join through enrolments let SQLite walk every prompt once per page).
-            let all = personID == nil && due == nil && limit == nil
-            let ids = sqlList(order)
-            func scope(_ column: String) -> SQLQueryString { SQLQueryString(all ? "" : "AND \(column) IN \(ids)") }
-            // `status || ''` keeps SQLite off the status index: through it, every page walked every planned review.
-            for row in try await db.raw("""
-                SELECT r.id, r.enrolment_id, r.review_at_ms, r.source, r.status FROM reviews r
-                WHERE ((r.source = 'booked' AND r.status || '' = 'planned') OR (r.source <> 'booked' AND r.review_at_ms >= \(bind: recordsSince?.millis ?? Int64.min))) \(scope("r.enrolment_id"))
-                """).all() {
-                let enrolmentID = try row.decode(column: "enrolment_id", as: String.self)
-                let id = try row.decode(column: "id", as: String.self)
-                let at = try row.decode(column: "review_at_ms", as: Int64.self) / 1000
-                if try row.decode(column: "source", as: String.self) == "booked" {
-                    inputs[enrolmentID]?.booked.append(BookedReview(id: id, at: at))
-                } else if let key = Self.reviewKey(id: id, enrolmentID: enrolmentID) {
-                    inputs[enrolmentID]?.recorded.append(RecordedReview(key: key, at: at, planned: try row.decode(column: "status", as: String.self) == "planned"))
-                }
-            }
-            for row in try await db.raw("""
-                SELECT p.id, p.enrolment_id, p.review_id, p.review_at_ms, p.instrument, p.kind, p.send_at_ms, p.closes_at_ms, p.reminders,
-                       p.reminders_sent, p.status, p.status_reason
-                FROM prompts p WHERE 1 = 1 \(scope("p.enrolment_id"))
-                ORDER BY p.review_at_ms, p.id
-                """).all() {
-                let enrolmentID = try row.decode(column: "enrolment_id", as: String.self)
-                guard let review = ReviewKey(try row.decode(column: "review_id", as: String.self)) else { continue }
-                let reminders = try row.decode(column: "reminders", as: String.self).split(separator: ",").compactMap { Int64($0) }.map { $0 / 1000 }
-                inputs[enrolmentID]?.history.prompts.append(PromptState(
-                    id: try row.decode(column: "id", as: String.self), review: review,
-                    reviewAt: try row.decode(column: "review_at_ms", as: Int64.self) / 1000,
-                    instrument: try row.decode(column: "instrument", as: String.self),
-                    kind: PromptKind(rawValue: try row.decode(column: "kind", as: String.self)) ?? .preReview,
-                    sendAt: try row.decode(column: "send_at_ms", as: Int64.self) / 1000,
-                    closesAt: try row.decode(column: "closes_at_ms", as: Int64.self) / 1000,
-                    reminders: reminders, remindersSent: try row.decode(column: "reminders_sent", as: Int.self),
-                    status: PromptStatus(rawValue: try row.decode(column: "status", as: String.self)) ?? .expired,
-                    expiryReason: try row.decode(column: "status_reason", as: String?.self).flatMap(ExpiryReason.init(rawValue:))))
-            }
-            for row in try await db.raw("SELECT m.enrolment_id, m.review_key FROM missed_checkins m WHERE 1 = 1 \(scope("m.enrolment_id"))").all() {
-                if let key = ReviewKey(try row.decode(column: "review_key", as: String.self)) {
-                    inputs[try row.decode(column: "enrolment_id", as: String.self)]?.history.missed.insert(key)
-                }
-            }
-            for row in try await db.raw("""
-                SELECT f.enrolment_id, f.review_key FROM flags f
-                WHERE f.kind = 'recovery_gains_at_risk' \(scope("f.enrolment_id"))
-                """).all() {
-                if let key = ReviewKey(try row.decode(column: "review_key", as: String?.self) ?? "") {
-                    inputs[try row.decode(column: "enrolment_id", as: String?.self) ?? ""]?.history.nonResponseFlags.insert(key)
-                }
-            }
-            var enrolmentsOf: [String: [String]] = [:]
-            for id in order { if let person = inputs[id]?.enrolment.personID { enrolmentsOf[person, default: []].append(id) } }
-            let persons = all ? SQLQueryString("") : SQLQueryString("AND c.person_id IN \(sqlList(Array(enrolmentsOf.keys)))")
-            for row in try await db.raw("""
-                SELECT c.person_id, c.channel FROM contact_points c WHERE c.address IS NOT NULL AND c.suppressed_at_ms IS NULL \(persons)
-                """).all() {
-                if let channel = Channel(rawValue: try row.decode(column: "channel", as: String.self)) {
-                    for id in enrolmentsOf[try row.decode(column: "person_id", as: String.self)] ?? [] { inputs[id]?.channels.insert(channel) }
-                }
-            }
-            return order.compactMap { inputs[$0] }
+        } else if let after {
+            filter = filter + SQLQueryString(" AND e.id > \(bind: after.enrolmentID)")
         }
+        let walk = SQLQueryString(due == nil ? "e.id" : "e.attention_at_ms, e.id")
+        let rows = try await db.raw("""
+            SELECT e.id, e.person_id, e.pathway, e.start_date, e.mode, e.mode_changed_at_ms, e.extra_measures, e.attention_version,
+                   e.attention_at_ms, p.timezone
+            FROM enrolments e JOIN people p ON p.id = e.person_id
+            WHERE e.ended_at_ms IS NULL AND p.contact_erased_at_ms IS NULL \(filter)
+            ORDER BY \(walk)\(SQLQueryString(limit.map { " LIMIT \($0)" } ?? ""))
+            """).all()
+        var inputs: [String: SchedulingInput] = [:]
+        var order: [String] = []
+        for row in rows {
+            let id = try row.decode(column: "id", as: String.self)
+            let pathway = try row.decode(column: "pathway", as: String.self)
+            let zone = try row.decode(column: "timezone", as: String?.self)
+            let extras = try row.decode(column: "extra_measures", as: String.self).split(separator: ",").map(String.init)
+            let enrolment = Enrolment(
+                id: id, personID: try row.decode(column: "person_id", as: String.self), pathwayID: pathway,
+                startDate: LocalDate.parse(try row.decode(column: "start_date", as: String.self)) ?? LocalDate(year: 1970, month: 1, day: 1),
+                timezone: zone ?? defaultTimezone(pathway), mode: Mode(rawValue: try row.decode(column: "mode", as: String.self)) ?? .routine,
+                modeChangedAt: try row.decode(column: "mode_changed_at_ms", as: Int64?.self).map { $0 / 1000 }, extraMeasures: extras)
+            inputs[id] = SchedulingInput(enrolment: enrolment, personTimezone: zone, booked: [], history: SchedulingHistory(), channels: [], recorded: [],
+                                         attentionVersion: try row.decode(column: "attention_version", as: Int64.self),
+                                         attentionAt: try row.decode(column: "attention_at_ms", as: Int64.self))
+            order.append(id)
+        }
+        guard !inputs.isEmpty else { return [] }
+        // Everything else for exactly these enrolments: one person's, a page of them, or (a full read) all.
+        // Each table is read by its own enrolment (or person) column, so the page's ids pick rows through that
+        // table's index (a join through enrolments let SQLite walk every prompt once per page).
+        let all = personID == nil && due == nil && limit == nil
+        let ids = sqlList(order)
+        func scope(_ column: String) -> SQLQueryString { SQLQueryString(all ? "" : "AND \(column) IN \(ids)") }
+        // `status || ''` keeps SQLite off the status index: through it, every page walked every planned review.
+        for row in try await db.raw("""
+            SELECT r.id, r.enrolment_id, r.review_at_ms, r.source, r.status FROM reviews r
+            WHERE ((r.source = 'booked' AND r.status || '' = 'planned') OR (r.source <> 'booked' AND r.review_at_ms >= \(bind: recordsSince?.millis ?? Int64.min))) \(scope("r.enrolment_id"))
+            """).all() {
+            let enrolmentID = try row.decode(column: "enrolment_id", as: String.self)
+            let id = try row.decode(column: "id", as: String.self)
+            let at = try row.decode(column: "review_at_ms", as: Int64.self) / 1000
+            if try row.decode(column: "source", as: String.self) == "booked" {
+                inputs[enrolmentID]?.booked.append(BookedReview(id: id, at: at))
+            } else if let key = Self.reviewKey(id: id, enrolmentID: enrolmentID) {
+                inputs[enrolmentID]?.recorded.append(RecordedReview(key: key, at: at, planned: try row.decode(column: "status", as: String.self) == "planned"))
+            }
+        }
+        for row in try await db.raw("""
+            SELECT p.id, p.enrolment_id, p.review_id, p.review_at_ms, p.instrument, p.kind, p.send_at_ms, p.closes_at_ms, p.reminders,
+                   p.reminders_sent, p.status, p.status_reason
+            FROM prompts p WHERE 1 = 1 \(scope("p.enrolment_id"))
+            ORDER BY p.review_at_ms, p.id
+            """).all() {
+            let enrolmentID = try row.decode(column: "enrolment_id", as: String.self)
+            guard let review = ReviewKey(try row.decode(column: "review_id", as: String.self)) else { continue }
+            let reminders = try row.decode(column: "reminders", as: String.self).split(separator: ",").compactMap { Int64($0) }.map { $0 / 1000 }
+            inputs[enrolmentID]?.history.prompts.append(PromptState(
+                id: try row.decode(column: "id", as: String.self), review: review,
+                reviewAt: try row.decode(column: "review_at_ms", as: Int64.self) / 1000,
+                instrument: try row.decode(column: "instrument", as: String.self),
+                kind: PromptKind(rawValue: try row.decode(column: "kind", as: String.self)) ?? .preReview,
+                sendAt: try row.decode(column: "send_at_ms", as: Int64.self) / 1000,
+                closesAt: try row.decode(column: "closes_at_ms", as: Int64.self) / 1000,
+                reminders: reminders, remindersSent: try row.decode(column: "reminders_sent", as: Int.self),
+                status: PromptStatus(rawValue: try row.decode(column: "status", as: String.self)) ?? .expired,
+                expiryReason: try row.decode(column: "status_reason", as: String?.self).flatMap(ExpiryReason.init(rawValue:))))
+        }
+        for row in try await db.raw("SELECT m.enrolment_id, m.review_key FROM missed_checkins m WHERE 1 = 1 \(scope("m.enrolment_id"))").all() {
+            if let key = ReviewKey(try row.decode(column: "review_key", as: String.self)) {
+                inputs[try row.decode(column: "enrolment_id", as: String.self)]?.history.missed.insert(key)
+            }
+        }
+        for row in try await db.raw("""
+            SELECT f.enrolment_id, f.review_key FROM flags f
+            WHERE f.kind = 'recovery_gains_at_risk' \(scope("f.enrolment_id"))
+            """).all() {
+            if let key = ReviewKey(try row.decode(column: "review_key", as: String?.self) ?? "") {
+                inputs[try row.decode(column: "enrolment_id", as: String?.self) ?? ""]?.history.nonResponseFlags.insert(key)
+            }
+        }
+        var enrolmentsOf: [String: [String]] = [:]
+        for id in order { if let person = inputs[id]?.enrolment.personID { enrolmentsOf[person, default: []].append(id) } }
+        let persons = all ? SQLQueryString("") : SQLQueryString("AND c.person_id IN \(sqlList(Array(enrolmentsOf.keys)))")
+        for row in try await db.raw("""
+            SELECT c.person_id, c.channel FROM contact_points c WHERE c.address IS NOT NULL AND c.suppressed_at_ms IS NULL \(persons)
+            """).all() {
+            if let channel = Channel(rawValue: try row.decode(column: "channel", as: String.self)) {
+                for id in enrolmentsOf[try row.decode(column: "person_id", as: String.self)] ?? [] { inputs[id]?.channels.insert(channel) }
+            }
+        }
+        return order.compactMap { inputs[$0] }
     }
 
     /// One enrolment's plan, as a tick applies it.
@@ -212,10 +210,8 @@ extension SQLStore {
             var total = AppliedPlan()
             var after: SchedulingCursor?
             while true {
-                let cursor = after
-                let inputs = try await read { db in
-                    try await Self.schedulingInputs(db, personID: personID, recordsSince: recordsSince, due: due, after: cursor, limit: page, defaultTimezone: defaultTimezone)
-                }
+                let inputs = try await schedulingInputs(personID: personID, recordsSince: recordsSince, due: due, after: after, limit: page,
+                                                        defaultTimezone: defaultTimezone)
                 guard let last = inputs.last else { break }
                 after = last.cursor
                 let work = plan(inputs)
@@ -260,131 +256,129 @@ extension SQLStore {
         let plans = plans.filter { !$0.actions.isEmpty || !$0.reviews.isEmpty }
         guard !plans.isEmpty || !attention.isEmpty else { return AppliedPlan() }
         let stamp = now.millis
-        do {
-            var total = AppliedPlan()
-            // New prompts and review records in multi-row statements (most of a tick's writes); the rest per action.
-            var reviewRows: [[any Encodable & Sendable]] = []
-            var reviewIDs = Set<String>()
-            func record(_ enrolmentID: String, _ key: ReviewKey, at: Int64) {
-                let source: String
-                switch key {
-                case .cadence: source = "cadence"
-                case .baseline: source = "baseline"
-                case .booked: return
-                }
-                let id = Self.reviewID(enrolmentID: enrolmentID, key: key)
-                if reviewIDs.insert(id).inserted { reviewRows.append([id, enrolmentID, at, source, "planned", stamp]) }
+        var total = AppliedPlan()
+        // New prompts and review records in multi-row statements (most of a tick's writes); the rest per action.
+        var reviewRows: [[any Encodable & Sendable]] = []
+        var reviewIDs = Set<String>()
+        func record(_ enrolmentID: String, _ key: ReviewKey, at: Int64) {
+            let source: String
+            switch key {
+            case .cadence: source = "cadence"
+            case .baseline: source = "baseline"
+            case .booked: return
             }
-            var prompts: [(id: String, prompt: PlannedPrompt, channel: String, gateway: String)] = []
-            var reminders: [(promptID: String, index: Int, personID: String, channel: String, gateway: String, checkIn: String)] = []
-            var expiries: [ExpiryReason: [String]] = [:]
-            var missed: [[any Encodable & Sendable]] = []
-            for plan in plans {
-                let channel = plan.pathway.channels.first { plan.input.channels.contains($0) } ?? plan.pathway.channels.first ?? .sms
-                let gateway = plan.pathway.gateways[channel] ?? ""
-                var cancels: [ReviewKey] = []
-                for change in plan.reviews {
-                    switch change {
-                    case .plan(let review): record(plan.input.enrolment.id, review.key, at: review.at * 1000)
-                    case .cancel(let key): cancels.append(key)
-                    }
-                }
-                var others: [PlanAction] = []
-                for action in plan.actions {
-                    switch action {
-                    case .createPrompt(let prompt): prompts.append(("pr_" + newID(), prompt, channel.rawValue, gateway))
-                    case .remind(let promptID, let index):
-                        let state = plan.input.history.prompts.first { $0.id == promptID }
-                        let checkIn = state.map { Self.checkIn(plan.input.enrolment.id, $0.review, $0.kind) } ?? promptID
-                        reminders.append((promptID, index, plan.input.enrolment.personID, channel.rawValue, gateway, checkIn))
-                    case .expire(let promptID, let reason): expiries[reason, default: []].append(promptID)
-                    case .recordMissed(let review, let reviewAt): missed.append([plan.input.enrolment.id, review.description, reviewAt * 1000, stamp])
-                    default: others.append(action)
-                    }
-                }
-                total = total + (try await Self.applyOne(db, others, cancels: cancels, for: plan.input, channel: channel, gateway: gateway, stamp: stamp))
-            }
-            for prompt in prompts { record(prompt.prompt.enrolmentID, prompt.prompt.review, at: prompt.prompt.reviewAt * 1000) }
-            for chunk in reviewRows.chunked(150) {
-                try await db.raw("""
-                    INSERT INTO reviews (id, enrolment_id, review_at_ms, source, status, created_at_ms) VALUES \(valuesList(chunk)) ON CONFLICT (id) DO NOTHING
-                    """).run()
-            }
-            // Each prompt with its outbox message in this transaction (R1); a prompt that exists already is left alone.
-            var written: [(id: String, prompt: PlannedPrompt, channel: String, gateway: String)] = []
-            for chunk in prompts.chunked(100) {
-                let rows: [[any Encodable & Sendable]] = chunk.map { item in
-                    let p = item.prompt
-                    return [item.id, p.enrolmentID, p.review.description, p.personID, p.instrument, p.kind.rawValue, p.sendAt * 1000, p.closesAt * 1000,
-                            p.reminders.map { String($0 * 1000) }.joined(separator: ","), "scheduled", item.id, stamp, p.reviewAt * 1000, 0, item.channel]
-                }
-                let inserted = Set(try await db.raw("""
-                    INSERT INTO prompts (id, enrolment_id, review_id, person_id, instrument, kind, send_at_ms, closes_at_ms, reminders,
-                                         status, idempotency_key, created_at_ms, review_at_ms, reminders_sent, channel)
-                    VALUES \(valuesList(rows))
-                    ON CONFLICT (enrolment_id, review_id, instrument, kind) DO NOTHING
-                    RETURNING id
-                    """).all().map { try $0.decode(column: "id", as: String.self) })
-                written += chunk.filter { inserted.contains($0.id) }
-                total.created += inserted.count
-            }
-            for _ in written { Failpoint.hit(Failpoint.schedulePromptWritten) }
-            // One message per check-in (enrolment, review, kind) sent at one time on one channel: its prompts link to
-            // it, and its key is its first prompt's id.
-            try await Self.enqueue(db, Self.messages(written, checkIn: { "\(Self.checkIn($0.prompt.enrolmentID, $0.prompt.review, $0.prompt.kind))|\($0.prompt.sendAt)|\($0.channel)|\($0.gateway)" }) { group in
-                let lead = group[0]
-                return OutboxInsert(promptIDs: group.map(\.id), personID: lead.prompt.personID, purpose: "prompt", channel: lead.channel, gateway: lead.gateway,
-                                    dueAt: lead.prompt.sendAt * 1000, key: lead.id)
-            }, now: stamp)
-            // Reminders: the prompt's count moves on (once: a repeat changes nothing) and the reminder is queued now.
-            for chunk in reminders.chunked(200) {
-                try await db.raw("""
-                    UPDATE prompts SET reminders_sent = v.column2 + 1 FROM (VALUES \(valuesList(chunk.map { [$0.promptID, $0.index] }))) AS v
-                    WHERE prompts.id = v.column1 AND prompts.reminders_sent <= v.column2
-                    """).run()
-            }
-            // A check-in's reminders of one number go as one message (key: its first prompt's id and the number).
-            try await Self.enqueue(db, Self.messages(reminders, checkIn: { "\($0.checkIn)|\($0.index)|\($0.channel)|\($0.gateway)" }) { group in
-                let lead = group[0]
-                return OutboxInsert(promptIDs: group.map(\.promptID), personID: lead.personID, purpose: "reminder", channel: lead.channel,
-                                    gateway: lead.gateway, dueAt: stamp, key: "\(lead.promptID):r\(lead.index)")
-            }, now: stamp)
-            total.reminded += reminders.count
-            // Expiries, with the queued outbox rows they make moot.
-            for (reason, ids) in expiries.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
-                let detail = "prompt \(reason.rawValue)"
-                for chunk in ids.chunked(300) {
-                    let list = SQLQueryString(sqlList(chunk))
-                    try await db.raw("""
-                        UPDATE prompts SET status = 'expired', status_reason = \(bind: reason.rawValue) WHERE id IN \(list) AND status IN ('scheduled', 'sent')
-                        """).run()
-                    // A queued message is moot once none of its prompts is open; one with an open prompt left still goes
-                    // (asking only for what is open: see `DeliveryContext.openPromptIDs`).
-                    let moot = try await db.raw("""
-                        SELECT DISTINCT o.id FROM outbox_prompts l JOIN outbox_messages o ON o.id = l.message_id
-                        WHERE l.prompt_id IN \(list) AND o.status = 'queued' AND NOT EXISTS (
-                            SELECT 1 FROM outbox_prompts l2 JOIN prompts p ON p.id = l2.prompt_id
-                            WHERE l2.message_id = o.id AND p.status IN ('scheduled', 'sent'))
-                        """).all().map { try $0.decode(column: "id", as: String.self) }
-                    guard !moot.isEmpty else { continue }
-                    try await db.raw("""
-                        UPDATE outbox_messages SET status = 'expired', last_error = \(bind: detail), updated_at_ms = \(bind: stamp)
-                        WHERE id IN \(SQLQueryString(sqlList(moot)))
-                        """).run()
-                    try await Self.transitions(db, moot.map { ($0, "queued", "expired", detail) }, now: stamp)
-                }
-                total.expired += ids.count
-            }
-            // Missed check-ins (a repeat is a no-op).
-            for chunk in missed.chunked(200) {
-                try await db.raw("""
-                    INSERT INTO missed_checkins (enrolment_id, review_key, review_at_ms, recorded_at_ms) VALUES \(valuesList(chunk)) ON CONFLICT DO NOTHING
-                    """).run()
-            }
-            total.missed += missed.count
-            try await Self.writeAttention(db, attention)
-            return total
+            let id = Self.reviewID(enrolmentID: enrolmentID, key: key)
+            if reviewIDs.insert(id).inserted { reviewRows.append([id, enrolmentID, at, source, "planned", stamp]) }
         }
+        var prompts: [(id: String, prompt: PlannedPrompt, channel: String, gateway: String)] = []
+        var reminders: [(promptID: String, index: Int, personID: String, channel: String, gateway: String, checkIn: String)] = []
+        var expiries: [ExpiryReason: [String]] = [:]
+        var missed: [[any Encodable & Sendable]] = []
+        for plan in plans {
+            let channel = plan.pathway.channels.first { plan.input.channels.contains($0) } ?? plan.pathway.channels.first ?? .sms
+            let gateway = plan.pathway.gateways[channel] ?? ""
+            var cancels: [ReviewKey] = []
+            for change in plan.reviews {
+                switch change {
+                case .plan(let review): record(plan.input.enrolment.id, review.key, at: review.at * 1000)
+                case .cancel(let key): cancels.append(key)
+                }
+            }
+            var others: [PlanAction] = []
+            for action in plan.actions {
+                switch action {
+                case .createPrompt(let prompt): prompts.append(("pr_" + newID(), prompt, channel.rawValue, gateway))
+                case .remind(let promptID, let index):
+                    let state = plan.input.history.prompts.first { $0.id == promptID }
+                    let checkIn = state.map { Self.checkIn(plan.input.enrolment.id, $0.review, $0.kind) } ?? promptID
+                    reminders.append((promptID, index, plan.input.enrolment.personID, channel.rawValue, gateway, checkIn))
+                case .expire(let promptID, let reason): expiries[reason, default: []].append(promptID)
+                case .recordMissed(let review, let reviewAt): missed.append([plan.input.enrolment.id, review.description, reviewAt * 1000, stamp])
+                default: others.append(action)
+                }
+            }
+            total = total + (try await Self.applyOne(db, others, cancels: cancels, for: plan.input, channel: channel, gateway: gateway, stamp: stamp))
+        }
+        for prompt in prompts { record(prompt.prompt.enrolmentID, prompt.prompt.review, at: prompt.prompt.reviewAt * 1000) }
+        for chunk in reviewRows.chunked(150) {
+            try await db.raw("""
+                INSERT INTO reviews (id, enrolment_id, review_at_ms, source, status, created_at_ms) VALUES \(valuesList(chunk)) ON CONFLICT (id) DO NOTHING
+                """).run()
+        }
+        // Each prompt with its outbox message in this transaction (R1); a prompt that exists already is left alone.
+        var written: [(id: String, prompt: PlannedPrompt, channel: String, gateway: String)] = []
+        for chunk in prompts.chunked(100) {
+            let rows: [[any Encodable & Sendable]] = chunk.map { item in
+                let p = item.prompt
+                return [item.id, p.enrolmentID, p.review.description, p.personID, p.instrument, p.kind.rawValue, p.sendAt * 1000, p.closesAt * 1000,
+                        p.reminders.map { String($0 * 1000) }.joined(separator: ","), "scheduled", item.id, stamp, p.reviewAt * 1000, 0, item.channel]
+            }
+            let inserted = Set(try await db.raw("""
+                INSERT INTO prompts (id, enrolment_id, review_id, person_id, instrument, kind, send_at_ms, closes_at_ms, reminders,
+                                     status, idempotency_key, created_at_ms, review_at_ms, reminders_sent, channel)
+                VALUES \(valuesList(rows))
+                ON CONFLICT (enrolment_id, review_id, instrument, kind) DO NOTHING
+                RETURNING id
+                """).all().map { try $0.decode(column: "id", as: String.self) })
+            written += chunk.filter { inserted.contains($0.id) }
+            total.created += inserted.count
+        }
+        for _ in written { Failpoint.hit(Failpoint.schedulePromptWritten) }
+        // One message per check-in (enrolment, review, kind) sent at one time on one channel: its prompts link to
+        // it, and its key is its first prompt's id.
+        try await Self.enqueue(db, Self.messages(written, checkIn: { "\(Self.checkIn($0.prompt.enrolmentID, $0.prompt.review, $0.prompt.kind))|\($0.prompt.sendAt)|\($0.channel)|\($0.gateway)" }) { group in
+            let lead = group[0]
+            return OutboxInsert(promptIDs: group.map(\.id), personID: lead.prompt.personID, purpose: "prompt", channel: lead.channel, gateway: lead.gateway,
+                                dueAt: lead.prompt.sendAt * 1000, key: lead.id)
+        }, now: stamp)
+        // Reminders: the prompt's count moves on (once: a repeat changes nothing) and the reminder is queued now.
+        for chunk in reminders.chunked(200) {
+            try await db.raw("""
+                UPDATE prompts SET reminders_sent = v.column2 + 1 FROM (VALUES \(valuesList(chunk.map { [$0.promptID, $0.index] }))) AS v
+                WHERE prompts.id = v.column1 AND prompts.reminders_sent <= v.column2
+                """).run()
+        }
+        // A check-in's reminders of one number go as one message (key: its first prompt's id and the number).
+        try await Self.enqueue(db, Self.messages(reminders, checkIn: { "\($0.checkIn)|\($0.index)|\($0.channel)|\($0.gateway)" }) { group in
+            let lead = group[0]
+            return OutboxInsert(promptIDs: group.map(\.promptID), personID: lead.personID, purpose: "reminder", channel: lead.channel,
+                                gateway: lead.gateway, dueAt: stamp, key: "\(lead.promptID):r\(lead.index)")
+        }, now: stamp)
+        total.reminded += reminders.count
+        // Expiries, with the queued outbox rows they make moot.
+        for (reason, ids) in expiries.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+            let detail = "prompt \(reason.rawValue)"
+            for chunk in ids.chunked(300) {
+                let list = SQLQueryString(sqlList(chunk))
+                try await db.raw("""
+                    UPDATE prompts SET status = 'expired', status_reason = \(bind: reason.rawValue) WHERE id IN \(list) AND status IN ('scheduled', 'sent')
+                    """).run()
+                // A queued message is moot once none of its prompts is open; one with an open prompt left still goes
+                // (asking only for what is open: see `DeliveryContext.openPromptIDs`).
+                let moot = try await db.raw("""
+                    SELECT DISTINCT o.id FROM outbox_prompts l JOIN outbox_messages o ON o.id = l.message_id
+                    WHERE l.prompt_id IN \(list) AND o.status = 'queued' AND NOT EXISTS (
+                        SELECT 1 FROM outbox_prompts l2 JOIN prompts p ON p.id = l2.prompt_id
+                        WHERE l2.message_id = o.id AND p.status IN ('scheduled', 'sent'))
+                    """).all().map { try $0.decode(column: "id", as: String.self) }
+                guard !moot.isEmpty else { continue }
+                try await db.raw("""
+                    UPDATE outbox_messages SET status = 'expired', last_error = \(bind: detail), updated_at_ms = \(bind: stamp)
+                    WHERE id IN \(SQLQueryString(sqlList(moot)))
+                    """).run()
+                try await Self.transitions(db, moot.map { ($0, "queued", "expired", detail) }, now: stamp)
+            }
+            total.expired += ids.count
+        }
+        // Missed check-ins (a repeat is a no-op).
+        for chunk in missed.chunked(200) {
+            try await db.raw("""
+                INSERT INTO missed_checkins (enrolment_id, review_key, review_at_ms, recorded_at_ms) VALUES \(valuesList(chunk)) ON CONFLICT DO NOTHING
+                """).run()
+        }
+        total.missed += missed.count
+        try await Self.writeAttention(db, attention)
+        return total
     }
 
     /// Performs the actions other than new prompts and review records for one enrolment (those are written in bulk).

@@ -28,7 +28,7 @@ struct FlatTemplateTests {
                 // A template swift-mustache cannot read fails the gateway's configuration before any body is rendered.
                 guard let template = try? MustacheTemplate(string: TemplateContentTypes.prefixed(source, contentType: contentType)) else { continue }
                 let mustache = template.render(values)
-                let ours = flat.render(values, escape: TemplateContentTypes.escape(for: contentType))
+                let ours = flat.render(values, escape: TemplateContentTypes.Kind(contentType: contentType).escape)
                 #expect(ours == mustache, "template \(source.debugDescription) as \(contentType): \(ours.debugDescription) vs \(mustache.debugDescription)")
             }
         }
@@ -38,7 +38,7 @@ struct FlatTemplateTests {
     @Test("A JSON body carries every value back exactly through an independent JSON parser: quotes, backslashes, controls, U+2028, other E2-led characters")
     func jsonValuesRoundTrip() throws {
         let flat = try #require(FlatTemplate(#"{"text": "{{text}}"}"#))
-        let escape = TemplateContentTypes.escape(for: "application/json")
+        let escape = TemplateContentTypes.Kind.json.escape
         let controls = String(String.UnicodeScalarView((0..<0x20).compactMap(Unicode.Scalar.init)))
         for value in Self.values + [controls, "dash — euro € ellipsis …", "\u{2029}end", "+447700900001", "https://example.org/c/abc?x=1&y=2"] {
             let body = flat.render(["text": value], escape: escape)
