@@ -97,7 +97,7 @@ extension SQLStore {
                     try await db.raw("UPDATE inbound_replies SET raw_body = \(bind: Data(redacted)) WHERE id = \(bind: try row.decode(column: "id", as: String.self))").run()
                     report.rawReplies += 1
                 }
-                let recipients = SQLQueryString(sqlList(addresses))
+                let recipients = boundSet(db, addresses)
                 report.sandboxMessages = try await db.raw("SELECT COUNT(*) AS n FROM sandbox_messages WHERE recipient IN \(recipients)").first()?
                     .decode(column: "n", as: Int.self) ?? 0
                 try await db.raw("UPDATE sandbox_messages SET recipient = '[erased]', body = '', subject = NULL, link = NULL WHERE recipient IN \(recipients)").run()
@@ -106,7 +106,7 @@ extension SQLStore {
             // dispatcher's own send-time check (prompts and fallbacks then move as for any refusal); staff alerts still go.
             report.queuedMessages = try await db.raw("""
                 SELECT COUNT(*) AS n FROM outbox_messages WHERE person_id = \(bind: personID) AND status = 'queued'
-                AND purpose NOT IN \(unsafeRaw: sqlList(OutboxPurpose.staff.sorted()))
+                AND purpose NOT IN \(boundSet(db, OutboxPurpose.staff.sorted()))
                 """).first()?.decode(column: "n", as: Int.self) ?? 0
             try await self.insertAudit(AuditEvent(at: now, actor: actor, action: "person.erase_contact", personID: personID,
                                                   detail: "\(report.addresses) addresses, \(report.rawReplies) raw replies redacted, \(report.sandboxMessages) sandbox messages, \(report.queuedMessages) queued messages to stop",

@@ -59,7 +59,7 @@ extension SQLStore {
         guard !recipients.isEmpty else { return nil }
         return try await read { db in
             try await db.raw("""
-                SELECT link FROM sandbox_messages WHERE link IS NOT NULL AND recipient IN \(SQLQueryString(sqlList(recipients)))
+                SELECT link FROM sandbox_messages WHERE link IS NOT NULL AND recipient IN \(boundSet(db, recipients))
                 ORDER BY created_at_ms DESC, \(insertionOrder) DESC LIMIT 1
                 """).first()?.decode(column: "link", as: String?.self)
         }

@@ -110,8 +110,7 @@ extension SQLStore {
         // Each table is read by its own enrolment (or person) column, so the page's ids pick rows through that
         // table's index (a join through enrolments let SQLite walk every prompt once per page).
         let all = personID == nil && due == nil && limit == nil
-        let ids = sqlList(order)
-        func scope(_ column: String) -> SQLQueryString { SQLQueryString(all ? "" : "AND \(column) IN \(ids)") }
+        func scope(_ column: String) -> SQLQueryString { all ? "" : "AND \(unsafeRaw: column) IN \(boundSet(db, order))" }
         // `status || ''` keeps SQLite off the status index: through it, every page walked every planned review.
         for row in try await db.raw("""
             SELECT r.id, r.enrolment_id, r.review_at_ms, r.source, r.status FROM reviews r
@@ -161,7 +160,7 @@ extension SQLStore {
         }
         var enrolmentsOf: [String: [String]] = [:]
         for id in order { if let person = inputs[id]?.enrolment.personID { enrolmentsOf[person, default: []].append(id) } }
-        let persons = all ? SQLQueryString("") : SQLQueryString("AND c.person_id IN \(sqlList(Array(enrolmentsOf.keys)))")
+        let persons: SQLQueryString = all ? "" : "AND c.person_id IN \(boundSet(db, enrolmentsOf.keys))"
         for row in try await db.raw("""
             SELECT c.person_id, c.channel FROM contact_points c WHERE c.address IS NOT NULL AND c.suppressed_at_ms IS NULL \(persons)
             """).all() {
@@ -349,7 +348,7 @@ extension SQLStore {
         for (reason, ids) in expiries.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
             let detail = "prompt \(reason.rawValue)"
             for chunk in ids.chunked(300) {
-                let list = SQLQueryString(sqlList(chunk))
+                let list = boundSet(db, chunk)
                 try await db.raw("""
                     UPDATE prompts SET status = 'expired', status_reason = \(bind: reason.rawValue) WHERE id IN \(list) AND status IN ('scheduled', 'sent')
                     """).run()
@@ -364,7 +363,7 @@ extension SQLStore {
                 guard !moot.isEmpty else { continue }
                 try await db.raw("""
                     UPDATE outbox_messages SET status = 'expired', last_error = \(bind: detail), updated_at_ms = \(bind: stamp)
-                    WHERE id IN \(SQLQueryString(sqlList(moot)))
+                    WHERE id IN \(boundSet(db, moot))
                     """).run()
                 try await Self.transitions(db, moot.map { ($0, "queued", "expired", detail) }, now: stamp)
             }

@@ -199,6 +199,39 @@ struct StoreTests {
             }
         }
     }
+
+    @Test("A set bound for IN (one JSON array) matches exactly its strings — quotes, backslashes, control characters, Unicode, the empty string — and keeps one prepared statement whatever its size")
+    func boundSets() async throws {
+        let inSet = ["o'brien", "back\\slash", "quote\"d", "tab\there", "line\nbreak", "bell\u{07}", "née", "😀 emoji", "", "plain"]
+        let outside = ["o'brie", "back", "quote", "nee", "plain2", "x"]
+        // The JSON text, read back by an independent parser, is the same strings.
+        let parsed = try JSONSerialization.jsonObject(with: Data(jsonArray(inSet).utf8)) as? [String]
+        #expect(parsed == inSet)
+        try await Fixtures.withStore { store, _ in
+            let (found, rest, none, prepared) = try await store.transaction { db -> (Set<String>, Set<String>, Int, [Int]) in
+                try await db.raw("CREATE TABLE bound_set_probe (id TEXT PRIMARY KEY)").run()
+                try await db.raw("INSERT INTO bound_set_probe (id) VALUES \(valuesList((inSet + outside).map { [$0] }))").run()
+                var prepared: [Int] = []
+                var found = Set<String>()
+                for part in [Array(inSet.prefix(3)), Array(inSet.dropFirst(3))] {
+                    let start = store.statementsPrepared
+                    for row in try await db.raw("SELECT id FROM bound_set_probe WHERE id IN \(boundSet(db, part))").all() {
+                        found.insert(try row.decode(column: "id", as: String.self))
+                    }
+                    prepared.append(store.statementsPrepared - start)
+                }
+                let rest = Set(try await db.raw("SELECT id FROM bound_set_probe WHERE id NOT IN \(boundSet(db, inSet))").all()
+                    .map { try $0.decode(column: "id", as: String.self) })
+                let none = try await db.raw("SELECT COUNT(*) AS n FROM bound_set_probe WHERE id IN \(boundSet(db, [String]()))").first()!
+                    .decode(column: "n", as: Int.self)
+                return (found, rest, none, prepared)
+            }
+            #expect(found == Set(inSet))
+            #expect(rest == Set(outside))
+            #expect(none == 0)
+            if store.engine == .sqlite { #expect(prepared == [1, 0], "sets of other sizes share one prepared statement") }
+        }
+    }
 }
 
 /// Migration 19 turns a row per prompt into a row per message, for databases written before it.
