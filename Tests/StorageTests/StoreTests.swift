@@ -145,6 +145,14 @@ struct StoreTests {
         // The first nine characters are the Unix time in milliseconds, in base 36.
         let millis = Int64(late[0].prefix(9), radix: 36)!
         #expect(abs(Double(millis) / 1000 - Date().timeIntervalSince1970) < 5)
+        // Eight tasks at once, each through several refills of the shared random pool: no id twice, and the random
+        // part (the last 16 characters) never repeats either.
+        let concurrent = await withTaskGroup(of: [String].self) { group in
+            for _ in 0..<8 { group.addTask { (0..<1_000).map { _ in newID() } } }
+            return await group.reduce(into: [String]()) { $0 += $1 }
+        }
+        #expect(Set(concurrent).count == 8_000)
+        #expect(Set((concurrent + early + late).map { $0.suffix(16) }).count == 10_000)
     }
 
     @Test("PRAGMA cache_size is 64 MiB and temporary tables stay in memory", .disabled(if: Fixtures.onPostgres, "SQLite only"))
