@@ -74,7 +74,7 @@ struct SQLiteDriverTests {
     func longStatementsKeptOnSecondUse() async throws {
         try await withScratch { store in
             // 120 rows of six values: the same text of well over `cachedLength` each time, other values bound.
-            @Sendable func insert(_ batch: Int) -> SQLQueryString {
+            @Sendable func insert(_ batch: Int) -> ValuesList {
                 valuesList((0..<120).map { row in ["b\(batch)r\(row)", batch * 1_000 + row, Double(row), row % 2 == 0, "note \(row)", Data([UInt8(row)])] })
             }
             let (prepared, long) = try await store.transaction { db -> ([Int], Int) in
@@ -82,7 +82,7 @@ struct SQLiteDriverTests {
                 var text = ""
                 for batch in 0..<4 {
                     let start = store.statementsPrepared
-                    let query = SQLQueryString("INSERT INTO t (id, n, x, flag, note, bytes) VALUES ") + insert(batch)
+                    let query: SQLQueryString = "INSERT INTO t (id, n, x, flag, note, bytes) VALUES \(insert(batch))"
                     text = db.serialize(query).sql
                     try await db.raw(query).run()
                     prepared.append(store.statementsPrepared - start)
