@@ -1,5 +1,6 @@
 public import Foundation
 public import SQLKit
+import Synchronization
 
 /// A claimed outbox row: one message (a person's due prompts of one check-in go out as one message).
 public struct ClaimedMessage: Sendable, Equatable {
@@ -528,18 +529,54 @@ public func valuesList(_ rows: [[any Encodable & Sendable]]) -> ValuesList { Val
 
 /// Rows of values written into a statement as `(?1, ?2), (?3, ?4)`, each value bound. Serialised straight into the
 /// statement: built as an `SQLQueryString`, each value and each comma was a fragment of its own, boxed and walked
-/// again (a scheduler tick writes ~2 million values this way).
+/// again (a scheduler tick writes ~2 million values this way); and each placeholder is the dialect's own text for
+/// its position, made once per process (`BindPlaceholders`) instead of once per value.
 public struct ValuesList: SQLExpression {
     let rows: [[any Encodable & Sendable]]
 
     public func serialize(to serializer: inout SQLSerializer) {
+        let count = rows.reduce(0) { $0 + $1.count }
+        let first = serializer.binds.count + 1
+        let marks = BindPlaceholders.shared.marks(through: first + count - 1, serializer: serializer)
+        var text = ""
+        text.reserveCapacity(count * 8 + rows.count * 4)
+        var position = first
+        serializer.binds.reserveCapacity(serializer.binds.count + count)
         for (index, row) in rows.enumerated() {
-            serializer.write(index == 0 ? "(" : ", (")
+            text += index == 0 ? "(" : ", ("
             for (column, value) in row.enumerated() {
-                if column > 0 { serializer.write(", ") }
-                serializer.write(bind: value)
+                if column > 0 { text += ", " }
+                serializer.binds.append(value)
+                text += marks[position - 1]
+                position += 1
             }
-            serializer.write(")")
+            text += ")"
+        }
+        serializer.write(text)
+    }
+}
+
+/// The text of each bind position's placeholder in each dialect (`?7` on SQLite, `$7` on PostgreSQL), as the
+/// dialect writes it, kept once made.
+final class BindPlaceholders: Sendable {
+    static let shared = BindPlaceholders()
+    private let made = Mutex<[String: [String]]>([:])
+
+    /// The placeholders for positions 1 through `last` in `serializer`'s dialect (index 0 is position 1).
+    func marks(through last: Int, serializer: SQLSerializer) -> [String] {
+        let dialect = serializer.dialect
+        return made.withLock { made in
+            var marks = made[dialect.name] ?? []
+            if marks.count < last {
+                var scratch = SQLSerializer(database: serializer.database)
+                for position in (marks.count + 1)...last {
+                    scratch.sql = ""
+                    dialect.bindPlaceholder(at: position).serialize(to: &scratch)
+                    marks.append(scratch.sql)
+                }
+                made[dialect.name] = marks
+            }
+            return marks
         }
     }
 }

@@ -208,6 +208,27 @@ struct StoreTests {
         }
     }
 
+    @Test("Multi-row VALUES bind every value in its place, with binds before and after the rows in the same statement, on both engines")
+    func valuesListPositions() async throws {
+        try await Fixtures.withStore { store, _ in
+            let rows = try await store.transaction { db -> [String] in
+                try await db.raw("CREATE TABLE values_probe (id TEXT PRIMARY KEY, n BIGINT, note TEXT)").run()
+                // Two statements: the second's placeholders start after a bind of its own, and one follows the rows.
+                for batch in 0..<2 {
+                    let values = valuesList((0..<40).map { ["b\(batch)r\($0)", batch * 100 + $0] as [any Encodable & Sendable] })
+                    try await db.raw("""
+                        INSERT INTO values_probe (id, n, note)
+                        SELECT v.column1, v.column2, \(bind: "before \(batch)") FROM (VALUES \(values)) AS v WHERE v.column2 >= \(bind: batch * 100 + 38)
+                        """).run()
+                }
+                return try await db.raw("SELECT id, n, note FROM values_probe ORDER BY n").all().map {
+                    "\(try $0.decode(column: "id", as: String.self)) \(try $0.decode(column: "n", as: Int.self)) \(try $0.decode(column: "note", as: String.self))"
+                }
+            }
+            #expect(rows == ["b0r38 38 before 0", "b0r39 39 before 0", "b1r38 138 before 1", "b1r39 139 before 1"])
+        }
+    }
+
     @Test("A set bound for IN (one JSON array) matches exactly its strings — quotes, backslashes, control characters, Unicode, the empty string — and keeps one prepared statement whatever its size")
     func boundSets() async throws {
         let inSet = ["o'brien", "back\\slash", "quote\"d", "tab\there", "line\nbreak", "bell\u{07}", "née", "😀 emoji", "", "plain"]
