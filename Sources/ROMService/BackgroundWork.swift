@@ -8,9 +8,11 @@ import Synchronization
 /// reply is already stored, and the workers take remembered keys in turn with queued items — every other item while
 /// both wait, all of them once the queue is empty — through the `resume` given, which processes the stored reply
 /// again (held only while keys are remembered). So a
-/// burst's refused replies are processed as soon as the workers have room, not at the next sweep; only keys beyond
-/// `overflowCapacity` wait for the sweeper. Drained before the store closes and by tests; anything cut short by a
-/// crash is picked up again from the stored row.
+/// burst's refused replies are processed as soon as the workers have room, not at the next sweep. Beyond
+/// `overflowCapacity` keys nothing more is remembered, but a `catchUp` given with the refused item (one pass over
+/// what is stored, like the sweeper's) runs once the remembered keys are worked through — so a flood larger than the
+/// overflow waits for the workers, not for the next sweep (up to its interval, 10 minutes shipped). Drained before
+/// the store closes and by tests; anything cut short by a crash is picked up again from the stored row.
 public final class BackgroundWork: Sendable {
     public typealias Item = @Sendable () async -> Void
 
@@ -21,6 +23,8 @@ public final class BackgroundWork: Sendable {
         var overflowHead = 0
         /// How remembered keys are worked; held only while any is remembered.
         var resume: (@Sendable (String) async -> Void)?
+        /// A pass that finds what was refused, run when nothing is queued or remembered; one however many were refused.
+        var catchUp: Item?
         var turn = 0
         var running = 0
         var nextID = 0
@@ -42,7 +46,11 @@ public final class BackgroundWork: Sendable {
                 if remembered == 0 { self.resume = nil }
                 return .resume(key, resume)
             }
-            guard head < pending.count else { return nil }
+            guard head < pending.count else {
+                // Everything queued and remembered is done: now the pass that finds what was refused meanwhile.
+                defer { catchUp = nil }
+                return catchUp.map(Next.item)
+            }
             let item = pending[head]
             head += 1
             if head > 1_024 && head * 2 > pending.count {
@@ -79,7 +87,8 @@ public final class BackgroundWork: Sendable {
         case queued
         /// Not queued; its key will be resumed when a worker has room.
         case remembered
-        /// Neither queued nor remembered: the sweeper will find it.
+        /// Neither queued nor remembered: the `catchUp` pass given finds it once the queue and the remembered keys are
+        /// done (without one, the sweeper).
         case refused
     }
 
@@ -90,8 +99,9 @@ public final class BackgroundWork: Sendable {
     }
 
     /// Queues `body`, or when the queue is full remembers `key`, to be worked by `resume` (which does the same work
-    /// from what is stored) when a worker has room, if fewer than `overflowCapacity` keys are remembered.
-    public func start(_ body: @escaping Item, key: String?, resume: (@Sendable (String) async -> Void)?) -> Admission {
+    /// from what is stored) when a worker has room, if fewer than `overflowCapacity` keys are remembered; past that,
+    /// arms `catchUp` (once, whatever the number refused) to run when nothing is queued or remembered.
+    public func start(_ body: @escaping Item, key: String?, resume: (@Sendable (String) async -> Void)?, catchUp: Item? = nil) -> Admission {
         state.withLock { state in
             let admission: Admission
             if state.waiting < capacity {
@@ -101,6 +111,9 @@ public final class BackgroundWork: Sendable {
                 state.overflow.append(key)
                 state.resume = resume
                 admission = .remembered
+            } else if let catchUp {
+                state.catchUp = catchUp
+                admission = .refused
             } else {
                 return .refused
             }

@@ -117,8 +117,8 @@ extension ServiceEnvironment {
 
 extension ServiceEnvironment {
     /// Processes a stored reply after its webhook has been answered, through the bounded queue. When the queue is full
-    /// the reply stays stored as received and the sweeper processes it within a couple of minutes (counted in
-    /// `rom_reply_queue_full_total`).
+    /// the reply stays stored as received: its id is remembered and worked when a worker has room, or past the
+    /// overflow a catch-up pass finds it once the backlog is done (counted in `rom_reply_queue_full_total`).
     func processLater(replyID: String, _ body: @escaping @Sendable () async throws -> Void) {
         let logger = logger
         let env = self
@@ -133,6 +133,10 @@ extension ServiceEnvironment {
         let admission = background.start({ await orLeaveForSweeper(replyID, body) }, key: replyID, resume: { id in
             // Refused by the full queue, remembered, and now a worker has room: the stored reply, processed as the sweeper would.
             await orLeaveForSweeper(id) { _ = try await ReplyPipeline(env: env).reprocess(replyID: id, now: env.now()) }
+        }, catchUp: {
+            // More were refused than could be remembered: once the backlog is worked through, one pass over every reply
+            // still stored as received (the sweeper's own pass; a reply raced by another worker is processed once).
+            await orLeaveForSweeper("catch-up") { _ = try await ReplyPipeline(env: env).reprocessPending(now: env.now()) }
         })
         switch admission {
         case .queued: break
@@ -140,7 +144,7 @@ extension ServiceEnvironment {
             metrics.makeCounter(descriptor: Metrics.replyQueueFull).increment()
         case .refused:
             metrics.makeCounter(descriptor: Metrics.replyQueueFull).increment()
-            logger.warning("reply queue and its overflow full; the sweeper will process the stored reply", metadata: ["reply": "\(replyID)"])
+            logger.warning("reply queue and its overflow full; a catch-up pass will process the stored reply once the backlog is worked through", metadata: ["reply": "\(replyID)"])
         }
     }
 }

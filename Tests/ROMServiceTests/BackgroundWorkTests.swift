@@ -80,6 +80,27 @@ struct BackgroundWorkTests {
         let firstResumed = try #require(order.firstIndex { $0.hasPrefix("resumed") })
         #expect(firstResumed <= 2, "\(order)")
         #expect(work.remembered == 0 && work.waiting == 0)
+        // Past the overflow, a catch-up pass given with the refused items runs once — however many were refused — and
+        // only after everything queued and remembered.
+        let catching = BackgroundWork(workers: 1, capacity: 1, overflowCapacity: 2)
+        let caught = Mutex<[String]>([])
+        let open = Mutex(false)
+        let catchUp: BackgroundWork.Item = { caught.withLock { $0.append("catch-up") } }
+        func held(_ name: String) -> BackgroundWork.Item {
+            { while !open.withLock({ $0 }) { try? await Task.sleep(for: .milliseconds(5)) }; caught.withLock { $0.append(name) } }
+        }
+        let remember: @Sendable (String) async -> Void = { key in caught.withLock { $0.append("resumed \(key)") } }
+        var catchingAdmissions = [catching.start(held("c0"), key: "c0", resume: remember, catchUp: catchUp)]
+        let waitStart = ContinuousClock.now
+        while catching.waiting > 0 && ContinuousClock.now - waitStart < .seconds(10) { try await Task.sleep(for: .milliseconds(1)) }
+        for index in 1...6 { catchingAdmissions.append(catching.start(held("c\(index)"), key: "c\(index)", resume: remember, catchUp: catchUp)) }
+        #expect(catchingAdmissions == [.queued, .queued, .remembered, .remembered, .refused, .refused, .refused])
+        open.withLock { $0 = true }
+        await catching.drain()
+        let caughtOrder = caught.withLock { $0 }
+        #expect(caughtOrder.filter { $0 == "catch-up" }.count == 1, "\(caughtOrder)")
+        #expect(caughtOrder.last == "catch-up", "after the queued and remembered ones: \(caughtOrder)")
+        #expect(Set(caughtOrder) == ["c0", "c1", "resumed c2", "resumed c3", "catch-up"])
         // Without a way to resume, a full queue only refuses (nothing is remembered that nobody could work).
         let plain = BackgroundWork(workers: 1, capacity: 1)
         let hold = Mutex(false)
