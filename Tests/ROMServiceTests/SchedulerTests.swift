@@ -7,7 +7,7 @@ import ROMService
 import ROMTesting
 import SQLKit
 import Scheduling
-import Storage
+@testable import Storage
 import Testing
 
 @Suite("Scheduler over the store")
@@ -335,10 +335,16 @@ struct SchedulerTests {
             try await env.store.transaction { db in try await db.raw("DELETE FROM outbox_messages").run() }
             try await env.store.transaction { db in try await db.raw("DELETE FROM prompts").run() }
             let tick = Task { try await runner.tick(now: now, full: true) }
-            var seen: [Int] = []
-            for _ in 0..<10_000 where seen.last != 3 * people.count {
-                seen.append(try await prompts())
-                try await Task.sleep(for: .milliseconds(2))
+            // The reads run on the connection's own thread (on SQLite), yielding between them, so one is in line
+            // whenever the tick finishes a page, however busy the machine's other threads are: from the shared pool,
+            // a parallel test run once left the reader without a turn for the whole tick.
+            let seen = try await withTaskExecutorPreference(env.store.connectionExecutor) {
+                var seen: [Int] = []
+                for _ in 0..<100_000 where seen.last != 3 * people.count {
+                    seen.append(try await prompts())
+                    await Task.yield()
+                }
+                return seen
             }
             #expect(try await tick.value.created == 3 * people.count)
             // With no commit for time's sake, a read sees part of the tick only when the tick committed for it.
