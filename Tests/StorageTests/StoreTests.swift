@@ -229,7 +229,7 @@ struct StoreTests {
         }
     }
 
-    @Test("A set bound for IN (one JSON array) matches exactly its strings — quotes, backslashes, control characters, Unicode, the empty string — and keeps one prepared statement whatever its size")
+    @Test("A set for IN matches exactly its strings — quotes, backslashes, control characters, Unicode, the empty string — on both engines; on SQLite it is bound as one JSON array and keeps one prepared statement whatever its size")
     func boundSets() async throws {
         let inSet = ["o'brien", "back\\slash", "quote\"d", "tab\there", "line\nbreak", "bell\u{07}", "née", "😀 emoji", "", "plain"]
         let outside = ["o'brie", "back", "quote", "nee", "plain2", "x"]
