@@ -110,7 +110,9 @@ extension SQLStore {
         // Each table is read by its own enrolment (or person) column, so the page's ids pick rows through that
         // table's index (a join through enrolments let SQLite walk every prompt once per page).
         let all = personID == nil && due == nil && limit == nil
-        func scope(_ column: String) -> SQLQueryString { all ? "" : "AND \(unsafeRaw: column) IN \(boundSet(db, order))" }
+        // The page's set, made once for the four reads below.
+        let page = all ? nil : boundSet(db, order)
+        func scope(_ column: String) -> SQLQueryString { page.map { "AND \(unsafeRaw: column) IN \($0)" } ?? "" }
         // `status || ''` keeps SQLite off the status index: through it, every page walked every planned review.
         for row in try await db.raw("""
             SELECT r.id, r.enrolment_id, r.review_at_ms, r.source, r.status FROM reviews r
