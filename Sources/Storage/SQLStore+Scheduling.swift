@@ -1,6 +1,7 @@
 public import Foundation
 public import Scheduling
 import SQLKit
+import Synchronization
 
 /// One enrolment with everything the planner needs, as loaded for a scheduler tick.
 public struct SchedulingInput: Sendable {
@@ -71,6 +72,93 @@ extension SQLStore {
     /// `schedulingInputs(personID:recordsSince:due:after:limit:defaultTimezone:)` on a connection already held.
     static func schedulingInputs(_ db: any SQLDatabase, personID: String?, recordsSince: Date?, due: Date?, after: SchedulingCursor?, limit: Int?,
                                  defaultTimezone: (String) -> String) async throws -> [SchedulingInput] {
+        try await schedulingRows(db, personID: personID, recordsSince: recordsSince, due: due, after: after, limit: limit).inputs(defaultTimezone: defaultTimezone)
+    }
+
+    /// The rows a scheduler read fetched, made into inputs by `inputs(defaultTimezone:)` — which a tick does on another
+    /// thread than the connection's (see `schedule`). The rows are read whole and never change afterwards.
+    struct SchedulingRows: @unchecked Sendable {
+        var enrolments: [any SQLRow] = []
+        var reviews: [any SQLRow] = []
+        var prompts: [any SQLRow] = []
+        var missed: [any SQLRow] = []
+        var flags: [any SQLRow] = []
+        var contacts: [any SQLRow] = []
+        /// The enrolments' ids in the read's order, and the people's ids.
+        var order: [String] = []
+        var persons: [String] = []
+
+        /// The last enrolment's place in the read's order (nil for an empty read).
+        func cursor() throws -> SchedulingCursor? {
+            guard let row = enrolments.last else { return nil }
+            return SchedulingCursor(attentionAt: try row.decode(column: "attention_at_ms", as: Int64.self), enrolmentID: try row.decode(column: "id", as: String.self))
+        }
+
+        func inputs(defaultTimezone: (String) -> String) throws -> [SchedulingInput] {
+            var inputs: [String: SchedulingInput] = [:]
+            inputs.reserveCapacity(enrolments.count)
+            for row in enrolments {
+                let id = try row.decode(column: "id", as: String.self)
+                let pathway = try row.decode(column: "pathway", as: String.self)
+                let zone = try row.decode(column: "timezone", as: String?.self)
+                let extras = try row.decode(column: "extra_measures", as: String.self).split(separator: ",").map(String.init)
+                let enrolment = Enrolment(
+                    id: id, personID: try row.decode(column: "person_id", as: String.self), pathwayID: pathway,
+                    startDate: LocalDate.parse(try row.decode(column: "start_date", as: String.self)) ?? LocalDate(year: 1970, month: 1, day: 1),
+                    timezone: zone ?? defaultTimezone(pathway), mode: Mode(rawValue: try row.decode(column: "mode", as: String.self)) ?? .routine,
+                    modeChangedAt: try row.decode(column: "mode_changed_at_ms", as: Int64?.self).map { $0 / 1000 }, extraMeasures: extras)
+                inputs[id] = SchedulingInput(enrolment: enrolment, personTimezone: zone, booked: [], history: SchedulingHistory(), channels: [], recorded: [],
+                                             attentionVersion: try row.decode(column: "attention_version", as: Int64.self),
+                                             attentionAt: try row.decode(column: "attention_at_ms", as: Int64.self))
+            }
+            for row in reviews {
+                let enrolmentID = try row.decode(column: "enrolment_id", as: String.self)
+                let id = try row.decode(column: "id", as: String.self)
+                let at = try row.decode(column: "review_at_ms", as: Int64.self) / 1000
+                if try row.decode(column: "source", as: String.self) == "booked" {
+                    inputs[enrolmentID]?.booked.append(BookedReview(id: id, at: at))
+                } else if let key = SQLStore.reviewKey(id: id, enrolmentID: enrolmentID) {
+                    inputs[enrolmentID]?.recorded.append(RecordedReview(key: key, at: at, planned: try row.decode(column: "status", as: String.self) == "planned"))
+                }
+            }
+            for row in prompts {
+                let enrolmentID = try row.decode(column: "enrolment_id", as: String.self)
+                guard let review = ReviewKey(try row.decode(column: "review_id", as: String.self)) else { continue }
+                let reminders = try row.decode(column: "reminders", as: String.self).split(separator: ",").compactMap { Int64($0) }.map { $0 / 1000 }
+                inputs[enrolmentID]?.history.prompts.append(PromptState(
+                    id: try row.decode(column: "id", as: String.self), review: review,
+                    reviewAt: try row.decode(column: "review_at_ms", as: Int64.self) / 1000,
+                    instrument: try row.decode(column: "instrument", as: String.self),
+                    kind: PromptKind(rawValue: try row.decode(column: "kind", as: String.self)) ?? .preReview,
+                    sendAt: try row.decode(column: "send_at_ms", as: Int64.self) / 1000,
+                    closesAt: try row.decode(column: "closes_at_ms", as: Int64.self) / 1000,
+                    reminders: reminders, remindersSent: try row.decode(column: "reminders_sent", as: Int.self),
+                    status: PromptStatus(rawValue: try row.decode(column: "status", as: String.self)) ?? .expired,
+                    expiryReason: try row.decode(column: "status_reason", as: String?.self).flatMap(ExpiryReason.init(rawValue:))))
+            }
+            for row in missed {
+                if let key = ReviewKey(try row.decode(column: "review_key", as: String.self)) {
+                    inputs[try row.decode(column: "enrolment_id", as: String.self)]?.history.missed.insert(key)
+                }
+            }
+            for row in flags {
+                if let key = ReviewKey(try row.decode(column: "review_key", as: String?.self) ?? "") {
+                    inputs[try row.decode(column: "enrolment_id", as: String?.self) ?? ""]?.history.nonResponseFlags.insert(key)
+                }
+            }
+            var enrolmentsOf: [String: [String]] = [:]
+            for id in order { if let person = inputs[id]?.enrolment.personID { enrolmentsOf[person, default: []].append(id) } }
+            for row in contacts {
+                if let channel = Channel(rawValue: try row.decode(column: "channel", as: String.self)) {
+                    for id in enrolmentsOf[try row.decode(column: "person_id", as: String.self)] ?? [] { inputs[id]?.channels.insert(channel) }
+                }
+            }
+            return order.compactMap { inputs[$0] }
+        }
+    }
+
+    /// The rows of `schedulingInputs(_:personID:recordsSince:due:after:limit:defaultTimezone:)`, read.
+    static func schedulingRows(_ db: any SQLDatabase, personID: String?, recordsSince: Date?, due: Date?, after: SchedulingCursor?, limit: Int?) async throws -> SchedulingRows {
         var filter = personID.map { SQLQueryString("AND e.person_id = \(bind: $0)") } ?? SQLQueryString("")
         if let due {
             filter = filter + SQLQueryString(" AND e.attention_at_ms <= \(bind: due.millis)")
@@ -81,96 +169,49 @@ extension SQLStore {
             filter = filter + SQLQueryString(" AND e.id > \(bind: after.enrolmentID)")
         }
         let walk = SQLQueryString(due == nil ? "e.id" : "e.attention_at_ms, e.id")
-        let rows = try await db.raw("""
+        var rows = SchedulingRows()
+        rows.enrolments = try await db.raw("""
             SELECT e.id, e.person_id, e.pathway, e.start_date, e.mode, e.mode_changed_at_ms, e.extra_measures, e.attention_version,
                    e.attention_at_ms, p.timezone
             FROM enrolments e JOIN people p ON p.id = e.person_id
             WHERE e.ended_at_ms IS NULL AND p.contact_erased_at_ms IS NULL \(filter)
             ORDER BY \(walk)\(SQLQueryString(limit.map { " LIMIT \($0)" } ?? ""))
             """).all()
-        var inputs: [String: SchedulingInput] = [:]
-        var order: [String] = []
-        for row in rows {
-            let id = try row.decode(column: "id", as: String.self)
-            let pathway = try row.decode(column: "pathway", as: String.self)
-            let zone = try row.decode(column: "timezone", as: String?.self)
-            let extras = try row.decode(column: "extra_measures", as: String.self).split(separator: ",").map(String.init)
-            let enrolment = Enrolment(
-                id: id, personID: try row.decode(column: "person_id", as: String.self), pathwayID: pathway,
-                startDate: LocalDate.parse(try row.decode(column: "start_date", as: String.self)) ?? LocalDate(year: 1970, month: 1, day: 1),
-                timezone: zone ?? defaultTimezone(pathway), mode: Mode(rawValue: try row.decode(column: "mode", as: String.self)) ?? .routine,
-                modeChangedAt: try row.decode(column: "mode_changed_at_ms", as: Int64?.self).map { $0 / 1000 }, extraMeasures: extras)
-            inputs[id] = SchedulingInput(enrolment: enrolment, personTimezone: zone, booked: [], history: SchedulingHistory(), channels: [], recorded: [],
-                                         attentionVersion: try row.decode(column: "attention_version", as: Int64.self),
-                                         attentionAt: try row.decode(column: "attention_at_ms", as: Int64.self))
-            order.append(id)
+        guard !rows.enrolments.isEmpty else { return rows }
+        var persons = Set<String>()
+        for row in rows.enrolments {
+            rows.order.append(try row.decode(column: "id", as: String.self))
+            persons.insert(try row.decode(column: "person_id", as: String.self))
         }
-        guard !inputs.isEmpty else { return [] }
+        rows.persons = Array(persons)
         // Everything else for exactly these enrolments: one person's, a page of them, or (a full read) all.
         // Each table is read by its own enrolment (or person) column, so the page's ids pick rows through that
         // table's index (a join through enrolments let SQLite walk every prompt once per page).
         let all = personID == nil && due == nil && limit == nil
         // The page's set, made once for the four reads below.
-        let page = all ? nil : boundSet(db, order)
+        let page = all ? nil : boundSet(db, rows.order)
         func scope(_ column: String) -> SQLQueryString { page.map { "AND \(unsafeRaw: column) IN \($0)" } ?? "" }
         // `status || ''` keeps SQLite off the status index: through it, every page walked every planned review.
-        for row in try await db.raw("""
+        rows.reviews = try await db.raw("""
             SELECT r.id, r.enrolment_id, r.review_at_ms, r.source, r.status FROM reviews r
             WHERE ((r.source = 'booked' AND r.status || '' = 'planned') OR (r.source <> 'booked' AND r.review_at_ms >= \(bind: recordsSince?.millis ?? Int64.min))) \(scope("r.enrolment_id"))
-            """).all() {
-            let enrolmentID = try row.decode(column: "enrolment_id", as: String.self)
-            let id = try row.decode(column: "id", as: String.self)
-            let at = try row.decode(column: "review_at_ms", as: Int64.self) / 1000
-            if try row.decode(column: "source", as: String.self) == "booked" {
-                inputs[enrolmentID]?.booked.append(BookedReview(id: id, at: at))
-            } else if let key = Self.reviewKey(id: id, enrolmentID: enrolmentID) {
-                inputs[enrolmentID]?.recorded.append(RecordedReview(key: key, at: at, planned: try row.decode(column: "status", as: String.self) == "planned"))
-            }
-        }
-        for row in try await db.raw("""
+            """).all()
+        rows.prompts = try await db.raw("""
             SELECT p.id, p.enrolment_id, p.review_id, p.review_at_ms, p.instrument, p.kind, p.send_at_ms, p.closes_at_ms, p.reminders,
                    p.reminders_sent, p.status, p.status_reason
             FROM prompts p WHERE 1 = 1 \(scope("p.enrolment_id"))
             ORDER BY p.review_at_ms, p.id
-            """).all() {
-            let enrolmentID = try row.decode(column: "enrolment_id", as: String.self)
-            guard let review = ReviewKey(try row.decode(column: "review_id", as: String.self)) else { continue }
-            let reminders = try row.decode(column: "reminders", as: String.self).split(separator: ",").compactMap { Int64($0) }.map { $0 / 1000 }
-            inputs[enrolmentID]?.history.prompts.append(PromptState(
-                id: try row.decode(column: "id", as: String.self), review: review,
-                reviewAt: try row.decode(column: "review_at_ms", as: Int64.self) / 1000,
-                instrument: try row.decode(column: "instrument", as: String.self),
-                kind: PromptKind(rawValue: try row.decode(column: "kind", as: String.self)) ?? .preReview,
-                sendAt: try row.decode(column: "send_at_ms", as: Int64.self) / 1000,
-                closesAt: try row.decode(column: "closes_at_ms", as: Int64.self) / 1000,
-                reminders: reminders, remindersSent: try row.decode(column: "reminders_sent", as: Int.self),
-                status: PromptStatus(rawValue: try row.decode(column: "status", as: String.self)) ?? .expired,
-                expiryReason: try row.decode(column: "status_reason", as: String?.self).flatMap(ExpiryReason.init(rawValue:))))
-        }
-        for row in try await db.raw("SELECT m.enrolment_id, m.review_key FROM missed_checkins m WHERE 1 = 1 \(scope("m.enrolment_id"))").all() {
-            if let key = ReviewKey(try row.decode(column: "review_key", as: String.self)) {
-                inputs[try row.decode(column: "enrolment_id", as: String.self)]?.history.missed.insert(key)
-            }
-        }
-        for row in try await db.raw("""
+            """).all()
+        rows.missed = try await db.raw("SELECT m.enrolment_id, m.review_key FROM missed_checkins m WHERE 1 = 1 \(scope("m.enrolment_id"))").all()
+        rows.flags = try await db.raw("""
             SELECT f.enrolment_id, f.review_key FROM flags f
             WHERE f.kind = 'recovery_gains_at_risk' \(scope("f.enrolment_id"))
-            """).all() {
-            if let key = ReviewKey(try row.decode(column: "review_key", as: String?.self) ?? "") {
-                inputs[try row.decode(column: "enrolment_id", as: String?.self) ?? ""]?.history.nonResponseFlags.insert(key)
-            }
-        }
-        var enrolmentsOf: [String: [String]] = [:]
-        for id in order { if let person = inputs[id]?.enrolment.personID { enrolmentsOf[person, default: []].append(id) } }
-        let persons: SQLQueryString = all ? "" : "AND c.person_id IN \(boundSet(db, enrolmentsOf.keys))"
-        for row in try await db.raw("""
-            SELECT c.person_id, c.channel FROM contact_points c WHERE c.address IS NOT NULL AND c.suppressed_at_ms IS NULL \(persons)
-            """).all() {
-            if let channel = Channel(rawValue: try row.decode(column: "channel", as: String.self)) {
-                for id in enrolmentsOf[try row.decode(column: "person_id", as: String.self)] ?? [] { inputs[id]?.channels.insert(channel) }
-            }
-        }
-        return order.compactMap { inputs[$0] }
+            """).all()
+        let contactScope: SQLQueryString = all ? "" : "AND c.person_id IN \(boundSet(db, rows.persons))"
+        rows.contacts = try await db.raw("""
+            SELECT c.person_id, c.channel FROM contact_points c WHERE c.address IS NOT NULL AND c.suppressed_at_ms IS NULL \(contactScope)
+            """).all()
+        return rows
     }
 
     /// One enrolment's plan, as a tick applies it.
@@ -221,15 +262,49 @@ extension SQLStore {
             }
             return total
         }
+        // Every statement runs on the connection's one thread, and so did the decoding and planning between them,
+        // leaving the machine's other cores idle. So the next page is read in this step and then decoded, planned and
+        // made into rows on the global executor while this page is written. A page planned ahead is used only if no commit came between its
+        // read and its write (a page is read and written in one transaction, so its plans are made from what it writes
+        // over); after a commit it is read again. (Reading it from the global executor too was slower: its statements
+        // and this page's took turns on the connection's thread.)
+        let ahead = Mutex<PlannedAhead?>(nil)
         let steps = try await transactions(maxHold: maxHold) { db, done -> Step<(applied: AppliedPlan, cursor: SchedulingCursor)> in
-            let inputs = try await Self.schedulingInputs(db, personID: personID, recordsSince: recordsSince, due: due, after: done.last?.cursor,
-                                                         limit: page, defaultTimezone: defaultTimezone)
-            guard let last = inputs.last else { return .finished }
-            let work = plan(inputs)
-            let applied = try await Self.apply(db, work.compactMap(\.plan), attention: work.map(\.attention), now: now)
-            return inputs.count < page ? .last((applied, last.cursor)) : .more((applied, last.cursor))
+            let rows: SchedulingRows
+            let prepared: PreparedPlans
+            if let planned = ahead.withLock({ value in defer { value = nil }; return value }), planned.commits == self.committedTransactions {
+                rows = planned.rows
+                prepared = try await planned.work.value
+            } else {
+                rows = try await Self.schedulingRows(db, personID: personID, recordsSince: recordsSince, due: due, after: done.last?.cursor, limit: page)
+                prepared = Self.prepare(plan(try rows.inputs(defaultTimezone: defaultTimezone)), now: now)
+            }
+            guard let last = try rows.cursor() else { return .finished }
+            var more = rows.enrolments.count == page
+            if more {
+                let following = try await Self.schedulingRows(db, personID: personID, recordsSince: recordsSince, due: due, after: last, limit: page)
+                if following.enrolments.isEmpty {
+                    more = false
+                } else {
+                    let commits = self.committedTransactions
+                    let work = Task(executorPreference: globalConcurrentExecutor) {
+                        Self.prepare(plan(try following.inputs(defaultTimezone: defaultTimezone)), now: now)
+                    }
+                    ahead.withLock { $0 = PlannedAhead(rows: following, commits: commits, work: work) }
+                }
+            }
+            let applied = try await Self.write(db, prepared)
+            return more ? .more((applied, last)) : .last((applied, last))
         }
         return steps.reduce(AppliedPlan()) { $0 + $1.applied }
+    }
+
+    /// A scheduler page read in one step and planned beside the next step's writes (see `schedule`).
+    private struct PlannedAhead: Sendable {
+        var rows: SchedulingRows
+        /// `committedTransactions` when it was read.
+        var commits: Int
+        var work: Task<PreparedPlans, any Error>
     }
 
     /// Performs one enrolment's plan in one transaction (see `apply(_:now:)`).
@@ -254,12 +329,38 @@ extension SQLStore {
 
     /// `apply(_:attention:now:)` inside a transaction already open.
     static func apply(_ db: any SQLDatabase, _ plans: [EnrolmentPlan], attention: [(enrolmentID: String, at: Int64, version: Int64)], now: Date) async throws -> AppliedPlan {
-        let plans = plans.filter { !$0.actions.isEmpty || !$0.reviews.isEmpty }
-        guard !plans.isEmpty || !attention.isEmpty else { return AppliedPlan() }
-        let stamp = now.millis
-        var total = AppliedPlan()
-        // New prompts and review records in multi-row statements (most of a tick's writes); the rest per action.
+        try await write(db, prepare(plans, attention: attention, now: now))
+    }
+
+    /// The rows `apply` writes, worked out from the plans without the database, so that a scheduler tick can do it on
+    /// another thread than the connection's (see `schedule`).
+    struct PreparedPlans: Sendable {
+        typealias Prompt = (id: String, prompt: PlannedPrompt, channel: String, gateway: String)
+        typealias Reminder = (promptID: String, index: Int, personID: String, channel: String, gateway: String, checkIn: String)
+        var stamp: Int64
+        /// Each enrolment's actions written one by one (reschedules, flags, cancelled reviews).
+        var singles: [(input: SchedulingInput, actions: [PlanAction], cancels: [ReviewKey], channel: Channel, gateway: String)] = []
         var reviewRows: [[any Encodable & Sendable]] = []
+        var prompts: [Prompt] = []
+        /// The `prompts` rows, in their order.
+        var promptRows: [[any Encodable & Sendable]] = []
+        /// The outbox messages for `prompts`, if every one is written.
+        var promptMessages: [OutboxInsert] = []
+        var reminders: [Reminder] = []
+        var reminderMessages: [OutboxInsert] = []
+        var expiries: [(reason: ExpiryReason, promptIDs: [String])] = []
+        var missed: [[any Encodable & Sendable]] = []
+        var attention: [(enrolmentID: String, at: Int64, version: Int64)] = []
+
+        var isEmpty: Bool { singles.isEmpty && reviewRows.isEmpty && prompts.isEmpty && reminders.isEmpty && expiries.isEmpty && missed.isEmpty && attention.isEmpty }
+    }
+
+    /// What `apply` will write for `plans`: new prompts and review records, reminders, expiries and missed check-ins in
+    /// multi-row statements, the rest per enrolment.
+    static func prepare(_ plans: [EnrolmentPlan], attention: [(enrolmentID: String, at: Int64, version: Int64)], now: Date) -> PreparedPlans {
+        var prepared = PreparedPlans(stamp: now.millis)
+        prepared.attention = attention
+        let stamp = prepared.stamp
         var reviewIDs = Set<String>()
         func record(_ enrolmentID: String, _ key: ReviewKey, at: Int64) {
             let source: String
@@ -269,13 +370,10 @@ extension SQLStore {
             case .booked: return
             }
             let id = Self.reviewID(enrolmentID: enrolmentID, key: key)
-            if reviewIDs.insert(id).inserted { reviewRows.append([id, enrolmentID, at, source, "planned", stamp]) }
+            if reviewIDs.insert(id).inserted { prepared.reviewRows.append([id, enrolmentID, at, source, "planned", stamp]) }
         }
-        var prompts: [(id: String, prompt: PlannedPrompt, channel: String, gateway: String)] = []
-        var reminders: [(promptID: String, index: Int, personID: String, channel: String, gateway: String, checkIn: String)] = []
         var expiries: [ExpiryReason: [String]] = [:]
-        var missed: [[any Encodable & Sendable]] = []
-        for plan in plans {
+        for plan in plans where !plan.actions.isEmpty || !plan.reviews.isEmpty {
             let channel = plan.pathway.channels.first { plan.input.channels.contains($0) } ?? plan.pathway.channels.first ?? .sms
             let gateway = plan.pathway.gateways[channel] ?? ""
             var cancels: [ReviewKey] = []
@@ -288,32 +386,69 @@ extension SQLStore {
             var others: [PlanAction] = []
             for action in plan.actions {
                 switch action {
-                case .createPrompt(let prompt): prompts.append(("pr_" + newID(), prompt, channel.rawValue, gateway))
+                case .createPrompt(let prompt): prepared.prompts.append(("pr_" + newID(), prompt, channel.rawValue, gateway))
                 case .remind(let promptID, let index):
                     let state = plan.input.history.prompts.first { $0.id == promptID }
                     let checkIn = state.map { Self.checkIn(plan.input.enrolment.id, $0.review, $0.kind) } ?? promptID
-                    reminders.append((promptID, index, plan.input.enrolment.personID, channel.rawValue, gateway, checkIn))
+                    prepared.reminders.append((promptID, index, plan.input.enrolment.personID, channel.rawValue, gateway, checkIn))
                 case .expire(let promptID, let reason): expiries[reason, default: []].append(promptID)
-                case .recordMissed(let review, let reviewAt): missed.append([plan.input.enrolment.id, review.description, reviewAt * 1000, stamp])
+                case .recordMissed(let review, let reviewAt): prepared.missed.append([plan.input.enrolment.id, review.description, reviewAt * 1000, stamp])
                 default: others.append(action)
                 }
             }
-            total = total + (try await Self.applyOne(db, others, cancels: cancels, for: plan.input, channel: channel, gateway: gateway, stamp: stamp))
+            if !others.isEmpty || !cancels.isEmpty { prepared.singles.append((plan.input, others, cancels, channel, gateway)) }
         }
-        for prompt in prompts { record(prompt.prompt.enrolmentID, prompt.prompt.review, at: prompt.prompt.reviewAt * 1000) }
-        for chunk in reviewRows.chunked(150) {
+        for prompt in prepared.prompts { record(prompt.prompt.enrolmentID, prompt.prompt.review, at: prompt.prompt.reviewAt * 1000) }
+        prepared.promptRows = prepared.prompts.map { item in
+            let p = item.prompt
+            return [item.id, p.enrolmentID, p.review.description, p.personID, p.instrument, p.kind.rawValue, p.sendAt * 1000, p.closesAt * 1000,
+                    p.reminders.map { String($0 * 1000) }.joined(separator: ","), "scheduled", item.id, stamp, p.reviewAt * 1000, 0, item.channel]
+        }
+        prepared.promptMessages = promptMessages(prepared.prompts)
+        // A check-in's reminders of one number go as one message (key: its first prompt's id and the number).
+        prepared.reminderMessages = Self.messages(prepared.reminders, checkIn: { "\($0.checkIn)|\($0.index)|\($0.channel)|\($0.gateway)" }) { group in
+            let lead = group[0]
+            return OutboxInsert(promptIDs: group.map(\.promptID), personID: lead.personID, purpose: "reminder", channel: lead.channel,
+                                gateway: lead.gateway, dueAt: stamp, key: "\(lead.promptID):r\(lead.index)")
+        }
+        prepared.expiries = expiries.sorted { $0.key.rawValue < $1.key.rawValue }.map { ($0.key, $0.value) }
+        return prepared
+    }
+
+    /// `prepare(_:attention:now:)` for a scheduler page as planned.
+    static func prepare(_ page: PlannedPage, now: Date) -> PreparedPlans {
+        prepare(page.compactMap(\.plan), attention: page.map(\.attention), now: now)
+    }
+
+    /// One message per check-in (enrolment, review, kind) sent at one time on one channel: its prompts link to it, and
+    /// its key is its first prompt's id.
+    private static func promptMessages(_ prompts: [PreparedPlans.Prompt]) -> [OutboxInsert] {
+        Self.messages(prompts, checkIn: { "\(Self.checkIn($0.prompt.enrolmentID, $0.prompt.review, $0.prompt.kind))|\($0.prompt.sendAt)|\($0.channel)|\($0.gateway)" }) { group in
+            let lead = group[0]
+            return OutboxInsert(promptIDs: group.map(\.id), personID: lead.prompt.personID, purpose: "prompt", channel: lead.channel, gateway: lead.gateway,
+                                dueAt: lead.prompt.sendAt * 1000, key: lead.id)
+        }
+    }
+
+    /// Writes what `prepare` worked out, in the transaction open on `db`: each prompt with its outbox message (R1),
+    /// reminders, reschedules, expiries (with the outbox rows they make moot), missed check-ins, non-response flags and
+    /// the enrolments' next attention.
+    static func write(_ db: any SQLDatabase, _ prepared: PreparedPlans) async throws -> AppliedPlan {
+        guard !prepared.isEmpty else { return AppliedPlan() }
+        let stamp = prepared.stamp
+        var total = AppliedPlan()
+        for single in prepared.singles {
+            total = total + (try await Self.applyOne(db, single.actions, cancels: single.cancels, for: single.input, channel: single.channel,
+                                                     gateway: single.gateway, stamp: stamp))
+        }
+        for chunk in prepared.reviewRows.chunked(150) {
             try await db.raw("""
                 INSERT INTO reviews (id, enrolment_id, review_at_ms, source, status, created_at_ms) VALUES \(valuesList(chunk)) ON CONFLICT (id) DO NOTHING
                 """).run()
         }
         // Each prompt with its outbox message in this transaction (R1); a prompt that exists already is left alone.
-        var written: [(id: String, prompt: PlannedPrompt, channel: String, gateway: String)] = []
-        for chunk in prompts.chunked(100) {
-            let rows: [[any Encodable & Sendable]] = chunk.map { item in
-                let p = item.prompt
-                return [item.id, p.enrolmentID, p.review.description, p.personID, p.instrument, p.kind.rawValue, p.sendAt * 1000, p.closesAt * 1000,
-                        p.reminders.map { String($0 * 1000) }.joined(separator: ","), "scheduled", item.id, stamp, p.reviewAt * 1000, 0, item.channel]
-            }
+        var written: [PreparedPlans.Prompt] = []
+        for (chunk, rows) in zip(prepared.prompts.chunked(100), prepared.promptRows.chunked(100)) {
             let inserted = Set(try await db.raw("""
                 INSERT INTO prompts (id, enrolment_id, review_id, person_id, instrument, kind, send_at_ms, closes_at_ms, reminders,
                                      status, idempotency_key, created_at_ms, review_at_ms, reminders_sent, channel)
@@ -325,29 +460,18 @@ extension SQLStore {
             total.created += inserted.count
         }
         for _ in written { Failpoint.hit(Failpoint.schedulePromptWritten) }
-        // One message per check-in (enrolment, review, kind) sent at one time on one channel: its prompts link to
-        // it, and its key is its first prompt's id.
-        try await Self.enqueue(db, Self.messages(written, checkIn: { "\(Self.checkIn($0.prompt.enrolmentID, $0.prompt.review, $0.prompt.kind))|\($0.prompt.sendAt)|\($0.channel)|\($0.gateway)" }) { group in
-            let lead = group[0]
-            return OutboxInsert(promptIDs: group.map(\.id), personID: lead.prompt.personID, purpose: "prompt", channel: lead.channel, gateway: lead.gateway,
-                                dueAt: lead.prompt.sendAt * 1000, key: lead.id)
-        }, now: stamp)
+        try await Self.enqueue(db, written.count == prepared.prompts.count ? prepared.promptMessages : promptMessages(written), now: stamp)
         // Reminders: the prompt's count moves on (once: a repeat changes nothing) and the reminder is queued now.
-        for chunk in reminders.chunked(200) {
+        for chunk in prepared.reminders.chunked(200) {
             try await db.raw("""
                 UPDATE prompts SET reminders_sent = v.column2 + 1 FROM (VALUES \(valuesList(chunk.map { [$0.promptID, $0.index] }))) AS v
                 WHERE prompts.id = v.column1 AND prompts.reminders_sent <= v.column2
                 """).run()
         }
-        // A check-in's reminders of one number go as one message (key: its first prompt's id and the number).
-        try await Self.enqueue(db, Self.messages(reminders, checkIn: { "\($0.checkIn)|\($0.index)|\($0.channel)|\($0.gateway)" }) { group in
-            let lead = group[0]
-            return OutboxInsert(promptIDs: group.map(\.promptID), personID: lead.personID, purpose: "reminder", channel: lead.channel,
-                                gateway: lead.gateway, dueAt: stamp, key: "\(lead.promptID):r\(lead.index)")
-        }, now: stamp)
-        total.reminded += reminders.count
+        try await Self.enqueue(db, prepared.reminderMessages, now: stamp)
+        total.reminded += prepared.reminders.count
         // Expiries, with the queued outbox rows they make moot.
-        for (reason, ids) in expiries.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+        for (reason, ids) in prepared.expiries {
             let detail = "prompt \(reason.rawValue)"
             for chunk in ids.chunked(300) {
                 let list = boundSet(db, chunk)
@@ -372,13 +496,13 @@ extension SQLStore {
             total.expired += ids.count
         }
         // Missed check-ins (a repeat is a no-op).
-        for chunk in missed.chunked(200) {
+        for chunk in prepared.missed.chunked(200) {
             try await db.raw("""
                 INSERT INTO missed_checkins (enrolment_id, review_key, review_at_ms, recorded_at_ms) VALUES \(valuesList(chunk)) ON CONFLICT DO NOTHING
                 """).run()
         }
-        total.missed += missed.count
-        try await Self.writeAttention(db, attention)
+        total.missed += prepared.missed.count
+        try await Self.writeAttention(db, prepared.attention)
         return total
     }
 

@@ -8,6 +8,7 @@ import ROMTesting
 import SQLKit
 import Scheduling
 @testable import Storage
+import Synchronization
 import Testing
 
 @Suite("Scheduler over the store")
@@ -349,6 +350,81 @@ struct SchedulerTests {
             #expect(try await tick.value.created == 3 * people.count)
             // With no commit for time's sake, a read sees part of the tick only when the tick committed for it.
             #expect(seen.contains { $0 > 0 && $0 < 3 * people.count }, "no read got in between pages: \(seen)")
+        }
+    }
+
+    /// Six people enrolled, as (enrolment, person) in the order a full read walks them (by enrolment id).
+    func sixEnrolled(_ env: ServiceEnvironment) async throws -> [(enrolment: String, person: String)] {
+        try await seed(env, (1...6).map { String(format: "p%05d,Ana,+4477009%05d,,,community,2026-11-02,,north,,", $0, $0) }.joined(separator: "\n"))
+        return try await env.store.read { db in
+            try await db.raw("SELECT id, person_id FROM enrolments ORDER BY id").all().map {
+                (try $0.decode(column: "id", as: String.self), try $0.decode(column: "person_id", as: String.self))
+            }
+        }
+    }
+
+    func attentionOfEnrolments(_ env: ServiceEnvironment) async throws -> [String: Int64] {
+        try await env.store.read { db in
+            var found: [String: Int64] = [:]
+            for row in try await db.raw("SELECT id, attention_at_ms FROM enrolments").all() {
+                found[try row.decode(column: "id", as: String.self)] = try row.decode(column: "attention_at_ms", as: Int64.self)
+            }
+            return found
+        }
+    }
+
+    @Test("A tick in pages plans every enrolment once, the pages after the first beside the writes of the page before, and writes each one's attention")
+    func pagesPlannedOnce() async throws {
+        try await Fixtures.withEnvironment { env in
+            let enrolled = try await sixEnrolled(env)
+            let planned = Mutex<[String]>([])
+            let before = env.store.committedTransactions
+            _ = try await env.store.schedule(personID: nil, recordsSince: nil, due: nil, page: 2, now: instant("2026-11-02T08:00:00Z"), maxHold: .seconds(3_600),
+                                             defaultTimezone: { _ in "Europe/London" }) { inputs in
+                planned.withLock { $0 += inputs.map(\.enrolment.id) }
+                return inputs.map { (nil, ($0.enrolment.id, 9_000_000, $0.attentionVersion)) }
+            }
+            // Planned twice would mean the page read ahead was thrown away with no commit in between.
+            #expect(planned.withLock { $0 }.sorted() == enrolled.map(\.enrolment).sorted())
+            if !Fixtures.onPostgres {
+                #expect(env.store.committedTransactions - before == 1, "three pages, one commit")
+            }
+            #expect(try await attentionOfEnrolments(env) == Dictionary(uniqueKeysWithValues: enrolled.map { ($0.enrolment, 9_000_000) }))
+        }
+    }
+
+    @Test("On SQLite a page read ahead is read and planned again when a commit came before its write: a mode switch a waiting writer committed in between is what its plan sees",
+          .enabled(if: !Fixtures.onPostgres, "SQLite only: PostgreSQL reads each page in its own step"))
+    func plannedAheadAgainAfterCommit() async throws {
+        try await Fixtures.withEnvironment { env in
+            let enrolled = try await sixEnrolled(env)
+            let now = instant("2026-11-02T08:00:00Z")
+            // Pages of two: the switched person's enrolment is on the second page, read while the first is written.
+            let switched = enrolled[3]
+            let store = env.store
+            let planned = Mutex<[(enrolment: String, mode: Mode)]>([])
+            let writer = Mutex<Task<Void, any Error>?>(nil)
+            _ = try await store.schedule(personID: nil, recordsSince: nil, due: nil, page: 2, now: now, maxHold: .seconds(3_600),
+                                         defaultTimezone: { _ in "Europe/London" }) { inputs in
+                planned.withLock { $0 += inputs.map { ($0.enrolment.id, $0.enrolment.mode) } }
+                if inputs.first?.enrolment.id == enrolled[0].enrolment {
+                    // The first page is planned on the connection's thread: a task made for that executor now is in line
+                    // for the connection before this step ends, and waits for it as a webhook would.
+                    writer.withLock { $0 = Task(executorPreference: store.connectionExecutor) { try await store.setMode(personID: switched.person, mode: .stepUp, now: now) } }
+                }
+                return inputs.map { (nil, ($0.enrolment.id, $0.enrolment.mode == .stepUp ? 7_000_000 : 9_000_000, $0.attentionVersion)) }
+            }
+            try await writer.withLock { $0 }?.value
+            let seen = planned.withLock { $0 }.filter { $0.enrolment == switched.enrolment }.map(\.mode)
+            // Planned ahead from the read before the switch (that plan may finish last: nobody waits for it once thrown
+            // away), and again from a read after it.
+            #expect(seen.count == 2 && Set(seen) == [.routine, .stepUp], "\(seen)")
+            // Planned from the read before the switch, its attention would not be written (its version moved): 0, due.
+            let written = try await attentionOfEnrolments(env)
+            #expect(written[switched.enrolment] == 7_000_000)
+            #expect(enrolled.filter { $0 != switched }.allSatisfy { written[$0.enrolment] == 9_000_000 })
+            // The third page was read after the commit and planned beside the second's writes, once.
+            #expect(planned.withLock { $0 }.filter { $0.enrolment == enrolled[4].enrolment }.count == 1)
         }
     }
 }
