@@ -249,16 +249,24 @@ extension SQLStore {
             // Writers go side by side here, and a page read inside its SERIALIZABLE write made the first tick a quarter
             // slower (measured): each page is read, then written in a transaction of its own. A change that lands in
             // between is not lost: the attention write skips an enrolment whose version moved (`writeAttention`).
-            var total = AppliedPlan()
-            var after: SchedulingCursor?
-            while true {
+            // The next page is read and planned, on another connection, while this one is written.
+            @Sendable func planned(after: SchedulingCursor?) async throws -> (count: Int, last: SchedulingCursor?, prepared: PreparedPlans) {
                 let inputs = try await schedulingInputs(personID: personID, recordsSince: recordsSince, due: due, after: after, limit: page,
                                                         defaultTimezone: defaultTimezone)
-                guard let last = inputs.last else { break }
-                after = last.cursor
-                let work = plan(inputs)
-                total = total + (try await apply(work.compactMap(\.plan), attention: work.map(\.attention), now: now))
-                if inputs.count < page { break }
+                return (inputs.count, inputs.last?.cursor, Self.prepare(plan(inputs), now: now))
+            }
+            var total = AppliedPlan()
+            var next: Task<(count: Int, last: SchedulingCursor?, prepared: PreparedPlans), any Error>? = Task { try await planned(after: nil) }
+            while let current = next {
+                let ready = try await current.value
+                guard let last = ready.last else { break }
+                next = ready.count < page ? nil : Task { try await planned(after: last) }
+                do {
+                    if !ready.prepared.isEmpty { total = total + (try await transaction { db in try await Self.write(db, ready.prepared) }) }
+                } catch {
+                    _ = try? await next?.value
+                    throw error
+                }
             }
             return total
         }
