@@ -556,6 +556,27 @@ public struct ValuesList: SQLExpression {
     }
 }
 
+/// A whole statement serialised ahead of running it — on another thread than the connection's, say (see
+/// `SQLStore.schedule`) — for the dialect of the database it was made for. Only ever a statement of its own, never
+/// part of another: its placeholders count from the first.
+struct SerializedStatement: SQLExpression {
+    let sql: String
+    let binds: [any Encodable & Sendable]
+
+    init(_ statement: SQLQueryString, for database: any SQLDatabase) {
+        var serializer = SQLSerializer(database: database)
+        statement.serialize(to: &serializer)
+        sql = serializer.sql
+        binds = serializer.binds
+    }
+
+    func serialize(to serializer: inout SQLSerializer) {
+        precondition(serializer.binds.isEmpty, "a serialised statement is a statement of its own")
+        serializer.write(sql)
+        serializer.binds = binds
+    }
+}
+
 /// The text of each bind position's placeholder in each dialect (`?7` on SQLite, `$7` on PostgreSQL), as the
 /// dialect writes it, kept once made.
 final class BindPlaceholders: Sendable {

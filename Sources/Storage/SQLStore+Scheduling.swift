@@ -13,7 +13,7 @@ public struct SchedulingInput: Sendable {
     public var channels: Set<Channel>
     /// Planned cadence and baseline review records.
     public var recorded: [RecordedReview] = []
-    /// The enrolment's attention version when read (see `writeAttention`).
+    /// The enrolment's attention version when read (see `attentionStatements`).
     public var attentionVersion: Int64 = 0
     /// When the enrolment needed the scheduler next, as read (milliseconds).
     public var attentionAt: Int64 = 0
@@ -248,7 +248,7 @@ extension SQLStore {
         if engine == .postgres {
             // Writers go side by side here, and a page read inside its SERIALIZABLE write made the first tick a quarter
             // slower (measured): each page is read, then written in a transaction of its own. A change that lands in
-            // between is not lost: the attention write skips an enrolment whose version moved (`writeAttention`).
+            // between is not lost: the attention write skips an enrolment whose version moved (`attentionStatements`).
             // The next page is read and planned, on another connection, while this one is written.
             @Sendable func planned(after: SchedulingCursor?) async throws -> (count: Int, last: SchedulingCursor?, prepared: PreparedPlans) {
                 let inputs = try await schedulingInputs(personID: personID, recordsSince: recordsSince, due: due, after: after, limit: page,
@@ -296,7 +296,7 @@ extension SQLStore {
                 } else {
                     let commits = self.committedTransactions
                     let work = Task(executorPreference: globalConcurrentExecutor) {
-                        Self.prepare(plan(try following.inputs(defaultTimezone: defaultTimezone)), now: now)
+                        Self.prepare(plan(try following.inputs(defaultTimezone: defaultTimezone)), now: now).serialized(for: db)
                     }
                     ahead.withLock { $0 = PlannedAhead(rows: following, commits: commits, work: work) }
                 }
@@ -328,7 +328,7 @@ extension SQLStore {
     /// The unique key (enrolment, review, instrument, kind) makes a repeated create a no-op.
     ///
     /// `attention` — when each enrolment next needs the scheduler, kept only where its version has not moved since it
-    /// was read (see `writeAttention`) — is written in the same transaction, after the plans: a tick's chunk of
+    /// was read (see `attentionStatements`) — is written in the same transaction, after the plans: a tick's chunk of
     /// enrolments is one commit.
     public func apply(_ plans: [EnrolmentPlan], attention: [(enrolmentID: String, at: Int64, version: Int64)] = [], now: Date) async throws -> AppliedPlan {
         guard plans.contains(where: { !$0.actions.isEmpty || !$0.reviews.isEmpty }) || !attention.isEmpty else { return AppliedPlan() }
@@ -359,6 +359,61 @@ extension SQLStore {
         var expiries: [(reason: ExpiryReason, promptIDs: [String])] = []
         var missed: [[any Encodable & Sendable]] = []
         var attention: [(enrolmentID: String, at: Int64, version: Int64)] = []
+        /// The multi-row statements, once serialised (`serialized(for:)`).
+        var statements: Statements?
+
+        /// The multi-row statements for the rows above: reviews, prompts (100 a statement, in `prompts` order),
+        /// reminder counts, missed check-ins, attention.
+        struct Statements: Sendable {
+            var reviews: [SerializedStatement] = []
+            var prompts: [SerializedStatement] = []
+            var reminders: [SerializedStatement] = []
+            var missed: [SerializedStatement] = []
+            var attention: [SerializedStatement] = []
+        }
+
+        static let promptsPerStatement = 100
+
+        /// These plans with their statements serialised for `database`'s dialect.
+        func serialized(for database: any SQLDatabase) -> PreparedPlans {
+            var copy = self
+            copy.statements = makeStatements(for: database)
+            return copy
+        }
+
+        func makeStatements(for db: any SQLDatabase) -> Statements {
+            if let statements { return statements }
+            var made = Statements()
+            made.reviews = reviewRows.chunked(150).map { chunk in
+                SerializedStatement("""
+                    INSERT INTO reviews (id, enrolment_id, review_at_ms, source, status, created_at_ms) VALUES \(valuesList(chunk)) ON CONFLICT (id) DO NOTHING
+                    """, for: db)
+            }
+            made.prompts = promptRows.chunked(Self.promptsPerStatement).map { rows in
+                SerializedStatement("""
+                    INSERT INTO prompts (id, enrolment_id, review_id, person_id, instrument, kind, send_at_ms, closes_at_ms, reminders,
+                                         status, idempotency_key, created_at_ms, review_at_ms, reminders_sent, channel)
+                    VALUES \(valuesList(rows))
+                    ON CONFLICT (enrolment_id, review_id, instrument, kind) DO NOTHING
+                    RETURNING id
+                    """, for: db)
+            }
+            // The prompt's count moves on (once: a repeat changes nothing).
+            made.reminders = reminders.chunked(200).map { chunk in
+                SerializedStatement("""
+                    UPDATE prompts SET reminders_sent = v.column2 + 1 FROM (VALUES \(valuesList(chunk.map { [$0.promptID, $0.index] }))) AS v
+                    WHERE prompts.id = v.column1 AND prompts.reminders_sent <= v.column2
+                    """, for: db)
+            }
+            // A repeat is a no-op.
+            made.missed = missed.chunked(200).map { chunk in
+                SerializedStatement("""
+                    INSERT INTO missed_checkins (enrolment_id, review_key, review_at_ms, recorded_at_ms) VALUES \(valuesList(chunk)) ON CONFLICT DO NOTHING
+                    """, for: db)
+            }
+            made.attention = SQLStore.attentionStatements(attention, for: db)
+            return made
+        }
 
         var isEmpty: Bool { singles.isEmpty && reviewRows.isEmpty && prompts.isEmpty && reminders.isEmpty && expiries.isEmpty && missed.isEmpty && attention.isEmpty }
     }
@@ -449,33 +504,19 @@ extension SQLStore {
             total = total + (try await Self.applyOne(db, single.actions, cancels: single.cancels, for: single.input, channel: single.channel,
                                                      gateway: single.gateway, stamp: stamp))
         }
-        for chunk in prepared.reviewRows.chunked(150) {
-            try await db.raw("""
-                INSERT INTO reviews (id, enrolment_id, review_at_ms, source, status, created_at_ms) VALUES \(valuesList(chunk)) ON CONFLICT (id) DO NOTHING
-                """).run()
-        }
+        let statements = prepared.makeStatements(for: db)
+        for statement in statements.reviews { try await db.raw("\(statement)").run() }
         // Each prompt with its outbox message in this transaction (R1); a prompt that exists already is left alone.
         var written: [PreparedPlans.Prompt] = []
-        for (chunk, rows) in zip(prepared.prompts.chunked(100), prepared.promptRows.chunked(100)) {
-            let inserted = Set(try await db.raw("""
-                INSERT INTO prompts (id, enrolment_id, review_id, person_id, instrument, kind, send_at_ms, closes_at_ms, reminders,
-                                     status, idempotency_key, created_at_ms, review_at_ms, reminders_sent, channel)
-                VALUES \(valuesList(rows))
-                ON CONFLICT (enrolment_id, review_id, instrument, kind) DO NOTHING
-                RETURNING id
-                """).all().map { try $0.decode(column: "id", as: String.self) })
+        for (chunk, statement) in zip(prepared.prompts.chunked(PreparedPlans.promptsPerStatement), statements.prompts) {
+            let inserted = Set(try await db.raw("\(statement)").all().map { try $0.decode(column: "id", as: String.self) })
             written += chunk.filter { inserted.contains($0.id) }
             total.created += inserted.count
         }
         for _ in written { Failpoint.hit(Failpoint.schedulePromptWritten) }
         try await Self.enqueue(db, written.count == prepared.prompts.count ? prepared.promptMessages : promptMessages(written), now: stamp)
-        // Reminders: the prompt's count moves on (once: a repeat changes nothing) and the reminder is queued now.
-        for chunk in prepared.reminders.chunked(200) {
-            try await db.raw("""
-                UPDATE prompts SET reminders_sent = v.column2 + 1 FROM (VALUES \(valuesList(chunk.map { [$0.promptID, $0.index] }))) AS v
-                WHERE prompts.id = v.column1 AND prompts.reminders_sent <= v.column2
-                """).run()
-        }
+        // Reminders: the prompt's count moves on and the reminder is queued now.
+        for statement in statements.reminders { try await db.raw("\(statement)").run() }
         try await Self.enqueue(db, prepared.reminderMessages, now: stamp)
         total.reminded += prepared.reminders.count
         // Expiries, with the queued outbox rows they make moot.
@@ -503,14 +544,10 @@ extension SQLStore {
             }
             total.expired += ids.count
         }
-        // Missed check-ins (a repeat is a no-op).
-        for chunk in prepared.missed.chunked(200) {
-            try await db.raw("""
-                INSERT INTO missed_checkins (enrolment_id, review_key, review_at_ms, recorded_at_ms) VALUES \(valuesList(chunk)) ON CONFLICT DO NOTHING
-                """).run()
-        }
+        // Missed check-ins.
+        for statement in statements.missed { try await db.raw("\(statement)").run() }
         total.missed += prepared.missed.count
-        try await Self.writeAttention(db, prepared.attention)
+        for statement in statements.attention { try await db.raw("\(statement)").run() }
         return total
     }
 
@@ -556,12 +593,12 @@ extension SQLStore {
 
     /// Records when each enrolment next needs the scheduler, unless a change from outside came since its inputs were
     /// read (its version moved): that enrolment stays due and the next tick plans it with the change.
-    static func writeAttention(_ db: any SQLDatabase, _ items: [(enrolmentID: String, at: Int64, version: Int64)]) async throws {
-        for chunk in items.chunked(300) {
-            try await db.raw("""
+    static func attentionStatements(_ items: [(enrolmentID: String, at: Int64, version: Int64)], for db: any SQLDatabase) -> [SerializedStatement] {
+        items.chunked(300).map { chunk in
+            SerializedStatement("""
                 UPDATE enrolments SET attention_at_ms = v.column2 FROM (VALUES \(valuesList(chunk.map { [$0.enrolmentID, $0.at, $0.version] }))) AS v
                 WHERE enrolments.id = v.column1 AND enrolments.attention_version = v.column3
-                """).run()
+                """, for: db)
         }
     }
 
