@@ -277,6 +277,20 @@ func benchTick(rows: Int) async throws {
         fields["\(name)_expired"] = applied.expired
         fields["\(name)_missed"] = applied.missed
     }
+    // `ROM_BENCH_DAYS=N`: then N more daily ticks (at the same time of day), each after the prompts due by then were
+    // marked sent — a store whose prompts were made a day at a time, as a running service makes them, growing day by
+    // day; each day's time as a ratio to the import (nobody answers, so the later days also raise non-response flags).
+    if let days = Int(ProcessInfo.processInfo.environment["ROM_BENCH_DAYS"] ?? ""), days > 0 {
+        var ratios: [Double] = []
+        for day in 2...(days + 1) {
+            let at = now.addingTimeInterval(Double(day) * 86_400)
+            try await sendDue(by: at)
+            clock.set(at)
+            let elapsed = try await secondsAsync { _ = try await runner.tick(now: at) }
+            ratios.append((elapsed / importSeconds * 1000).rounded() / 1000)
+        }
+        fields["daily_ratios_to_import"] = ratios
+    }
     var usage = rusage()
     getrusage(RUSAGE_SELF.rawValue, &usage)
     fields["peak_rss_mib"] = Double(usage.ru_maxrss) / 1024
