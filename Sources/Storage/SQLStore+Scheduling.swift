@@ -241,7 +241,8 @@ extension SQLStore {
     /// of its database time in 200 commits, where `rom people import` of the same people makes two. Steps share a
     /// commit until a caller waits for the connection (a webhook, a page), who waits for one page's step, or until
     /// `maxHold`. A page is read and written in one transaction, so its plans are made from what it writes over.
-    /// On PostgreSQL each page is read, then written in a transaction of its own.
+    /// On PostgreSQL each page is read, then written in a transaction of its own. On both, the next page is decoded
+    /// and planned while this one is written.
     public func schedule(personID: String?, recordsSince: Date?, due: Date?, page: Int, now: Date, maxHold: Duration = SQLStore.longestSteppedWrite,
                          defaultTimezone: @escaping @Sendable (String) -> String,
                          plan: @escaping @Sendable ([SchedulingInput]) -> PlannedPage) async throws -> AppliedPlan {
@@ -271,11 +272,11 @@ extension SQLStore {
             return total
         }
         // Every statement runs on the connection's one thread, and so did the decoding and planning between them,
-        // leaving the machine's other cores idle. So the next page is read in this step and then decoded, planned and
-        // made into rows on the global executor while this page is written. A page planned ahead is used only if no commit came between its
-        // read and its write (a page is read and written in one transaction, so its plans are made from what it writes
-        // over); after a commit it is read again. (Reading it from the global executor too was slower: its statements
-        // and this page's took turns on the connection's thread.)
+        // leaving the machine's other cores idle. So each step reads the next page and hands it to the global executor
+        // to be decoded, planned and made into statements while this page is written. A page planned ahead is used
+        // only if no commit came between its read and its write (a page is read and written in one transaction, so its
+        // plans are made from what it writes over); after a commit it is read again. (Reading it from the global
+        // executor too was slower: its statements and this page's took turns on the connection's thread.)
         let ahead = Mutex<PlannedAhead?>(nil)
         let steps = try await transactions(maxHold: maxHold) { db, done -> Step<(applied: AppliedPlan, cursor: SchedulingCursor)> in
             let rows: SchedulingRows
