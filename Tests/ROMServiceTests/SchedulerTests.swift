@@ -363,16 +363,6 @@ struct SchedulerTests {
         }
     }
 
-    func attentionOfEnrolments(_ env: ServiceEnvironment) async throws -> [String: Int64] {
-        try await env.store.read { db in
-            var found: [String: Int64] = [:]
-            for row in try await db.raw("SELECT id, attention_at_ms FROM enrolments").all() {
-                found[try row.decode(column: "id", as: String.self)] = try row.decode(column: "attention_at_ms", as: Int64.self)
-            }
-            return found
-        }
-    }
-
     @Test("A tick in pages plans every enrolment once, the pages after the first beside the writes of the page before, and writes each one's attention")
     func pagesPlannedOnce() async throws {
         try await Fixtures.withEnvironment { env in
@@ -389,7 +379,7 @@ struct SchedulerTests {
             if !Fixtures.onPostgres {
                 #expect(env.store.committedTransactions - before == 1, "three pages, one commit")
             }
-            #expect(try await attentionOfEnrolments(env) == Dictionary(uniqueKeysWithValues: enrolled.map { ($0.enrolment, 9_000_000) }))
+            #expect(try await attention(env) == Dictionary(uniqueKeysWithValues: enrolled.map { ($0.person, 9_000_000) }))
         }
     }
 
@@ -420,9 +410,9 @@ struct SchedulerTests {
             // away), and again from a read after it.
             #expect(seen.count == 2 && Set(seen) == [.routine, .stepUp], "\(seen)")
             // Planned from the read before the switch, its attention would not be written (its version moved): 0, due.
-            let written = try await attentionOfEnrolments(env)
-            #expect(written[switched.enrolment] == 7_000_000)
-            #expect(enrolled.filter { $0 != switched }.allSatisfy { written[$0.enrolment] == 9_000_000 })
+            let written = try await attention(env)
+            #expect(written[switched.person] == 7_000_000)
+            #expect(enrolled.filter { $0 != switched }.allSatisfy { written[$0.person] == 9_000_000 })
             // The third page was read after the commit and planned beside the second's writes, once.
             #expect(planned.withLock { $0 }.filter { $0.enrolment == enrolled[4].enrolment }.count == 1)
         }
