@@ -59,7 +59,9 @@ final class SQLiteDriver: @unchecked Sendable {
         do {
             try await driver.loop.submit {
                 var handle: OpaquePointer?
-                let flags = SQLITE_OPEN_CREATE | SQLITE_OPEN_READWRITE | SQLITE_OPEN_FULLMUTEX | SQLITE_OPEN_URI
+                // No mutex around each call: every call comes from the connection's own thread (a tick binds about
+                // two million values, and each bind took and released the connection's mutex).
+                let flags = SQLITE_OPEN_CREATE | SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_URI
                 let status = sqlite_nio_sqlite3_open_v2(path ?? ":memory:", &handle, flags, nil)
                 guard status == SQLITE_OK, let handle else {
                     let message = handle.map { String(cString: sqlite_nio_sqlite3_errmsg($0)) } ?? "out of memory"
@@ -214,8 +216,18 @@ final class SQLiteDriver: @unchecked Sendable {
     /// Binds the common types directly and the rest as SQLiteKit encodes them (an optional's nil as NULL, JSON as text).
     private func bind(_ value: any Encodable & Sendable, at index: Int32, to statement: OpaquePointer) throws -> Int32 {
         switch value {
-        case let text as String:
-            return sqlite_nio_sqlite3_bind_text64(statement, index, text, UInt64(text.utf8.count), SQLITE_TRANSIENT_DRIVER, UInt8(SQLITE_UTF8))
+        case var text as String:
+            // The string's own bytes (a small string's on the stack): passed as a C string, a string of up to 15 bytes
+            // was copied into a new array first.
+            return text.withUTF8 { bytes in
+                // An empty string is still text, not NULL: SQLite needs a pointer for it.
+                guard let base = bytes.baseAddress, !bytes.isEmpty else {
+                    return sqlite_nio_sqlite3_bind_text64(statement, index, "", 0, SQLITE_TRANSIENT_DRIVER, UInt8(SQLITE_UTF8))
+                }
+                return base.withMemoryRebound(to: CChar.self, capacity: bytes.count) {
+                    sqlite_nio_sqlite3_bind_text64(statement, index, $0, UInt64(bytes.count), SQLITE_TRANSIENT_DRIVER, UInt8(SQLITE_UTF8))
+                }
+            }
         case let number as Int64:
             return sqlite_nio_sqlite3_bind_int64(statement, index, number)
         case let number as Int:

@@ -208,6 +208,22 @@ struct StoreTests {
         }
     }
 
+    @Test("Text is bound as its own bytes: the empty string stays text (not NULL), small and long strings and Unicode come back the same, on both engines")
+    func textBinds() async throws {
+        try await Fixtures.withStore { store, _ in
+            let texts = ["", "a", String(repeating: "x", count: 15), String(repeating: "y", count: 16), "Zoë 🙂 ا", String(repeating: "long ", count: 60)]
+            let found = try await store.transaction { db -> [String?] in
+                try await db.raw("CREATE TABLE text_probe (n BIGINT PRIMARY KEY, note TEXT)").run()
+                for (n, text) in texts.enumerated() { try await db.raw("INSERT INTO text_probe (n, note) VALUES (\(bind: n), \(bind: text))").run() }
+                // Compared in SQL too: a bound NULL would not equal ''.
+                let empty = try await db.raw("SELECT COUNT(*) AS n FROM text_probe WHERE note = \(bind: "")").first()?.decode(column: "n", as: Int.self)
+                #expect(empty == 1)
+                return try await db.raw("SELECT note FROM text_probe ORDER BY n").all().map { try $0.decode(column: "note", as: String?.self) }
+            }
+            #expect(found == texts.map(Optional.some))
+        }
+    }
+
     @Test("Multi-row VALUES bind every value in its place, with binds before and after the rows in the same statement, on both engines")
     func valuesListPositions() async throws {
         try await Fixtures.withStore { store, _ in
