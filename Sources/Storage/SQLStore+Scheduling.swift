@@ -779,21 +779,6 @@ extension SQLStore {
         }
     }
 
-    /// Records a cadence or baseline review as planned (booked ones are recorded by the booking itself).
-    static func upsertReview(_ db: any SQLDatabase, enrolmentID: String, key: ReviewKey, at: Int64, now: Int64) async throws {
-        let source: String
-        switch key {
-        case .cadence: source = "cadence"
-        case .baseline: source = "baseline"
-        case .booked: return
-        }
-        try await db.raw("""
-            INSERT INTO reviews (id, enrolment_id, review_at_ms, source, status, created_at_ms)
-            VALUES (\(bind: reviewID(enrolmentID: enrolmentID, key: key)), \(bind: enrolmentID), \(bind: at), \(bind: source), 'planned', \(bind: now))
-            ON CONFLICT (id) DO NOTHING
-            """).run()
-    }
-
     /// Cadence and baseline reviews are identified by their enrolment and key (`<enrolment>:c:2026-12-01`); booked
     /// ones by their own id.
     static func reviewID(enrolmentID: String, key: ReviewKey) -> String {
