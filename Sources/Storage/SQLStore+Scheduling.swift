@@ -84,8 +84,10 @@ extension SQLStore {
         var missed: [any SQLRow] = []
         var flags: [any SQLRow] = []
         var contacts: [any SQLRow] = []
-        /// The enrolments' ids in the read's order, and the people's ids.
+        /// The enrolments' ids in the read's order (of `enrolments`, row for row) and their people's, decoded once
+        /// for the reads that follow; and the people's ids as a set.
         var order: [String] = []
+        var people: [String] = []
         var persons: [String] = []
 
         /// The last enrolment's place in the read's order (nil for an empty read).
@@ -97,13 +99,12 @@ extension SQLStore {
         func inputs(defaultTimezone: (String) -> String) throws -> [SchedulingInput] {
             var inputs: [String: SchedulingInput] = [:]
             inputs.reserveCapacity(enrolments.count)
-            for row in enrolments {
-                let id = try row.decode(column: "id", as: String.self)
+            for ((id, person), row) in zip(zip(order, people), enrolments) {
                 let pathway = try row.decode(column: "pathway", as: String.self)
                 let zone = try row.decode(column: "timezone", as: String?.self)
                 let extras = try row.decode(column: "extra_measures", as: String.self).split(separator: ",").map(String.init)
                 let enrolment = Enrolment(
-                    id: id, personID: try row.decode(column: "person_id", as: String.self), pathwayID: pathway,
+                    id: id, personID: person, pathwayID: pathway,
                     startDate: LocalDate.parse(try row.decode(column: "start_date", as: String.self)) ?? LocalDate(year: 1970, month: 1, day: 1),
                     timezone: zone ?? defaultTimezone(pathway), mode: Mode(rawValue: try row.decode(column: "mode", as: String.self)) ?? .routine,
                     modeChangedAt: try row.decode(column: "mode_changed_at_ms", as: Int64?.self).map { $0 / 1000 }, extraMeasures: extras)
@@ -147,7 +148,7 @@ extension SQLStore {
                 }
             }
             var enrolmentsOf: [String: [String]] = [:]
-            for id in order { if let person = inputs[id]?.enrolment.personID { enrolmentsOf[person, default: []].append(id) } }
+            for (id, person) in zip(order, people) { enrolmentsOf[person, default: []].append(id) }
             for row in contacts {
                 if let channel = Channel(rawValue: try row.decode(column: "channel", as: String.self)) {
                     for id in enrolmentsOf[try row.decode(column: "person_id", as: String.self)] ?? [] { inputs[id]?.channels.insert(channel) }
@@ -178,12 +179,11 @@ extension SQLStore {
             ORDER BY \(walk)\(SQLQueryString(limit.map { " LIMIT \($0)" } ?? ""))
             """).all()
         guard !rows.enrolments.isEmpty else { return rows }
-        var persons = Set<String>()
         for row in rows.enrolments {
             rows.order.append(try row.decode(column: "id", as: String.self))
-            persons.insert(try row.decode(column: "person_id", as: String.self))
+            rows.people.append(try row.decode(column: "person_id", as: String.self))
         }
-        rows.persons = Array(persons)
+        rows.persons = Array(Set(rows.people))
         // Everything else for exactly these enrolments: one person's, a page of them, or (a full read) all.
         // Each table is read by its own enrolment (or person) column, so the page's ids pick rows through that
         // table's index (a join through enrolments let SQLite walk every prompt once per page).
