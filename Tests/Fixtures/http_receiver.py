@@ -67,6 +67,12 @@ class Handler(BaseHTTPRequestHandler):
         if current.startswith("kill:"):
             # The gateway has accepted the message: kill the dispatcher before it can record that.
             try:
+                # The test removes the file before starting each dispatcher and writes its pid once started: a request
+                # that comes first waits for it (reading the last one's pid, it would kill nothing and let this one
+                # through, and the next request would be killed instead).
+                deadline = time.monotonic() + 10
+                while not os.path.exists(current[5:]) and time.monotonic() < deadline:
+                    time.sleep(0.005)
                 with open(current[5:]) as f:
                     os.kill(int(f.read().strip()), signal.SIGKILL)
             except Exception as error:

@@ -28,6 +28,8 @@ struct CrashTests {
         let start = ISO8601DateFormatter().date(from: "2026-11-02T09:00:00Z")!
         let formatter = ISO8601DateFormatter()
         func dispatch(at now: Date) throws -> Subprocess {
+            // The receiver kills the pid in the file; gone until this process's pid is in it (see http_receiver.py).
+            try? FileManager.default.removeItem(atPath: pidFile)
             let process = try Subprocess(Subprocess.rom, ["dispatch", "--once", "--config", harness.config, "--now", formatter.string(from: now)],
                                          environment: dispatcherEnvironment(harness))
             try String(process.pid).write(toFile: pidFile, atomically: true, encoding: .utf8)
